@@ -1,0 +1,1 @@
+"""Code shared by train.py and infer.py: one module per concern."""

@@ -1,0 +1,360 @@
+"""The schema of config.yaml: typed, strict, and loaded with dotted `key=value` overrides.
+
+`model:` and `data:` are ours and live in the dataclasses below, one help text per field.
+`training:` is `transformers.TrainingArguments`, passed through unchanged, so every Trainer option
+works under the name the transformers docs give it. Problems are collected and reported together.
+"""
+
+import dataclasses
+import difflib
+import logging
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ner.errors import UserError
+
+log = logging.getLogger("ner")
+
+CONFIG_FILE = "config.yaml"
+RESOLVED_CONFIG_FILE = "train_config.yaml"  # written next to the model
+CONLL_SUFFIXES = (".txt", ".conll")
+JSONL_SUFFIXES = (".json", ".jsonl")
+
+# What bert-ner picks where TrainingArguments' own default does not suit NER fine-tuning.
+# Anything set under `training:` in the config wins.
+TRAINING_DEFAULTS = {
+    "output_dir": "bert-ner",
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "load_best_model_at_end": True,
+    "metric_for_best_model": "f1",
+    "save_total_limit": 1,
+    "logging_steps": 50,
+    "report_to": "none",
+}
+
+# TrainingArguments fields that transformers 5 removed, and what to write instead.
+REMOVED_TRAINING_ARGS = {
+    "evaluation_strategy": "renamed to eval_strategy in transformers 5",
+    "group_by_length": 'replaced by train_sampling_strategy: "group_by_length" in transformers 5',
+    "no_cuda": "replaced by use_cpu: true in transformers 5",
+    "overwrite_output_dir": "removed in transformers 5; output_dir is reused as it is",
+    "logging_dir": "removed in transformers 5; logs go under output_dir",
+    "save_safetensors": "removed in transformers 5; weights are always saved as safetensors",
+    "use_mps_device": "removed in transformers 5; Apple MPS is used automatically",
+}
+
+# TrainingArguments fields that must be positive; transformers itself accepts 0 or negatives
+# for several of them and only fails an hour later, or never.
+POSITIVE_TRAINING_ARGS = (
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+)
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass
+class ScratchConfig:
+    """A new BERT with random weights: for offline demos, tests and speed work."""
+
+    vocab: str = field(
+        default="train",
+        metadata=_help('"train" = learn a WordPiece vocabulary from the training split; or a vocab.txt path'),
+    )
+    vocab_size: int = field(default=2000, metadata=_help("vocabulary size to learn when vocab is train", min=100))
+    lowercase: bool = field(default=False, metadata=_help("lowercase text before WordPiece (uncased model)"))
+    hidden_size: int = field(default=128, metadata=_help("width of every layer", min=1))
+    num_hidden_layers: int = field(default=2, metadata=_help("number of transformer layers", min=1))
+    num_attention_heads: int = field(default=2, metadata=_help("must divide hidden_size", min=1))
+    intermediate_size: int = field(default=512, metadata=_help("width of the feed-forward layers", min=1))
+    max_position_embeddings: int = field(default=512, metadata=_help("longest input in sub-tokens", min=8))
+
+
+@dataclass
+class ModelConfig:
+    """Which encoder to fine-tune (or to score as it is)."""
+
+    name_or_path: str | None = field(
+        default="bert-base-cased",
+        metadata=_help("a Hub model id or a local directory; ignored when scratch is set"),
+    )
+    revision: str | None = field(default=None, metadata=_help("Hub branch, tag or commit; null = main"))
+    scratch: ScratchConfig | None = field(
+        default=None, metadata=_help("null = start from pretrained weights; a mapping = a new random BERT")
+    )
+    fine_tune: bool = field(
+        default=True,
+        metadata=_help("false = evaluate only: score name_or_path on validation and test without training"),
+    )
+
+
+@dataclass
+class DataConfig:
+    """Where the sentences come from and how they become model inputs."""
+
+    dataset: str | None = field(
+        default="lhoestq/conll2003",
+        metadata=_help("a Hub dataset id; null = read train_file, validation_file and test_file"),
+    )
+    revision: str | None = field(default=None, metadata=_help("Hub dataset branch, tag or commit; null = main"))
+    train_file: str | None = field(
+        default=None, metadata=_help("CoNLL columns (.txt, .conll) or JSON lines (.json, .jsonl)")
+    )
+    validation_file: str | None = field(default=None, metadata=_help("same formats; used to pick the best epoch"))
+    test_file: str | None = field(default=None, metadata=_help("same formats; null = no test scores"))
+    tokens_column: str = field(default="tokens", metadata=_help("column (or JSON key) holding the word list"))
+    tags_column: str = field(default="ner_tags", metadata=_help("column (or JSON key) holding the tag list"))
+    max_length: int | None = field(
+        default=None, metadata=_help("sub-tokens per input, longer ones are truncated; null = the model's limit", min=8)
+    )
+    label_all_tokens: bool = field(
+        default=False,
+        metadata=_help("train on every sub-token (I- label after the first) instead of only the first"),
+    )
+    max_train_samples: int | None = field(default=None, metadata=_help("use only the first N sentences", min=1))
+    max_eval_samples: int | None = field(default=None, metadata=_help("same, for validation", min=1))
+    max_test_samples: int | None = field(default=None, metadata=_help("same, for test", min=1))
+
+    def local_files(self) -> dict[str, str]:
+        """The local files given, by split name."""
+        files = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
+        return {split: path for split, path in files.items() if path}
+
+
+@dataclass
+class Config:
+    """The whole of config.yaml."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.training["output_dir"])
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `5e-5` as a number (YAML 1.1 insists on `5.0e-5`)."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text; a syntax error names `source:line`."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(error, "problem", None) or str(error)
+        raise UserError(f"{where}: invalid YAML ({problem}); fix the syntax and rerun") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`training.learning_rate=3e-5` -> (["training", "learning_rate"], 3e-05), the value parsed as YAML."""
+    key, sep, value = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise UserError(f"override '{text}': expected section.key=value, e.g. training.learning_rate=3e-5")
+    return parts, parse_yaml(value, f"override '{text}'")
+
+
+def apply_override(raw: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set raw[a][b]... = value, creating mappings on the way (unknown keys are caught by validation)."""
+    node = raw
+    for part in path[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[path[-1]] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _suggest(key: str, valid: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+_EXPECTED = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _check_scalar(value: Any, kind: type) -> tuple[bool, Any]:
+    """Whether value has the scalar type `kind`, and the value converted (int -> float)."""
+    if kind is bool:
+        return isinstance(value, bool), value
+    if isinstance(value, bool):
+        return False, value
+    if kind is float and isinstance(value, int | float):
+        return True, float(value)
+    return isinstance(value, kind), value
+
+
+def _optional_of(hint: Any) -> tuple[Any, bool]:
+    """`X | None` -> (X, True); `X` -> (X, False)."""
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def _check_value(key: str, value: Any, hint: Any, minimum: float | None, problems: list[str]) -> Any:
+    kind, optional = _optional_of(hint)
+    if value is None:
+        if not optional:
+            problems.append(f"{key}: must not be null; expected {_EXPECTED.get(kind, 'a value')}")
+        return value
+    if dataclasses.is_dataclass(kind):
+        return build_section(kind, value, key, problems)
+    if kind not in _EXPECTED:
+        return value
+    ok, value = _check_scalar(value, kind)
+    if not ok:
+        problems.append(f"{key}: {value!r} is not {_EXPECTED[kind]}")
+    elif minimum is not None and value < minimum:
+        problems.append(f"{key}: {value!r} is too small; expected at least {minimum}")
+    return value
+
+
+def build_section(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
+    """Build dataclass `cls` from a mapping, appending every problem found to `problems`."""
+    if not isinstance(raw, dict):
+        problems.append(f"{prefix}: expected a mapping of keys, got {raw!r}")
+        return cls()
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            problems.append(f"{prefix}.{key}: unknown key{_suggest(str(key), fields)}")
+    values = {}
+    for name, spec in fields.items():
+        if name in raw:
+            values[name] = _check_value(f"{prefix}.{name}", raw[name], hints[name], spec.metadata.get("min"), problems)
+    return cls(**values)
+
+
+def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
+    """Check `training:` against TrainingArguments' own fields and types; return it with our defaults."""
+    from transformers import TrainingArguments
+
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(f"training: expected a mapping of TrainingArguments fields, got {raw!r}")
+        return dict(TRAINING_DEFAULTS)
+    fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    hints = typing.get_type_hints(TrainingArguments)
+    checked = {}
+    for key, value in raw.items():
+        name = f"training.{key}"
+        if key in REMOVED_TRAINING_ARGS:
+            problems.append(f"{name}: {REMOVED_TRAINING_ARGS[key]}")
+        elif key not in fields:
+            problems.append(f"{name}: not a TrainingArguments field{_suggest(str(key), fields)}")
+        else:
+            minimum = 1e-12 if key in POSITIVE_TRAINING_ARGS else None
+            checked[key] = _check_value(name, value, hints.get(key), minimum, problems)
+    return {**TRAINING_DEFAULTS, **checked}
+
+
+def check_consistency(cfg: Config, problems: list[str]) -> None:
+    """Rules that span several keys, and the local files named."""
+    model, data = cfg.model, cfg.data
+    if model.scratch is None and not model.name_or_path:
+        problems.append("model.name_or_path: is null; name a Hub model or a directory, or set model.scratch")
+    if model.scratch is not None and not model.fine_tune:
+        problems.append("model.fine_tune: false needs a trained model; unset model.scratch")
+    files = data.local_files()
+    if data.dataset and files:
+        problems.append(f"data.dataset: set to '{data.dataset}' and local files too; set data.dataset: null to use the files")
+    if not data.dataset:
+        if model.fine_tune and not data.train_file:
+            problems.append("data.train_file: required when data.dataset is null")
+        if model.fine_tune and not data.validation_file:
+            problems.append("data.validation_file: required when training (it picks the best epoch)")
+        if not model.fine_tune and not data.validation_file and not data.test_file:
+            problems.append("data.test_file: required (or data.validation_file) to evaluate")
+    for split, path in files.items():
+        key = f"data.{split}_file"
+        if not Path(path).exists():
+            problems.append(f"{key}: no such file '{path}'; check the path (relative to where you run train.py)")
+        elif Path(path).is_dir():
+            problems.append(f"{key}: '{path}' is a directory; expected a file")
+        elif Path(path).suffix.lower() not in CONLL_SUFFIXES + JSONL_SUFFIXES:
+            problems.append(f"{key}: '{path}' has an unknown extension; use .txt/.conll (CoNLL) or .json/.jsonl (JSON lines)")
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read config.yaml, apply dotted overrides (echoing each), and validate everything at once."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file '{path}' not found; pass --config PATH (default: {CONFIG_FILE})")
+    raw = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected sections (model:, data:, training:), got {type(raw).__name__}")
+    for text in overrides:
+        keys, value = parse_override(text)
+        apply_override(raw, keys, value)
+        log.info(f"override: {'.'.join(keys)} = {value!r}")
+
+    problems: list[str] = []
+    sections = {f.name for f in dataclasses.fields(Config)}
+    for key in raw:
+        if key not in sections:
+            problems.append(f"{key}: unknown section{_suggest(str(key), sections)}")
+    cfg = Config(
+        model=build_section(ModelConfig, raw.get("model") or {}, "model", problems),
+        data=build_section(DataConfig, raw.get("data") or {}, "data", problems),
+        training=check_training(raw.get("training"), problems),
+    )
+    if not problems:
+        check_consistency(cfg, problems)
+    if problems:
+        raise UserError("\n".join(f"{path}: {p}" for p in problems))
+    return cfg
+
+
+def to_yaml(cfg: Config) -> str:
+    """The resolved config as readable YAML (what train.py saves next to the model)."""
+    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False, allow_unicode=True)
+
+
+def describe(cls: type = Config, prefix: str = "") -> list[str]:
+    """One `key: help` line per field of our sections, for --help."""
+    lines = []
+    for spec in dataclasses.fields(cls):
+        kind, _ = _optional_of(typing.get_type_hints(cls)[spec.name])
+        key = f"{prefix}{spec.name}"
+        if spec.name == "training":
+            lines.append(f"  {key}.*: any transformers.TrainingArguments field")
+        elif dataclasses.is_dataclass(kind) and cls is Config:
+            lines += describe(kind, f"{key}.")
+        else:
+            lines.append(f"  {key}: {spec.metadata.get('help', '')}")
+            if dataclasses.is_dataclass(kind):
+                lines += describe(kind, f"{key}.")
+    return lines

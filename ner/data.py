@@ -1,0 +1,255 @@
+"""Sentences and their tags, from the Hub or from local files, through one code path.
+
+Every source ends up as the same `DatasetDict`: a `tokens` column (words), a `tags` column (IOB2
+tag names) and a `document` column (document index, NO_DOCUMENT where the source has none).
+The Hub and local files differ only in how the rows are read; after that, the same functions run.
+"""
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ner import hub
+from ner.config import CONLL_SUFFIXES, DataConfig
+from ner.errors import UserError
+
+log = logging.getLogger("ner")
+
+TOKENS, TAGS, DOCUMENT = "tokens", "tags", "document"
+NO_DOCUMENT = -1
+DOCSTART = "-DOCSTART-"
+OUTSIDE = "O"
+SPLITS = ("train", "validation", "test")
+CAP_KEYS = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_test_samples"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure tag logic
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why `tag` is not an IOB tag (O, B-TYPE, I-TYPE), or None when it is."""
+    if tag == OUTSIDE:
+        return None
+    prefix, sep, entity_type = tag.partition("-")
+    if sep and prefix in ("B", "I") and entity_type:
+        return None
+    return f"tag '{tag}' is not IOB; expected O, B-TYPE or I-TYPE (e.g. B-PER)"
+
+
+def to_iob2(tags: list[str]) -> list[str]:
+    """Repair IOB1 (and stray I- tags) to IOB2: an I-X that starts a span becomes B-X.
+
+    IOB2 input comes back unchanged, so this is safe to run on every source.
+    """
+    repaired, previous = [], OUTSIDE
+    for tag in tags:
+        if tag.startswith("I-") and (previous == OUTSIDE or previous[2:] != tag[2:]):
+            tag = "B-" + tag[2:]
+        repaired.append(tag)
+        previous = tag
+    return repaired
+
+
+def build_labels(tag_lists: Iterable[list[str]]) -> list[str]:
+    """The label list for tags seen in training: O, then B-/I- pairs by entity type, alphabetically.
+
+    Both halves of a pair are included even when train lacks one (say, no multi-word MISC), so
+    that a longer entity in validation or test is scoreable rather than an error.
+    """
+    types = sorted({tag[2:] for tags in tag_lists for tag in tags if tag != OUTSIDE})
+    return [OUTSIDE] + [f"{prefix}-{entity_type}" for entity_type in types for prefix in "BI"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers: bytes -> rows
+
+
+def _decode(path: Path) -> str:
+    """A file's text; a BOM is dropped, CRLF becomes LF, bad bytes are an error naming file:line."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not UTF-8 (byte 0x{data[error.start]:02x}); re-save the file as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_conll(path: Path) -> dict[str, list]:
+    """Sentences from a CoNLL column file: the first column is the word, the last is the tag.
+
+    `-DOCSTART-` lines start a new document and are never sentences. Columns may be separated by
+    spaces or tabs; every token line must have the same number of them.
+    """
+    rows: dict[str, list] = {TOKENS: [], TAGS: [], DOCUMENT: []}
+    words: list[str] = []
+    tags: list[str] = []
+    document, width = NO_DOCUMENT, None
+
+    def end_sentence() -> None:
+        if words:
+            rows[TOKENS].append(words[:])
+            rows[TAGS].append(tags[:])
+            rows[DOCUMENT].append(document)
+            words.clear()
+            tags.clear()
+
+    for number, line in enumerate(_decode(path).split("\n"), 1):
+        columns = line.split()
+        if not columns:
+            end_sentence()
+        elif columns[0].startswith(DOCSTART):
+            end_sentence()
+            document += 1
+        elif len(columns) < 2:
+            raise UserError(f"{path}:{number}: one column ({line.strip()!r}); expected 'word tag' or 'word POS chunk tag'")
+        elif width is not None and len(columns) != width:
+            raise UserError(f"{path}:{number}: {len(columns)} columns, but earlier lines have {width}; use one layout per file")
+        else:
+            width = len(columns)
+            if problem := tag_problem(columns[-1]):
+                raise UserError(f"{path}:{number}: {problem}")
+            words.append(columns[0])
+            tags.append(columns[-1])
+    end_sentence()
+    return rows
+
+
+def read_jsonl(path: Path, tokens_key: str, tags_key: str) -> dict[str, list]:
+    """Sentences from JSON lines: one object per line with a word list and a tag list."""
+    rows: dict[str, list] = {TOKENS: [], TAGS: [], DOCUMENT: []}
+    for number, line in enumerate(_decode(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path}:{number}: invalid JSON ({error.msg}); expected one object per line") from None
+        where = f"{path}:{number}"
+        if not isinstance(record, dict) or tokens_key not in record or tags_key not in record:
+            raise UserError(f"{where}: expected an object with '{tokens_key}' and '{tags_key}' lists; set data.tokens_column / data.tags_column")
+        words, tags = record[tokens_key], record[tags_key]
+        if not isinstance(words, list) or not isinstance(tags, list) or len(words) != len(tags):
+            raise UserError(f"{where}: '{tokens_key}' and '{tags_key}' must be lists of the same length")
+        for tag in tags:
+            if problem := tag_problem(str(tag)):
+                raise UserError(f"{where}: {problem}")
+        rows[TOKENS].append([str(w) for w in words])
+        rows[TAGS].append([str(t) for t in tags])
+        rows[DOCUMENT].append(NO_DOCUMENT)
+    return rows
+
+
+def read_file(path: str, cfg: DataConfig):
+    """One local file as a Dataset with the standard columns."""
+    from datasets import Dataset
+
+    file = Path(path)
+    if file.suffix.lower() in CONLL_SUFFIXES:
+        rows = read_conll(file)
+    else:
+        rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)
+    if not rows[TOKENS]:
+        raise UserError(f"{file}: no sentences found; expected one 'word tag' line per word, blank lines between sentences")
+    return Dataset.from_dict(rows)
+
+
+def read_hub(cfg: DataConfig):
+    """A Hub dataset as a DatasetDict with the standard columns (tag ids become names)."""
+    import datasets
+
+    key = "data.dataset"
+    if not hub.looks_local(cfg.dataset):
+        hub.require(cfg.dataset, key)
+    try:
+        raw = datasets.load_dataset(cfg.dataset, revision=cfg.revision)
+    except Exception as error:  # datasets raises many types; each becomes the same one-line message
+        raise hub.load_error(cfg.dataset, key, error) from None
+    splits = {}
+    for split, dataset in raw.items():
+        split = "validation" if split in ("valid", "dev") else split
+        missing = [c for c in (cfg.tokens_column, cfg.tags_column) if c not in dataset.column_names]
+        if missing:
+            raise UserError(
+                f"data.dataset '{cfg.dataset}' split {split}: no column {missing[0]!r} (has {dataset.column_names}); "
+                "set data.tokens_column / data.tags_column"
+            )
+        feature = dataset.features[cfg.tags_column]
+        names = getattr(getattr(feature, "feature", None), "names", None)
+        dataset = dataset.select_columns([cfg.tokens_column, cfg.tags_column])
+        dataset = dataset.rename_columns({cfg.tokens_column: TOKENS, cfg.tags_column: TAGS})
+        dataset = dataset.map(_tag_names, batched=True, fn_kwargs={"names": names})
+        splits[split] = dataset
+    return datasets.DatasetDict(splits), _class_label_names(raw, cfg.tags_column)
+
+
+def _tag_names(batch: dict[str, list], names: list[str] | None) -> dict[str, list]:
+    tags = batch[TAGS]
+    if names is not None:
+        tags = [[names[t] for t in sentence] for sentence in tags]
+    return {TAGS: [[str(t) for t in sentence] for sentence in tags], DOCUMENT: [NO_DOCUMENT] * len(tags)}
+
+
+def _class_label_names(raw, column: str) -> list[str] | None:
+    for dataset in raw.values():
+        names = getattr(getattr(dataset.features.get(column), "feature", None), "names", None)
+        if names:
+            return list(names)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# One path from here on
+
+
+def _repair(batch: dict[str, list]) -> dict[str, list]:
+    return {TAGS: [to_iob2(tags) for tags in batch[TAGS]]}
+
+
+def load_splits(cfg: DataConfig) -> tuple[Any, list[str]]:
+    """Load train/validation/test from the Hub or local files; return them and the label list."""
+    import datasets
+
+    if cfg.dataset:
+        splits, names = read_hub(cfg)
+        source = {split: f"data.dataset '{cfg.dataset}' split {split}" for split in splits}
+    else:
+        splits = datasets.DatasetDict({s: read_file(p, cfg) for s, p in cfg.local_files().items()})
+        names, source = None, {s: f"data.{s}_file '{p}'" for s, p in cfg.local_files().items()}
+    splits = datasets.DatasetDict({s: splits[s] for s in SPLITS if s in splits})
+
+    for split, dataset in splits.items():
+        cap = getattr(cfg, CAP_KEYS[split])
+        if cap is not None and cap < len(dataset):
+            splits[split] = dataset.select(range(cap))
+    splits = splits.map(_repair, batched=True)
+
+    check_tags(splits, source)
+    # Evaluate-only runs may have no train split; their labels come from what they score.
+    labelled = [splits["train"]] if "train" in splits else list(splits.values())
+    labels = names or build_labels(tags for dataset in labelled for tags in dataset[TAGS])
+    check_tags_known(splits, labels, source)
+    return splits, labels
+
+
+def check_tags(splits, source: dict[str, str]) -> None:
+    """Every tag is IOB. Local readers already said file:line; this catches Hub columns too."""
+    for split, dataset in splits.items():
+        for tag in sorted({tag for tags in dataset[TAGS] for tag in tags}):
+            if problem := tag_problem(tag):
+                raise UserError(f"{source[split]}: {problem}; set data.tags_column to the tag column")
+
+
+def check_tags_known(splits, labels: list[str], source: dict[str, str]) -> None:
+    """Every tag must be in the label list; one that train never had is an error, not a silent O."""
+    known = set(labels)
+    for split, dataset in splits.items():
+        unknown = sorted({tag for tags in dataset[TAGS] for tag in tags} - known)
+        if unknown:
+            raise UserError(
+                f"{source[split]}: tag {unknown[0]!r} does not occur in the training data (labels: {', '.join(labels)}); "
+                "add training examples of it or fix the tag"
+            )

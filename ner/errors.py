@@ -1,0 +1,49 @@
+"""User errors: one line that names the input and says what to do, exit status 2, no traceback."""
+
+import logging
+import sys
+from collections.abc import Callable
+
+USER_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130
+
+log = logging.getLogger("ner")
+
+
+class UserError(Exception):
+    """A problem with the user's input (config, files, network) that they can fix.
+
+    The message is shown as is; every line names the input and what to do next.
+    """
+
+
+def run_cli(body: Callable[[], None], debug: bool) -> int:
+    """Run a command's body and turn user errors into a message and an exit status."""
+    try:
+        body()
+    except UserError as error:
+        if debug:
+            raise
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return USER_ERROR_EXIT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    return 0
+
+
+def setup_logging() -> None:
+    """One quiet logger for our stages; transformers and datasets only speak up for warnings."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    # Trainer asks for pinned memory, which means nothing without a GPU; say nothing about it on CPU.
+    warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found")
+
+    logging.basicConfig(format="%(message)s", level=logging.INFO, force=True)
+    transformers.logging.set_verbosity_warning()
+    datasets.logging.set_verbosity_warning()
+    datasets.disable_progress_bars()

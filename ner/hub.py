@@ -1,0 +1,57 @@
+"""Fail in seconds, not minutes, when something must come from the Hugging Face Hub and cannot.
+
+Without this, transformers and datasets retry an unreachable Hub for about a minute before
+giving up with a message that does not say what to do.
+"""
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ner.errors import UserError
+
+CONNECT_TIMEOUT_S = 5
+OFFLINE_HINT = (
+    "set HF_HUB_OFFLINE=1 to use your Hugging Face cache, point {key} at local files, "
+    "or try the offline demo: python train.py --config configs/demo.yaml"
+)
+
+
+def looks_local(name: str) -> bool:
+    """Whether `name` is meant as a path rather than a Hub id ("org/name" or "name")."""
+    return Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def require(name: str, key: str) -> None:
+    """Check that Hub id `name` (from config key `key`) can be fetched, or raise a UserError at once.
+
+    With HF_HUB_OFFLINE set the loaders read the local cache, so there is nothing to check here.
+    """
+    if offline():
+        return
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError:
+        hint = OFFLINE_HINT.format(key=key)
+        raise UserError(f"{key}: '{name}' is on the Hugging Face Hub, which is unreachable from here; {hint}") from None
+
+
+def load_error(name: str, key: str, error: Exception) -> UserError:
+    """Turn a loader's failure for `name` into one line that says what to do next."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if offline() and not looks_local(name):
+        return UserError(f"{key}: '{name}' is not in the Hugging Face cache (HF_HUB_OFFLINE is set): {reason}")
+    if os.path.isdir(name):
+        return UserError(f"{key}: could not load '{name}': {reason}")
+    return UserError(f"{key}: could not load '{name}' ({reason}); check the id, or the path if it is a local directory")

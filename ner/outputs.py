@@ -1,0 +1,48 @@
+"""What a run leaves in output_dir besides the model: metrics, reports, predictions, the log."""
+
+import json
+from pathlib import Path
+
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "classification_report.txt"
+PREDICTIONS_FILE = "test_predictions.txt"
+LOG_FILE = "training_log.tsv"
+LOG_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "eval_precision", "eval_recall", "eval_f1")
+
+
+def write_metrics(output_dir: Path, metrics: dict) -> None:
+    (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+def write_reports(output_dir: Path, reports: dict[str, str]) -> None:
+    """seqeval's report per split, one after the other."""
+    text = "\n".join(f"== {split} ==\n{report}" for split, report in reports.items())
+    (output_dir / REPORT_FILE).write_text(text, encoding="utf-8")
+
+
+def conll_lines(sentences: list[list[str]], gold: list[list[str]], predicted: list[list[str]]) -> list[str]:
+    """`word gold predicted` per word, a blank line after each sentence: what conlleval reads."""
+    lines = []
+    for words, gold_tags, predicted_tags in zip(sentences, gold, predicted):
+        lines += [f"{w} {g} {p}" for w, g, p in zip(words, gold_tags, predicted_tags)]
+        lines.append("")
+    return lines
+
+
+def write_predictions(output_dir: Path, sentences, gold, predicted) -> None:
+    (output_dir / PREDICTIONS_FILE).write_text("\n".join(conll_lines(sentences, gold, predicted)) + "\n", encoding="utf-8")
+
+
+def log_rows(log_history: list[dict]) -> list[str]:
+    """Trainer's log history as a tab-separated table, one row per logging or evaluation step."""
+    rows = ["\t".join(LOG_COLUMNS)]
+    for entry in log_history:
+        if not any(key in entry for key in ("loss", "eval_loss")):
+            continue  # the end-of-training summary has its own place in metrics.json
+        cells = [entry.get(key, "") for key in LOG_COLUMNS]
+        rows.append("\t".join(f"{c:.6g}" if isinstance(c, float) else str(c) for c in cells))
+    return rows
+
+
+def write_log(output_dir: Path, log_history: list[dict]) -> None:
+    (output_dir / LOG_FILE).write_text("\n".join(log_rows(log_history)) + "\n", encoding="utf-8")

@@ -1,0 +1,195 @@
+"""Fine-tune BERT for named-entity recognition and save a ready-to-use model.
+
+    python train.py                                   # bert-base-cased on CoNLL-2003 (needs the Hub)
+    python train.py --config configs/demo.yaml        # offline demo: a tiny BERT on a shipped sample
+    python train.py training.learning_rate=3e-5       # override any config key, dotted
+
+Everything a run needs is in config.yaml; everything it makes goes to training.output_dir.
+"""
+
+import argparse
+import functools
+import logging
+from pathlib import Path
+
+from ner import outputs
+from ner.align import tokenize_and_align
+from ner.config import CONFIG_FILE, RESOLVED_CONFIG_FILE, Config, describe, load_config, to_yaml
+from ner.data import DOCUMENT, TAGS, TOKENS, load_splits
+from ner.errors import UserError, run_cli, setup_logging
+from ner.modeling import build_model, input_limit, label_order, load_tokenizer, load_trained, named_labels, pretrained_config
+from ner.scoring import SeqevalMetrics, pad_truncated, report_text, score, word_predictions
+
+log = logging.getLogger("ner")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Fine-tune BERT for NER; every setting lives in the config file.",
+        epilog="config keys (override any as section.key=value):\n" + "\n".join(describe()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", default=CONFIG_FILE, help=f"YAML config file (default: {CONFIG_FILE})")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="e.g. training.num_train_epochs=1")
+    return parser.parse_args(argv)
+
+
+def banner(stage: str) -> None:
+    log.info(f"== {stage} ==")
+
+
+def training_arguments(cfg: Config):
+    """TrainingArguments from the `training:` section; its own checks become config errors."""
+    from transformers import TrainingArguments
+
+    try:
+        return TrainingArguments(**cfg.training)
+    except (ValueError, TypeError) as error:
+        raise UserError(f"training: {error}") from None
+
+
+def prepare_output_dir(path: Path) -> None:
+    """Fail before training, not after it, when the output can't be written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"training.output_dir: cannot write to '{path}' ({error.strerror}); choose another directory") from None
+
+
+def load_model(cfg: Config, splits, labels: list[str]):
+    """Tokenizer and model, and the label order the model uses."""
+    model_cfg = cfg.model
+    if model_cfg.scratch is not None:
+        tokenizer = load_tokenizer(model_cfg, splits["train"][TOKENS])
+        return build_model(model_cfg, labels, tokenizer), tokenizer, labels
+    config = pretrained_config(model_cfg)
+    tokenizer = load_tokenizer(model_cfg, None, config.model_type)
+    if not model_cfg.fine_tune:
+        return load_trained(model_cfg, config), tokenizer, labels
+    labels = label_order(labels, named_labels(config))
+    return build_model(model_cfg, labels, tokenizer, config), tokenizer, labels
+
+
+def warn_missing_types(labels: list[str], model) -> None:
+    """Evaluate-only: say which entity types the model can never predict, rather than score 0 silently."""
+    model_types = {label[2:] for label in model.config.id2label.values()}
+    missing = sorted({label[2:] for label in labels if label != "O"} - model_types)
+    if missing:
+        log.warning(f"the model has no labels for {', '.join(missing)}; those types will score 0")
+
+
+def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
+    """Sub-token inputs and labels for every split. Only train uses label_all_tokens: scores are per word."""
+    label2id = {label: i for i, label in enumerate(labels)}
+    encoded = {}
+    for split, dataset in splits.items():
+        options = {"label_all_tokens": cfg.data.label_all_tokens and split == "train"}
+        encoded[split] = dataset.map(
+            tokenize_and_align,
+            batched=True,
+            remove_columns=[TOKENS, TAGS, DOCUMENT],
+            fn_kwargs={"tokenizer": tokenizer, "label2id": label2id, "max_length": max_length, **options},
+        )
+        lost = sum(len(words) for words in dataset[TOKENS]) - sum(encoded[split]["words_kept"])
+        if lost:
+            log.warning(f"{split}: {lost} words lie beyond max_length {max_length} and cannot be labelled; they count as O in scores")
+    return encoded
+
+
+def make_trainer(model, tokenizer, args, encoded, labels: list[str]):
+    from transformers import DataCollatorForTokenClassification, Trainer
+
+    return Trainer(
+        model=model,
+        args=args,
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        train_dataset=encoded.get("train"),
+        eval_dataset=encoded.get("validation"),
+        processing_class=tokenizer,
+        compute_metrics=SeqevalMetrics(labels, model.config.id2label),
+    )
+
+
+def predict(trainer, words, encoded_split) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold and predicted tags for every word of a split, truncated words included (predicted O)."""
+    output = trainer.predict(encoded_split)
+    predicted = word_predictions(output.predictions.argmax(-1), output.label_ids, trainer.model.config.id2label)
+    gold = words[TAGS]
+    return gold, pad_truncated(predicted, gold)
+
+
+def evaluate(trainer, splits, encoded) -> tuple[dict, dict, list[list[str]] | None]:
+    """Scores and reports for validation and test, and the test predictions."""
+    scores, reports, test_predictions = {}, {}, None
+    for split in ("validation", "test"):
+        if split not in splits:
+            continue
+        banner(f"score {split}")
+        gold, predicted = predict(trainer, splits[split], encoded[split])
+        scores[split], reports[split] = score(gold, predicted), report_text(gold, predicted)
+        if split == "test":
+            test_predictions = predicted
+    return scores, reports, test_predictions
+
+
+def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predictions) -> None:
+    """Model, tokenizer, resolved config, metrics, reports, test predictions and the training log."""
+    output_dir = cfg.output_dir
+    if cfg.model.fine_tune:
+        trainer.save_model(str(output_dir))
+    (output_dir / RESOLVED_CONFIG_FILE).write_text(to_yaml(cfg), encoding="utf-8")
+    outputs.write_metrics(output_dir, scores)
+    outputs.write_reports(output_dir, reports)
+    if test_predictions is not None:
+        test = splits["test"]
+        outputs.write_predictions(output_dir, test[TOKENS], test[TAGS], test_predictions)
+    outputs.write_log(output_dir, trainer.state.log_history)
+
+
+def summary(scores: dict, output_dir: Path) -> str:
+    names = {"validation": "dev", "test": "test"}
+    parts = [f"{names[split]} f1 {metrics['f1']:.3f}" for split, metrics in scores.items()]
+    return " | ".join(parts + [f"saved to {output_dir}/"])
+
+
+def run(args: argparse.Namespace) -> None:
+    from transformers import set_seed
+
+    setup_logging()
+    cfg = load_config(args.config, args.overrides)
+    training_args = training_arguments(cfg)
+    prepare_output_dir(cfg.output_dir)
+
+    banner("data")
+    splits, labels = load_splits(cfg.data)
+    log.info(", ".join(f"{split} {len(dataset)} sentences" for split, dataset in splits.items()) + f"; labels {' '.join(labels)}")
+
+    banner("model")
+    set_seed(training_args.seed)
+    model, tokenizer, labels = load_model(cfg, splits, labels)
+    if not cfg.model.fine_tune:
+        warn_missing_types(labels, model)
+    log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
+    encoded = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
+    trainer = make_trainer(model, tokenizer, training_args, encoded, labels)
+
+    if cfg.model.fine_tune:
+        banner("train")
+        trainer.train()
+    scores, reports, test_predictions = evaluate(trainer, splits, encoded)
+    if trainer.is_world_process_zero():
+        save(trainer, cfg, splits, scores, reports, test_predictions)
+        log.info(summary(scores, cfg.output_dir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(functools.partial(run, args), args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
