@@ -104,15 +104,10 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, id2label=id2label, label2id=label2id, **sizes
         )
         return BertForTokenClassification(bert)
+    config.id2label, config.label2id = id2label, label2id
     try:
         return AutoModelForTokenClassification.from_pretrained(
-            cfg.name_or_path,
-            revision=cfg.revision,
-            config=config,
-            num_labels=len(labels),
-            id2label=id2label,
-            label2id=label2id,
-            ignore_mismatched_sizes=True,
+            cfg.name_or_path, revision=cfg.revision, config=config, ignore_mismatched_sizes=True
         )
     except (OSError, ValueError) as error:
         raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
