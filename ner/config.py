@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ner.errors import UserError
+from ner.hub import looks_local
 
 log = logging.getLogger("ner")
 
@@ -288,6 +289,11 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
         problems.append("model.name_or_path: is null; name a Hub model or a directory, or set model.scratch")
     if model.scratch is not None and not model.fine_tune:
         problems.append("model.fine_tune: false needs a trained model; unset model.scratch")
+    if model.scratch is None and model.name_or_path and looks_local(model.name_or_path):
+        if not Path(model.name_or_path).expanduser().is_dir():
+            problems.append(
+                f"model.name_or_path: no model directory '{model.name_or_path}'; check the path, or give a Hub id such as bert-base-cased"
+            )
     files = data.local_files()
     if data.dataset and files:
         problems.append(f"data.dataset: set to '{data.dataset}' and local files too; set data.dataset: null to use the files")

@@ -25,6 +25,13 @@ SPLITS = ("train", "validation", "test")
 CAP_KEYS = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_test_samples"}
 
 
+def standard_features():
+    """The columns every source is turned into."""
+    from datasets import Features, Sequence, Value
+
+    return Features({TOKENS: Sequence(Value("string")), TAGS: Sequence(Value("string")), DOCUMENT: Value("int64")})
+
+
 # ---------------------------------------------------------------------------------------------
 # Pure tag logic
 
@@ -154,7 +161,7 @@ def read_file(path: str, cfg: DataConfig):
         rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)
     if not rows[TOKENS]:
         raise UserError(f"{file}: no sentences found; expected one 'word tag' line per word, blank lines between sentences")
-    return Dataset.from_dict(rows)
+    return Dataset.from_dict(rows, features=standard_features())
 
 
 def read_hub(cfg: DataConfig):
@@ -181,7 +188,8 @@ def read_hub(cfg: DataConfig):
         names = getattr(getattr(feature, "feature", None), "names", None)
         dataset = dataset.select_columns([cfg.tokens_column, cfg.tags_column])
         dataset = dataset.rename_columns({cfg.tokens_column: TOKENS, cfg.tags_column: TAGS})
-        dataset = dataset.map(_tag_names, batched=True, fn_kwargs={"names": names})
+        # Explicit features: otherwise map would encode the names back into the ClassLabel ids.
+        dataset = dataset.map(_tag_names, batched=True, fn_kwargs={"names": names}, features=standard_features())
         splits[split] = dataset
     return datasets.DatasetDict(splits), _class_label_names(raw, cfg.tags_column)
 

@@ -17,20 +17,12 @@ LEARN_VOCAB = "train"
 GENERIC_LABEL = re.compile(r"LABEL_\d+")  # what transformers names labels nobody named
 
 
-def check_source(name: str, key: str = "model.name_or_path") -> None:
-    """A local model directory must exist; a Hub id must be reachable. Fail now, not after a minute."""
-    if hub.looks_local(name):
-        if not Path(name).expanduser().is_dir():
-            raise UserError(f"{key}: no model directory '{name}'; check the path, or give a Hub id such as bert-base-cased")
-    else:
-        hub.require(name, key)
-
-
 def pretrained_config(cfg: ModelConfig):
     """The checkpoint's config.json (model type, labels, sizes)."""
     from transformers import AutoConfig
 
-    check_source(cfg.name_or_path)
+    if not hub.looks_local(cfg.name_or_path):  # config validation has checked local directories
+        hub.require(cfg.name_or_path, "model.name_or_path")
     try:
         return AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision)
     except (OSError, ValueError) as error:

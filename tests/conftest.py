@@ -1,0 +1,26 @@
+"""Shared test helpers. Tests run offline, on CPU, from any directory."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Tests never touch the network: a Hub lookup must fail at once, not retry.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch):
+    """Config paths are relative to where train.py runs: the repository root."""
+    monkeypatch.chdir(REPO)
+
+
+def wordpiece(words: list[str]):
+    """A tiny BERT fast tokenizer whose vocabulary is exactly `words` plus the special tokens."""
+    from transformers import BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=False)

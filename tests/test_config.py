@@ -1,0 +1,124 @@
+"""config.yaml: every shipped config loads; mistakes are named, explained and reported together."""
+
+import pytest
+
+from ner.config import REMOVED_TRAINING_ARGS, TRAINING_DEFAULTS, load_config, parse_override
+from ner.errors import UserError
+from tests.conftest import REPO
+
+SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_builds_training_arguments(path):
+    from train import training_arguments
+
+    cfg = load_config(path)
+    args = training_arguments(cfg)
+    assert args.output_dir == "bert-ner"
+    assert args.metric_for_best_model == "f1"
+
+
+def test_default_config_is_bert_base_cased_on_conll2003():
+    cfg = load_config(REPO / "config.yaml")
+    assert cfg.model.name_or_path == "bert-base-cased"
+    assert cfg.data.dataset == "lhoestq/conll2003"
+    assert cfg.training["learning_rate"] == 5e-5 and cfg.training["num_train_epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("training.learning_rate=3e-5", (["training", "learning_rate"], 3e-05)),  # YAML 1.1 would say "3e-5"
+        ("training.num_train_epochs=2", (["training", "num_train_epochs"], 2)),
+        ("data.dataset=null", (["data", "dataset"], None)),
+        ("data.label_all_tokens=true", (["data", "label_all_tokens"], True)),
+        ("data.train_file=my data.txt", (["data", "train_file"], "my data.txt")),
+        ("model.scratch.hidden_size=64", (["model", "scratch", "hidden_size"], 64)),
+        ("training.report_to=[tensorboard]", (["training", "report_to"], ["tensorboard"])),
+    ],
+)
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize("text", ["learning_rate=3e-5", "training.lr", "=3", "training..lr=1"])
+def test_bad_override_says_the_expected_form(text):
+    with pytest.raises(UserError, match="expected section.key=value"):
+        parse_override(text)
+
+
+def test_overrides_apply_and_are_echoed(caplog):
+    caplog.set_level("INFO", logger="ner")
+    cfg = load_config(REPO / "configs/demo.yaml", ["training.learning_rate=3e-5", "model.scratch.hidden_size=64"])
+    assert cfg.training["learning_rate"] == 3e-5
+    assert cfg.model.scratch.hidden_size == 64
+    assert "override: training.learning_rate = 3e-05" in caplog.text
+
+
+def config_error(tmp_path, text: str, overrides=()) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        load_config(path, list(overrides))
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("modle:\n  name_or_path: x\n", "modle: unknown section; did you mean 'model'?"),
+        ("model:\n  name_or_pth: x\n", "model.name_or_pth: unknown key; did you mean 'name_or_path'?"),
+        ("data:\n  max_length: long\n", "data.max_length: 'long' is not an integer"),
+        ("data:\n  label_all_tokens: 1\n", "data.label_all_tokens: 1 is not true or false"),
+        ("data:\n  max_length: 0\n", "data.max_length: 0 is too small"),
+        ("training:\n  learning_rate: fast\n", "training.learning_rate: 'fast' is not a number"),
+        ("training:\n  num_train_epochs: -1\n", "training.num_train_epochs: -1.0 is too small"),
+        ("training:\n  per_device_train_batch_size: 0\n", "training.per_device_train_batch_size: 0 is too small"),
+        ("training:\n  evaluation_strategy: epoch\n", "training.evaluation_strategy: renamed to eval_strategy"),
+        ("training:\n  learning_rat: 1.0e-5\n", "training.learning_rat: not a TrainingArguments field; did you mean 'learning_rate'?"),
+        ("model:\n  name_or_path: x\n   bad: indent\n", "config.yaml:3: invalid YAML"),
+        ("- a list\n", "expected sections"),
+        ("data:\n  dataset: null\n  train_file: nowhere.txt\n  validation_file: data/demo/valid.txt\n", "data.train_file: no such file 'nowhere.txt'"),
+        ("data:\n  dataset: null\n  train_file: data/demo\n  validation_file: data/demo/valid.txt\n", "data.train_file: 'data/demo' is a directory"),
+        ("data:\n  dataset: null\n  train_file: data/demo/generate.py\n  validation_file: data/demo/valid.txt\n", "unknown extension"),
+        ("data:\n  dataset: null\n  train_file: data/demo/train.txt\n", "data.validation_file: required when training"),
+        ("data:\n  train_file: data/demo/train.txt\n  validation_file: data/demo/valid.txt\n", "data.dataset: set to 'lhoestq/conll2003' and local files too"),
+        ("model:\n  name_or_path: null\n", "model.name_or_path: is null"),
+    ],
+)
+def test_config_errors_name_the_key_and_the_fix(tmp_path, text, message):
+    assert message in config_error(tmp_path, text)
+
+
+def test_all_problems_are_reported_at_once(tmp_path):
+    message = config_error(tmp_path, "model:\n  fine_tun: true\ndata:\n  max_length: long\ntraining:\n  learning_rate: fast\n")
+    assert len(message.splitlines()) == 3
+
+
+def test_wrong_override_type_is_reported_like_a_file_value(tmp_path):
+    assert "training.num_train_epochs: 'three' is not a number" in config_error(tmp_path, "{}", ["training.num_train_epochs=three"])
+
+
+def test_removed_training_args_point_at_existing_fields():
+    """Every hint for a removed TrainingArguments field names a field transformers still has."""
+    import dataclasses
+    import re
+
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    assert not set(REMOVED_TRAINING_ARGS) & fields
+    assert set(TRAINING_DEFAULTS) <= fields
+    for hint in REMOVED_TRAINING_ARGS.values():
+        for name in re.findall(r"\b([a-z]+_[a-z_]+)\b", re.sub(r'"[^"]*"', "", hint)):  # field names, not values
+            assert name in fields, hint
+
+
+def test_training_arguments_own_checks_become_user_errors(tmp_path):
+    from train import training_arguments
+
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  eval_strategy: sometimes\n")
+    with pytest.raises(UserError, match="^training: "):
+        training_arguments(load_config(path))

@@ -1,0 +1,149 @@
+"""train.py end to end on the shipped offline demo: the files it writes and the scores in them."""
+
+import json
+import shutil
+import time
+
+import pytest
+import yaml
+
+from ner.config import load_config
+from ner.data import TAGS, TOKENS, read_conll
+from tests.conftest import REPO
+from train import main
+
+DEMO = str(REPO / "configs/demo.yaml")
+WRITTEN = {
+    "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.bin",
+    "train_config.yaml", "metrics.json", "classification_report.txt", "test_predictions.txt", "training_log.tsv",
+}
+# An untrained model tags next to nothing correctly (F1 about 0.0); the demo reaches about 0.7.
+LEARNED_F1 = 0.5
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("demo") / "bert-ner"
+    assert main(["--config", DEMO, f"training.output_dir={output_dir}"]) == 0
+    return output_dir
+
+
+def test_demo_writes_every_output(demo_run):
+    files = {p.name for p in demo_run.iterdir() if p.is_file()}
+    assert files == WRITTEN
+    assert any(p.name.startswith("checkpoint-") for p in demo_run.iterdir() if p.is_dir())
+
+
+def test_demo_learns(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert metrics[split]["f1"] > LEARNED_F1, split
+        assert set(metrics[split]["per_type"]) == {"PER", "ORG", "LOC", "MISC"}
+        assert set(metrics[split]) == {"precision", "recall", "f1", "accuracy", "per_type"}
+
+
+def test_saved_config_names_the_labels_and_the_resolved_config_reloads(demo_run):
+    model_config = json.loads((demo_run / "config.json").read_text())
+    assert sorted(model_config["id2label"].values()) == sorted(
+        ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    )
+    resolved = load_config(demo_run / "train_config.yaml")
+    assert resolved.training["output_dir"] == str(demo_run)
+    assert resolved.model.scratch.hidden_size == 128
+
+
+def test_test_predictions_are_conll_with_the_gold_tags(demo_run):
+    gold = read_conll(REPO / "data/demo/test.txt")
+    lines = (demo_run / "test_predictions.txt").read_text().split("\n\n")
+    sentences = [block.splitlines() for block in lines if block.strip()]
+    assert len(sentences) == len(gold[TOKENS])
+    first = [line.split(" ") for line in sentences[0]]
+    assert [w for w, _, _ in first] == gold[TOKENS][0]
+    assert [g for _, g, _ in first] == gold[TAGS][0]
+
+
+def test_training_log_has_loss_and_validation_f1_per_epoch(demo_run):
+    rows = [line.split("\t") for line in (demo_run / "training_log.tsv").read_text().splitlines()]
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["step", "epoch", "loss"]
+    f1 = [row[header.index("eval_f1")] for row in body if row[header.index("eval_f1")]]
+    epochs = yaml.safe_load((REPO / "configs/demo.yaml").read_text())["training"]["num_train_epochs"]
+    assert len(f1) == epochs
+    assert any(row[header.index("loss")] for row in body)
+
+
+def evaluate_only(model_dir, output_dir) -> dict:
+    code = main(
+        ["--config", DEMO, "model.scratch=null", f"model.name_or_path={model_dir}", "model.fine_tune=false",
+         f"training.output_dir={output_dir}"]
+    )
+    assert code == 0
+    return json.loads((output_dir / "metrics.json").read_text())
+
+
+def test_evaluate_only_reproduces_the_saved_scores(demo_run, tmp_path):
+    trained = json.loads((demo_run / "metrics.json").read_text())
+    scored = evaluate_only(demo_run, tmp_path / "eval")
+    assert scored["test"]["f1"] == pytest.approx(trained["test"]["f1"])
+    assert not (tmp_path / "eval" / "model.safetensors").exists()
+
+
+def test_evaluate_only_maps_labels_by_name_not_position(demo_run, tmp_path):
+    """A checkpoint whose label ids are in another order (as Hub NER models often are) scores the same."""
+    from safetensors.torch import load_file, save_file
+
+    model_dir = tmp_path / "permuted"
+    shutil.copytree(demo_run, model_dir, ignore=shutil.ignore_patterns("checkpoint-*"))
+    config = json.loads((model_dir / "config.json").read_text())
+    order = list(reversed(range(len(config["id2label"]))))  # new id i is old id order[i]
+    config["id2label"] = {str(i): config["id2label"][str(old)] for i, old in enumerate(order)}
+    config["label2id"] = {label: int(i) for i, label in config["id2label"].items()}
+    (model_dir / "config.json").write_text(json.dumps(config))
+    weights = load_file(model_dir / "model.safetensors")
+    for name in ("classifier.weight", "classifier.bias"):
+        weights[name] = weights[name][order].contiguous()
+    save_file(weights, model_dir / "model.safetensors", metadata={"format": "pt"})
+
+    trained = json.loads((demo_run / "metrics.json").read_text())
+    scored = evaluate_only(model_dir, tmp_path / "eval")
+    assert scored["test"]["f1"] == pytest.approx(trained["test"]["f1"])
+
+
+def test_unreachable_hub_fails_in_seconds_and_points_to_the_demo(monkeypatch, tmp_path, capsys):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    start = time.monotonic()
+    assert main([f"training.output_dir={tmp_path}"]) == 2
+    assert time.monotonic() - start < 15
+    error = capsys.readouterr().err
+    assert "data.dataset: 'lhoestq/conll2003' is on the Hugging Face Hub, which is unreachable" in error
+    assert "HF_HUB_OFFLINE=1" in error and "configs/demo.yaml" in error
+
+
+def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):
+    assert main(["--config", DEMO, "model.scratch=null", "model.name_or_path=./no-such-model", f"training.output_dir={tmp_path}"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].endswith(
+        "demo.yaml: model.name_or_path: no model directory './no-such-model'; check the path, or give a Hub id such as bert-base-cased"
+    )
+
+
+def test_user_error_exits_2_without_traceback_and_debug_shows_it(tmp_path, capsys):
+    assert main(["--config", DEMO, "training.learning_rate=fast"]) == 2
+    error = capsys.readouterr().err
+    assert "training.learning_rate: 'fast' is not a number" in error and "Traceback" not in error
+    from ner.errors import UserError
+
+    with pytest.raises(UserError):
+        main(["--debug", "--config", DEMO, "training.learning_rate=fast"])
+
+
+def test_help_lists_the_config_keys(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "data.label_all_tokens:" in text and "model.scratch.vocab:" in text and "training.*:" in text
