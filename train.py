@@ -66,10 +66,10 @@ def load_model(cfg: Config, splits, labels: list[str]):
     if model_cfg.scratch is not None:
         tokenizer = load_tokenizer(model_cfg, splits["train"][TOKENS])
         return build_model(model_cfg, labels, tokenizer), tokenizer, labels
-    config = pretrained_config(model_cfg)
-    tokenizer = load_tokenizer(model_cfg, None, config.model_type)
     if not model_cfg.fine_tune:
-        return load_trained(model_cfg, config), tokenizer, labels
+        return *load_trained(model_cfg.name_or_path, model_cfg.revision), labels
+    config = pretrained_config(model_cfg.name_or_path, model_cfg.revision)
+    tokenizer = load_tokenizer(model_cfg, None, config.model_type)
     labels = label_order(labels, named_labels(config))
     return build_model(model_cfg, labels, tokenizer, config), tokenizer, labels
 

@@ -73,7 +73,7 @@ class ScratchConfig:
         default="train",
         metadata=_help('"train" = learn a WordPiece vocabulary from the training split; or a vocab.txt path'),
     )
-    vocab_size: int = field(default=2000, metadata=_help("vocabulary size to learn when vocab is train", min=100))
+    vocab_size: int = field(default=2000, metadata=_help("at most this many vocabulary entries when vocab is train", min=100))
     lowercase: bool = field(default=False, metadata=_help("lowercase text before WordPiece (uncased model)"))
     hidden_size: int = field(default=128, metadata=_help("width of every layer", min=1))
     num_hidden_layers: int = field(default=2, metadata=_help("number of transformer layers", min=1))

@@ -1,7 +1,9 @@
 """User errors: one line that names the input and says what to do, exit status 2, no traceback."""
 
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Callable
 
 USER_ERROR_EXIT = 2
@@ -34,16 +36,9 @@ def run_cli(body: Callable[[], None], debug: bool) -> int:
 
 
 def setup_logging() -> None:
-    """One quiet logger for our stages; transformers and datasets only speak up for warnings."""
-    import warnings
-
-    import datasets
-    import transformers
-
+    """One quiet logger for our stages. Imports nothing heavy: infer.py must start fast."""
+    # Read by datasets when it is first imported: its per-map progress bars are noise here.
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     # Trainer asks for pinned memory, which means nothing without a GPU; say nothing about it on CPU.
     warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found")
-
     logging.basicConfig(format="%(message)s", level=logging.INFO, force=True)
-    transformers.logging.set_verbosity_warning()
-    datasets.logging.set_verbosity_warning()
-    datasets.disable_progress_bars()

@@ -44,7 +44,7 @@ def require(name: str, key: str) -> None:
         socket.create_connection((endpoint.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError:
         hint = OFFLINE_HINT.format(key=key)
-        raise UserError(f"{key}: '{name}' is on the Hugging Face Hub, which is unreachable from here; {hint}") from None
+        raise UserError(f"{key}: '{name}' is not a local path, and the Hugging Face Hub is unreachable from here; {hint}") from None
 
 
 def load_error(name: str, key: str, error: Exception) -> UserError:

@@ -2,6 +2,8 @@
 
 import logging
 import re
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from ner import hub
@@ -17,36 +19,54 @@ LEARN_VOCAB = "train"
 GENERIC_LABEL = re.compile(r"LABEL_\d+")  # what transformers names labels nobody named
 
 
-def pretrained_config(cfg: ModelConfig):
-    """The checkpoint's config.json (model type, labels, sizes)."""
+def pretrained_config(name: str, revision: str | None = None, key: str = "model.name_or_path"):
+    """The checkpoint's config.json (model type, labels, sizes), from a directory or the Hub."""
     from transformers import AutoConfig
 
-    if not hub.looks_local(cfg.name_or_path):  # config validation has checked local directories
-        hub.require(cfg.name_or_path, "model.name_or_path")
+    if not hub.looks_local(name):
+        hub.require(name, key)
     try:
-        return AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision)
+        return AutoConfig.from_pretrained(name, revision=revision)
     except (OSError, ValueError) as error:
-        raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
+        raise hub.load_error(name, key, error) from None
 
 
-def learn_wordpiece(sentences: list[list[str]], scratch: ScratchConfig):
+def vocabulary(sentences: Iterable[list[str]], size: int, lowercase: bool) -> list[str]:
+    """A WordPiece vocabulary learned from words: special tokens, every character alone and as a
+    ##continuation (so any word can still be spelled), then the most frequent words, ties in
+    alphabetical order, up to `size` entries.
+
+    Deterministic by construction; the tokenizers library's WordPiece trainer is not (it breaks
+    ties in hash-map order, so its vocabulary changes from run to run).
+    """
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    split = pre_tokenizers.BertPreTokenizer()  # the punctuation splitting BERT applies to each word
+    counts = Counter(
+        piece for words in sentences for word in words for piece, _ in split.pre_tokenize_str(normalizer.normalize_str(word))
+    )
+    characters = sorted({c for piece in counts for c in piece})
+    vocab = WORDPIECE_SPECIAL_TOKENS + characters + ["##" + c for c in characters]
+    frequent = sorted((piece for piece in counts if len(piece) > 1), key=lambda piece: (-counts[piece], piece))
+    return vocab + frequent[: max(size - len(vocab), 0)]
+
+
+def learn_wordpiece(sentences: Iterable[list[str]], scratch: ScratchConfig):
     """A BERT WordPiece tokenizer whose vocabulary is learned from `sentences`."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import BertTokenizerFast
 
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=scratch.lowercase)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=scratch.vocab_size, special_tokens=WORDPIECE_SPECIAL_TOKENS)
-    wordpiece.train_from_iterator((" ".join(words) for words in sentences), trainer)
+    vocab = vocabulary(sentences, scratch.vocab_size, scratch.lowercase)
     return BertTokenizerFast(
-        vocab=wordpiece.get_vocab(), do_lower_case=scratch.lowercase, model_max_length=scratch.max_position_embeddings
+        vocab={token: i for i, token in enumerate(vocab)},
+        do_lower_case=scratch.lowercase,
+        model_max_length=scratch.max_position_embeddings,
     )
 
 
 def load_tokenizer(cfg: ModelConfig, train_sentences: list[list[str]] | None, model_type: str | None = None):
     """The fast tokenizer: learned or read for a scratch model, else the checkpoint's own."""
-    from transformers import AutoTokenizer, BertTokenizerFast
+    from transformers import BertTokenizerFast
 
     scratch = cfg.scratch
     if scratch is not None and scratch.vocab == LEARN_VOCAB:
@@ -57,13 +77,20 @@ def load_tokenizer(cfg: ModelConfig, train_sentences: list[list[str]] | None, mo
         return BertTokenizerFast(
             vocab=scratch.vocab, do_lower_case=scratch.lowercase, model_max_length=scratch.max_position_embeddings
         )
+    return checkpoint_tokenizer(cfg.name_or_path, cfg.revision, model_type)
+
+
+def checkpoint_tokenizer(name: str, revision: str | None, model_type: str | None, key: str = "model.name_or_path"):
+    """A checkpoint's own fast tokenizer (word alignment needs `word_ids`, which only fast ones have)."""
+    from transformers import AutoTokenizer
+
     extra = {"add_prefix_space": True} if model_type in PREFIX_SPACE_MODEL_TYPES else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path, revision=cfg.revision, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, **extra)
     except (OSError, ValueError) as error:
-        raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
+        raise hub.load_error(name, key, error) from None
     if not tokenizer.is_fast:
-        raise UserError(f"model.name_or_path: '{cfg.name_or_path}' has no fast tokenizer, which word alignment needs")
+        raise UserError(f"{key}: '{name}' has no fast tokenizer, which word alignment needs")
     return tokenizer
 
 
@@ -105,19 +132,23 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
         raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
 
 
-def load_trained(cfg: ModelConfig, config):
-    """A fine-tuned NER model as it is (evaluate-only); its own label names are kept."""
+def load_trained(name: str, revision: str | None = None, key: str = "model.name_or_path"):
+    """A fine-tuned NER model and its tokenizer, as they are: what infer.py runs and evaluate-only
+    scores. Its own label names are kept; callers map labels by name."""
     from transformers import AutoModelForTokenClassification
 
+    config = pretrained_config(name, revision, key)
     if named_labels(config) is None:
         raise UserError(
-            f"model.name_or_path: '{cfg.name_or_path}' has no label names (id2label), so it was not fine-tuned "
-            "for NER; set model.fine_tune: true to train it"
+            f"{key}: '{name}' has no label names (id2label), so it was not fine-tuned for NER; "
+            "fine-tune it first (python train.py with model.name_or_path set to it)"
         )
+    tokenizer = checkpoint_tokenizer(name, revision, config.model_type, key)
     try:
-        return AutoModelForTokenClassification.from_pretrained(cfg.name_or_path, revision=cfg.revision)
+        model = AutoModelForTokenClassification.from_pretrained(name, revision=revision, config=config)
     except (OSError, ValueError) as error:
-        raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
+        raise hub.load_error(name, key, error) from None
+    return model, tokenizer
 
 
 def input_limit(tokenizer, model, requested: int | None) -> int:

@@ -24,3 +24,14 @@ def wordpiece(words: list[str]):
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
     return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=False)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The offline demo, trained once per test session through train.py's main(); its output dir."""
+    from train import main
+
+    output_dir = tmp_path_factory.mktemp("demo") / "bert-ner"
+    os.chdir(REPO)
+    assert main(["--config", str(REPO / "configs/demo.yaml"), f"training.output_dir={output_dir}"]) == 0
+    return output_dir

@@ -122,3 +122,11 @@ def test_training_arguments_own_checks_become_user_errors(tmp_path):
     path.write_text("training:\n  eval_strategy: sometimes\n")
     with pytest.raises(UserError, match="^training: "):
         training_arguments(load_config(path))
+
+
+def test_readme_lists_every_config_key_as_help_prints_it():
+    from ner.config import describe
+
+    readme = (REPO / "README.md").read_text()
+    missing = [line for line in describe() if line not in readme]
+    assert not missing, "README's config reference is out of date; paste `python train.py --help` again"

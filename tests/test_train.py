@@ -21,13 +21,6 @@ WRITTEN = {
 LEARNED_F1 = 0.5
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("demo") / "bert-ner"
-    assert main(["--config", DEMO, f"training.output_dir={output_dir}"]) == 0
-    return output_dir
-
-
 def test_demo_writes_every_output(demo_run):
     files = {p.name for p in demo_run.iterdir() if p.is_file()}
     assert files == WRITTEN
@@ -118,7 +111,7 @@ def test_unreachable_hub_fails_in_seconds_and_points_to_the_demo(monkeypatch, tm
     assert main([f"training.output_dir={tmp_path}"]) == 2
     assert time.monotonic() - start < 15
     error = capsys.readouterr().err
-    assert "data.dataset: 'lhoestq/conll2003' is on the Hugging Face Hub, which is unreachable" in error
+    assert "data.dataset: 'lhoestq/conll2003' is not a local path, and the Hugging Face Hub is unreachable" in error
     assert "HF_HUB_OFFLINE=1" in error and "configs/demo.yaml" in error
 
 

@@ -1,0 +1,29 @@
+"""Time loading CoNLL-2003 from its original files (all three splits, IOB1 -> IOB2, labels).
+
+    python bench/load_conll.py [CONLL_DIR]      # default ../shared/data/conll2003
+"""
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ner.config import DataConfig  # noqa: E402
+from ner.data import TOKENS, load_splits  # noqa: E402
+
+
+def main() -> None:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/conll2003")
+    files = {"train_file": "train.txt", "validation_file": "valid.txt", "test_file": "test.txt"}
+    cfg = DataConfig(dataset=None, **{key: str(root / name) for key, name in files.items()})
+    start = time.perf_counter()
+    splits, labels = load_splits(cfg)
+    seconds = time.perf_counter() - start
+    sentences = sum(len(d) for d in splits.values())
+    words = sum(len(w) for d in splits.values() for w in d[TOKENS])
+    print(f"loaded {sentences} sentences, {words} words, {len(labels)} labels in {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Find named entities with a model train.py saved (or any token-classification model).
+
+    python infer.py "Barack Obama was born in Hawaii"
+    python infer.py --file news.txt --json > entities.jsonl      # one text per line, streamed
+    cat news.txt | python infer.py                               # stdin works too (or TEXT "-")
+"""
+
+import argparse
+import functools
+import itertools
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from ner import hub
+from ner.errors import UserError, run_cli
+from ner.inference import DEFAULT_AGGREGATION, WORD_LEVEL_AGGREGATIONS, chunks
+
+DEFAULT_MODEL = "bert-ner"
+STDIN = "-"
+TEXTS_PER_CHUNK = 256  # texts read, run and printed together: bounds memory and shows output early
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help='texts to tag; "-" reads stdin, one text per line')
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote, or a Hub model id (default: {DEFAULT_MODEL})")
+    parser.add_argument("--file", help='read texts from this file, one per line ("-" = stdin)')
+    parser.add_argument("--json", action="store_true", help="write one JSON object per input line instead of tables")
+    parser.add_argument(
+        "--aggregation",
+        default=DEFAULT_AGGREGATION,
+        choices=WORD_LEVEL_AGGREGATIONS,
+        help="how a word's sub-token predictions combine; all keep whole words (default: first, as in training)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per model call (default: 32)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = cuda when available")
+    parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    return args
+
+
+def check_model(name: str) -> None:
+    """Fail at once, before loading torch, when there is no model where the user points."""
+    path = Path(name)
+    if (path.is_dir() and not (path / "config.json").is_file()) or (not path.exists() and (name == DEFAULT_MODEL or hub.looks_local(name))):
+        raise UserError(f"no model in {name.rstrip('/')}/: run python train.py first, or pass --model DIR")
+
+
+def decoded_lines(stream, source: str) -> Iterator[str]:
+    """Lines of a byte stream as text, without their line ending; bad bytes name source:line."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save it as UTF-8") from None
+        yield line.removesuffix("\n").removesuffix("\r")
+
+
+def file_lines(path: str) -> Iterator[str]:
+    file = Path(path)
+    if file.is_dir():
+        raise UserError(f"--file '{path}' is a directory; give a text file with one text per line")
+    try:
+        stream = file.open("rb")
+    except OSError as error:
+        raise UserError(f"--file '{path}': cannot read it ({error.strerror})") from None
+    with stream:
+        yield from decoded_lines(stream, path)
+
+
+def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
+    """The texts to tag, lazily, and whether they come from a stream (file or stdin)."""
+    if args.file:
+        stream = decoded_lines(sys.stdin.buffer, "stdin") if args.file == STDIN else file_lines(args.file)
+        return stream, True
+    if args.texts == [STDIN] or (not args.texts and not sys.stdin.isatty()):
+        return decoded_lines(sys.stdin.buffer, "stdin"), True
+    if not args.texts:
+        raise UserError('nothing to tag: give TEXT, --file PATH, or pipe text in (python infer.py --help)')
+    return iter(args.texts), False
+
+
+def table(text: str, entities: list[dict]) -> str:
+    """A readable block per text: the text, then one row per entity."""
+    if not entities:
+        return f"{text}\n  (no entities)\n"
+    rows = [("entity", "type", "score", "start", "end")] + [
+        (e["word"], e["entity_group"], f"{e['score']:.3f}", str(e["start"]), str(e["end"])) for e in entities
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        "  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
+    return f"{text}\n" + "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> None:
+    check_model(args.model)
+    texts, streamed = input_texts(args)
+    first = next(texts, None)  # read before loading the model, so input errors come at once
+    if first is None:
+        return
+
+    from tqdm.auto import tqdm
+    from transformers.utils import logging as transformers_logging
+
+    from ner.inference import make_pipeline, predict
+    from ner.modeling import load_trained
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
+
+    model, tokenizer = load_trained(args.model, key="--model")
+    ner = make_pipeline(model, tokenizer, args.aggregation, args.device)
+    # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
+    progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
+    for chunk in chunks(itertools.chain([first], texts), TEXTS_PER_CHUNK):
+        for text, entities in zip(chunk, predict(ner, chunk, args.batch_size, args.min_score)):
+            if args.json:
+                print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
+            else:
+                print(table(text, entities))
+        sys.stdout.flush()  # partial output survives an interruption
+        progress.update(len(chunk))
+    progress.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(functools.partial(run, args), args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""infer.py on the demo model train.py wrote: word-level entities with exact offsets, any input."""
+
+import io
+import json
+
+import pytest
+
+from infer import main
+from ner.inference import ENTITY_KEYS, chunks, clean_entities
+
+# Names from the demo's training split, which the demo model tags reliably.
+SENTENCE = "Anna Schmidt said on Tuesday that Reuters would open a new office in Germany ."
+EXPECTED = [("PER", "Anna Schmidt", 0, 12), ("ORG", "Reuters", 34, 41), ("LOC", "Germany", 69, 76)]
+
+
+def run_json(capsys, *args) -> list[dict]:
+    assert main(["--json", *args]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def found(record: dict) -> list[tuple]:
+    return [(e["entity_group"], e["word"], e["start"], e["end"]) for e in record["entities"]]
+
+
+def assert_exact(record: dict, model_dir) -> None:
+    """Every entity is the input's own substring and covers whole words, where a word is what
+    WordPiece says it is: a sub-token without ## and the ## pieces after it (BERT makes
+    punctuation and each CJK character words of their own)."""
+    from transformers import AutoTokenizer
+
+    text = record["text"]
+    encoding = AutoTokenizer.from_pretrained(model_dir)(text, return_offsets_mapping=True, add_special_tokens=False)
+    pieces = list(zip(encoding.tokens(), encoding["offset_mapping"]))
+    word_starts = {start for token, (start, _) in pieces if not token.startswith("##")}
+    word_ends = {end for (_, (_, end)), (following, _) in zip(pieces, pieces[1:] + [("", (0, 0))]) if not following.startswith("##")}
+    for entity in record["entities"]:
+        start, end = entity["start"], entity["end"]
+        assert text[start:end] == entity["word"] and entity["word"] == entity["word"].strip()
+        assert start in word_starts and end in word_ends, f"{entity} is not whole words"
+
+
+def test_demo_sentence(demo_run, capsys):
+    (record,) = run_json(capsys, "--model", str(demo_run), SENTENCE)
+    assert record["text"] == SENTENCE
+    assert found(record) == EXPECTED
+    assert all(list(e) == list(ENTITY_KEYS) and 0 < e["score"] <= 1 for e in record["entities"])
+
+
+def test_table_output(demo_run, capsys):
+    assert main(["--model", str(demo_run), SENTENCE]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == SENTENCE
+    assert out.splitlines()[1].split() == ["entity", "type", "score", "start", "end"]
+    assert "Anna Schmidt  PER" in out and "Reuters" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "   Anna   Schmidt said\ton Tuesday that  Reuters would open a new office in Germany .",  # spaces, tabs
+        "“Anna Schmidt” said on Tuesday that Reuters would open a new office in Germany 😀 .",  # curly quotes, emoji
+        "Anna Schmidt said on Tuesday that Reuters would open a new office in Zürich and 東京 .",  # accents, CJK
+        "Sarah Connollyson said on Tuesday that Reutersberg Bank would open a new office in Germany .",  # many pieces
+    ],
+)
+def test_offsets_are_exact_and_entities_are_whole_words(demo_run, capsys, text):
+    (record,) = run_json(capsys, "--model", str(demo_run), text)
+    assert record["entities"], "the demo model should find something here"
+    assert_exact(record, demo_run)
+
+
+def test_names_split_into_many_pieces_come_back_whole(demo_run, capsys):
+    from transformers import AutoTokenizer
+
+    text = "Sarah Connollyson said on Tuesday that Reutersberg Bank would open a new office in Germany ."
+    tokenizer = AutoTokenizer.from_pretrained(demo_run)
+    assert len(tokenizer.tokenize("Connollyson")) >= 4 and len(tokenizer.tokenize("Reutersberg")) >= 4
+    (record,) = run_json(capsys, "--model", str(demo_run), text)
+    assert found(record) == [("PER", "Sarah Connollyson", 0, 17), ("ORG", "Reutersberg Bank", 39, 55), ("LOC", "Germany", 83, 90)]
+
+
+def test_json_round_trips(demo_run, capsys):
+    texts = [SENTENCE, "", "Germany beat Brazil 3-0 in a friendly match ."]
+    records = run_json(capsys, "--model", str(demo_run), *texts)
+    assert [r["text"] for r in records] == texts
+    assert records[1]["entities"] == []
+    assert json.loads(json.dumps(records)) == records
+
+
+class FakeStdin:
+    def __init__(self, data: bytes):
+        self.buffer = io.BytesIO(data)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_stdin_and_file_give_the_same_results_in_input_order(demo_run, capsys, monkeypatch, tmp_path):
+    lines = [SENTENCE, "  ", "Germany beat Brazil 3-0 in a friendly match ."] * 3
+    data = ("\r\n".join(lines) + "\r\n").encode()
+    monkeypatch.setattr("sys.stdin", FakeStdin(data))
+    from_stdin = run_json(capsys, "--model", str(demo_run))
+    path = tmp_path / "texts.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + data)  # a BOM, as Windows editors write it
+    from_file = run_json(capsys, "--model", str(demo_run), "--file", str(path))
+    assert [r["text"] for r in from_stdin] == lines
+    assert from_file == from_stdin
+    assert found(from_file[0]) == EXPECTED
+
+
+def test_entity_past_token_512_is_found_once(demo_run, capsys):
+    """The demo model's window is 128 sub-tokens; a 5,000-word text is read whole, with overlap."""
+    from transformers import AutoTokenizer
+
+    filler = "Prices fell sharply on Monday . " * 600
+    text = filler + SENTENCE + " " + "Both sides said they hoped for peace . " * 20
+    assert len(AutoTokenizer.from_pretrained(demo_run).tokenize(filler)) > 512 * 5
+    (record,) = run_json(capsys, "--model", str(demo_run), text)
+    assert_exact(record, demo_run)
+    offset = len(filler)
+    assert [(t, w, s - offset, e - offset) for t, w, s, e in found(record)] == EXPECTED
+
+
+def test_entities_on_window_edges_are_neither_lost_nor_doubled(demo_run, capsys):
+    text = " ".join([SENTENCE] * 40)
+    (record,) = run_json(capsys, "--model", str(demo_run), text)
+    assert_exact(record, demo_run)
+    people = [e for e in record["entities"] if e["word"] == "Anna Schmidt"]
+    assert len(people) == 40
+    assert len({e["start"] for e in record["entities"]}) == len(record["entities"])
+
+
+def test_min_score_filters(demo_run, capsys):
+    (record,) = run_json(capsys, "--model", str(demo_run), "--min-score", "1.01", SENTENCE)
+    assert record["entities"] == []
+
+
+def test_blank_text_gives_no_entities(demo_run, capsys):
+    assert run_json(capsys, "--model", str(demo_run), "   ") == [{"text": "   ", "entities": []}]
+
+
+def error_of(capsys, *args) -> str:
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_missing_model_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert error_of(capsys, "Barack Obama") == "error: no model in bert-ner/: run python train.py first, or pass --model DIR\n"
+    (tmp_path / "empty").mkdir()
+    assert "no model in empty/" in error_of(capsys, "--model", "empty", "x")
+
+
+def test_bad_files(demo_run, tmp_path, capsys):
+    model = ["--model", str(demo_run)]
+    assert "--file 'nowhere.txt': cannot read it" in error_of(capsys, *model, "--file", "nowhere.txt")
+    assert f"--file '{tmp_path}' is a directory" in error_of(capsys, *model, "--file", str(tmp_path))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(SENTENCE.encode() + b"\nM\xfcnchen\n")
+    assert main([*model, "--json", "--file", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert f"{bad}:2: not UTF-8 (byte 0xfc)" in captured.err
+    assert json.loads(captured.out.splitlines()[0])["text"] == SENTENCE  # what came before still came out
+
+
+def test_no_input_at_a_terminal_says_how_to_give_some(demo_run, capsys, monkeypatch):
+    class Terminal(FakeStdin):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal(b""))
+    assert "nothing to tag" in error_of(capsys, "--model", str(demo_run))
+
+
+def test_clean_entities_takes_the_word_from_the_text():
+    raw = [{"entity_group": "PER", "word": "jurgen muller", "start": 2, "end": 15, "score": 0.91}]
+    assert clean_entities("  Jürgen Müller", raw) == [{"entity_group": "PER", "word": "Jürgen Müller", "start": 2, "end": 15, "score": 0.91}]
+    assert clean_entities("  Jürgen Müller", raw, min_score=0.95) == []
+
+
+def test_chunks_yield_what_was_read_before_an_error():
+    def items():
+        yield from "abc"
+        raise ValueError("bad line")
+
+    got = []
+    with pytest.raises(ValueError):
+        for chunk in chunks(items(), 2):
+            got.append(chunk)
+    assert got == [["a", "b"], ["c"]]
