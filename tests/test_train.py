@@ -140,3 +140,38 @@ def test_help_lists_the_config_keys(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert "data.label_all_tokens:" in text and "model.scratch.vocab:" in text and "training.*:" in text
+
+
+@pytest.fixture(scope="module")
+def tiny_roberta(tmp_path_factory):
+    """A random RoBERTa with a byte-level BPE vocabulary: an encoder that is not BERT, built offline."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    directory = tmp_path_factory.mktemp("roberta")
+    sentences = [" ".join(words) for words in read_conll(REPO / "data/demo/train.txt")[TOKENS]]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(sentences, vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(directory))
+    tokenizer = RobertaTokenizerFast(vocab=str(directory / "vocab.json"), merges=str(directory / "merges.txt"), model_max_length=128)
+    tokenizer.save_pretrained(directory)
+    config = RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id,
+    )
+    RobertaModel(config).save_pretrained(directory)
+    return directory
+
+
+def test_other_encoders_need_only_name_or_path(tiny_roberta, tmp_path):
+    """A BPE encoder trains by changing model.name_or_path alone; its tokenizer gets
+    add_prefix_space, without which pre-split words are cut differently than in running text."""
+    output_dir = tmp_path / "out"
+    code = main(
+        ["--config", DEMO, "model.scratch=null", f"model.name_or_path={tiny_roberta}", "training.num_train_epochs=1",
+         "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16", f"training.output_dir={output_dir}"]
+    )
+    assert code == 0
+    assert json.loads((output_dir / "config.json").read_text())["model_type"] == "roberta"
+    assert json.loads((output_dir / "tokenizer_config.json").read_text())["add_prefix_space"] is True
+    assert set(json.loads((output_dir / "metrics.json").read_text())) == {"validation", "test"}
