@@ -15,7 +15,8 @@ from pathlib import Path
 from ner import outputs
 from ner.align import tokenize_and_align
 from ner.config import CONFIG_FILE, RESOLVED_CONFIG_FILE, Config, describe, load_config, to_yaml
-from ner.data import DOCUMENT, TAGS, TOKENS, load_splits
+from ner.context import add_context
+from ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS, load_splits
 from ner.errors import UserError, run_cli, setup_logging
 from ner.modeling import build_model, input_limit, label_order, load_tokenizer, load_trained, named_labels, pretrained_config
 from ner.scoring import SeqevalMetrics, pad_truncated, report_text, score, word_predictions
@@ -83,15 +84,24 @@ def warn_missing_types(labels: list[str], model) -> None:
 
 
 def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
-    """Sub-token inputs and labels for every split. Only train uses label_all_tokens: scores are per word."""
+    """Sub-token inputs and labels for every split, with document context when configured.
+    Only train uses label_all_tokens: scores are per word."""
     label2id = {label: i for i, label in enumerate(labels)}
+    context_tokens = cfg.data.context_tokens
+    if context_tokens and all(d == NO_DOCUMENT for dataset in splits.values() for d in dataset[DOCUMENT]):
+        log.warning("data.context_tokens is set, but the data has no documents (-DOCSTART- lines or data.document_column); training without context")
+        context_tokens = 0
     encoded = {}
     for split, dataset in splits.items():
+        if context_tokens:
+            limit = max_length - len(tokenizer("")["input_ids"])  # room left by the special tokens
+            dataset = dataset.map(add_context, batched=True, batch_size=None, fn_kwargs={
+                "tokenizer": tokenizer, "context_tokens": context_tokens, "limit": limit})
         options = {"label_all_tokens": cfg.data.label_all_tokens and split == "train"}
         encoded[split] = dataset.map(
             tokenize_and_align,
             batched=True,
-            remove_columns=[TOKENS, TAGS, DOCUMENT],
+            remove_columns=dataset.column_names,
             fn_kwargs={"tokenizer": tokenizer, "label2id": label2id, "max_length": max_length, **options},
         )
         lost = sum(len(words) for words in dataset[TOKENS]) - sum(encoded[split]["words_kept"])
@@ -152,7 +162,7 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
 
 def summary(scores: dict, output_dir: Path) -> str:
     names = {"validation": "dev", "test": "test"}
-    parts = [f"{names[split]} f1 {metrics['f1']:.3f}" for split, metrics in scores.items()]
+    parts = [f"{names[split]} f1 {scores[split]['f1']:.3f}" for split in names if split in scores]
     return " | ".join(parts + [f"saved to {output_dir}/"])
 
 
@@ -177,12 +187,14 @@ def run(args: argparse.Namespace) -> None:
     encoded = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
     trainer = make_trainer(model, tokenizer, training_args, encoded, labels)
 
+    training = {}
     if cfg.model.fine_tune:
         banner("train")
-        trainer.train()
+        result = trainer.train()
+        training = {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}
     scores, reports, test_predictions = evaluate(trainer, splits, encoded)
     if trainer.is_world_process_zero():
-        save(trainer, cfg, splits, scores, reports, test_predictions)
+        save(trainer, cfg, splits, scores | ({"training": training} if training else {}), reports, test_predictions)
         log.info(summary(scores, cfg.output_dir))
 
 

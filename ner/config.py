@@ -119,6 +119,13 @@ class DataConfig:
     max_length: int | None = field(
         default=None, metadata=_help("sub-tokens per input, longer ones are truncated; null = the model's limit", min=8)
     )
+    context_tokens: int = field(
+        default=0,
+        metadata=_help("sub-tokens of neighbouring sentences (same document) added on each side as context; 0 = off", min=0),
+    )
+    document_column: str | None = field(
+        default=None, metadata=_help("Hub column with a document id per sentence (CoNLL files use -DOCSTART-); null = none")
+    )
     label_all_tokens: bool = field(
         default=False,
         metadata=_help("train on every sub-token (I- label after the first) instead of only the first"),

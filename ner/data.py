@@ -178,18 +178,22 @@ def read_hub(cfg: DataConfig):
     splits = {}
     for split, dataset in raw.items():
         split = "validation" if split in ("valid", "dev") else split
-        missing = [c for c in (cfg.tokens_column, cfg.tags_column) if c not in dataset.column_names]
+        wanted = [cfg.tokens_column, cfg.tags_column] + ([cfg.document_column] if cfg.document_column else [])
+        missing = [c for c in wanted if c not in dataset.column_names]
         if missing:
             raise UserError(
                 f"data.dataset '{cfg.dataset}' split {split}: no column {missing[0]!r} (has {dataset.column_names}); "
-                "set data.tokens_column / data.tags_column"
+                "set data.tokens_column / data.tags_column / data.document_column"
             )
         feature = dataset.features[cfg.tags_column]
         names = getattr(getattr(feature, "feature", None), "names", None)
-        dataset = dataset.select_columns([cfg.tokens_column, cfg.tags_column])
-        dataset = dataset.rename_columns({cfg.tokens_column: TOKENS, cfg.tags_column: TAGS})
+        renames = {cfg.tokens_column: TOKENS, cfg.tags_column: TAGS}
+        if cfg.document_column:
+            renames[cfg.document_column] = DOCUMENT
+        dataset = dataset.select_columns(wanted).rename_columns(renames)
         # Explicit features: otherwise map would encode the names back into the ClassLabel ids.
-        dataset = dataset.map(_tag_names, batched=True, fn_kwargs={"names": names}, features=standard_features())
+        # One batch per split, so document ids are numbered consistently across it.
+        dataset = dataset.map(_tag_names, batched=True, batch_size=None, fn_kwargs={"names": names}, features=standard_features())
         splits[split] = dataset
     return datasets.DatasetDict(splits), _class_label_names(raw, cfg.tags_column)
 
@@ -198,7 +202,14 @@ def _tag_names(batch: dict[str, list], names: list[str] | None) -> dict[str, lis
     tags = batch[TAGS]
     if names is not None:
         tags = [[names[t] for t in sentence] for sentence in tags]
-    return {TAGS: [[str(t) for t in sentence] for sentence in tags], DOCUMENT: [NO_DOCUMENT] * len(tags)}
+    documents = document_numbers(batch[DOCUMENT]) if DOCUMENT in batch else [NO_DOCUMENT] * len(tags)
+    return {TAGS: [[str(t) for t in sentence] for sentence in tags], DOCUMENT: documents}
+
+
+def document_numbers(ids: list) -> list[int]:
+    """Document ids of any type (strings, ints, None for none) as 0, 1, 2... in order of appearance."""
+    numbers: dict = {}
+    return [NO_DOCUMENT if i is None else numbers.setdefault(i, len(numbers)) for i in ids]
 
 
 def _class_label_names(raw, column: str) -> list[str] | None:

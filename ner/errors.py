@@ -41,4 +41,8 @@ def setup_logging() -> None:
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     # Trainer asks for pinned memory, which means nothing without a GPU; say nothing about it on CPU.
     warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found")
-    logging.basicConfig(format="%(message)s", level=logging.INFO, force=True)
+    if not log.handlers:  # our own handler: the root logger (and whoever configured it) is left alone
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)

@@ -35,9 +35,17 @@ def test_align_labels(word_ids, word_labels, label_all_tokens, expected):
     assert align_labels(word_ids, word_labels, label_all_tokens, INSIDE) == expected
 
 
-@pytest.mark.parametrize("word_ids, kept", [([None, 0, 0, 1, None], 2), ([None, None], 0), ([None, 0, 1, 2, 2, 3, None], 4)])
-def test_words_kept(word_ids, kept):
-    assert words_kept(word_ids) == kept
+@pytest.mark.parametrize(
+    "word_ids, first, count, kept",
+    [
+        ([None, 0, 0, 1, None], 0, 2, 2),
+        ([None, 0, 0, 1, None], 0, 3, 1 + 1),  # word 2 was truncated away
+        ([None, None], 0, 1, 0),
+        ([None, 0, 1, 2, 2, 3, None], 1, 2, 2),  # words 1-2 of a sentence between context words 0 and 3
+    ],
+)
+def test_words_kept(word_ids, first, count, kept):
+    assert words_kept(word_ids, first, count) == kept
 
 
 def test_tokenize_and_align_with_a_real_fast_tokenizer():

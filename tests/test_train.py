@@ -29,6 +29,7 @@ def test_demo_writes_every_output(demo_run):
 
 def test_demo_learns(demo_run):
     metrics = json.loads((demo_run / "metrics.json").read_text())
+    assert metrics["training"]["steps"] == 640 and metrics["training"]["runtime_s"] > 0  # 10 epochs of 64 batches
     for split in ("validation", "test"):
         assert metrics[split]["f1"] > LEARNED_F1, split
         assert set(metrics[split]["per_type"]) == {"PER", "ORG", "LOC", "MISC"}
@@ -174,4 +175,31 @@ def test_other_encoders_need_only_name_or_path(tiny_roberta, tmp_path):
     assert code == 0
     assert json.loads((output_dir / "config.json").read_text())["model_type"] == "roberta"
     assert json.loads((output_dir / "tokenizer_config.json").read_text())["add_prefix_space"] is True
-    assert set(json.loads((output_dir / "metrics.json").read_text())) == {"validation", "test"}
+    assert set(json.loads((output_dir / "metrics.json").read_text())) == {"validation", "test", "training"}
+
+
+QUICK = ["training.num_train_epochs=1", "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16"]
+
+
+def test_document_context_run_scores_every_word(tmp_path):
+    output_dir = tmp_path / "context"
+    assert main(["--config", DEMO, "data.context_tokens=16", *QUICK, f"training.output_dir={output_dir}"]) == 0
+    resolved = load_config(output_dir / "train_config.yaml")
+    assert resolved.data.context_tokens == 16
+    predictions = [line for line in (output_dir / "test_predictions.txt").read_text().splitlines() if line]
+    test_words = sum(len(words) for words in read_conll(REPO / "data/demo/test.txt")[TOKENS][:16])
+    assert len(predictions) == test_words  # context words are never predicted or scored
+
+
+def test_context_without_documents_says_so_once_and_trains_without(tmp_path, caplog):
+    rows = read_conll(REPO / "data/demo/train.txt")
+    for name in ("train", "valid"):
+        lines = [json.dumps({"tokens": t, "ner_tags": g}) for t, g in zip(rows[TOKENS][:40], rows[TAGS][:40])]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines))
+    caplog.set_level("WARNING", logger="ner")
+    code = main(
+        ["--config", DEMO, f"data.train_file={tmp_path / 'train.jsonl'}", f"data.validation_file={tmp_path / 'valid.jsonl'}",
+         "data.test_file=null", "data.context_tokens=16", *QUICK, f"training.output_dir={tmp_path / 'out'}"]
+    )
+    assert code == 0
+    assert caplog.text.count("the data has no documents") == 1
