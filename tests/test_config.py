@@ -15,7 +15,7 @@ def test_every_shipped_config_loads_and_builds_training_arguments(path):
 
     cfg = load_config(path)
     args = training_arguments(cfg)
-    assert args.output_dir == "bert-ner"
+    assert args.output_dir == cfg.training["output_dir"]
     assert args.metric_for_best_model == "f1"
 
 
