@@ -13,12 +13,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ner import hub
 from ner.errors import UserError, run_cli
+from ner.hub import check_model_dir
 from ner.inference import DEFAULT_AGGREGATION, WORD_LEVEL_AGGREGATIONS, chunks
 
-DEFAULT_MODEL = "bert-ner"
+DEFAULT_MODEL = "bert-ner"  # train.py's default output_dir
 STDIN = "-"
+BACKENDS = ("torch", "onnx", "onnx-int8")
 TEXTS_PER_CHUNK = 256  # texts read, run and printed together: bounds memory and shows output early
 
 
@@ -36,19 +37,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=32, help="texts per model call (default: 32)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = cuda when available")
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=BACKENDS,
+        help="torch, or the ONNX export of the model (python export.py): onnx (fp32) or onnx-int8; ONNX runs on CPU",
+    )
     parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     return args
-
-
-def check_model(name: str) -> None:
-    """Fail at once, before loading torch, when there is no model where the user points."""
-    path = Path(name)
-    if (path.is_dir() and not (path / "config.json").is_file()) or (not path.exists() and (name == DEFAULT_MODEL or hub.looks_local(name))):
-        raise UserError(f"no model in {name.rstrip('/')}/: run python train.py first, or pass --model DIR")
 
 
 def decoded_lines(stream, source: str) -> Iterator[str]:
@@ -101,7 +101,7 @@ def table(text: str, entities: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    check_model(args.model)
+    check_model_dir(args.model, DEFAULT_MODEL)
     texts, streamed = input_texts(args)
     first = next(texts, None)  # read before loading the model, so input errors come at once
     if first is None:
@@ -115,8 +115,8 @@ def run(args: argparse.Namespace) -> None:
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
 
-    model, tokenizer = load_trained(args.model, key="--model")
-    ner = make_pipeline(model, tokenizer, args.aggregation, args.device)
+    model, tokenizer = load_trained(args.model, key="--model", backend=args.backend)
+    ner = make_pipeline(model, tokenizer, args.aggregation, "cpu" if args.backend != "torch" else args.device)
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     for chunk in chunks(itertools.chain([first], texts), TEXTS_PER_CHUNK):

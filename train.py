@@ -15,8 +15,8 @@ from pathlib import Path
 from ner import outputs
 from ner.align import tokenize_and_align
 from ner.config import CONFIG_FILE, RESOLVED_CONFIG_FILE, Config, describe, load_config, to_yaml
-from ner.context import add_context
-from ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS, load_splits
+from ner.context import has_documents, with_context
+from ner.data import TAGS, TOKENS, load_splits
 from ner.errors import UserError, run_cli, setup_logging
 from ner.modeling import build_model, input_limit, label_order, load_tokenizer, load_trained, named_labels, pretrained_config
 from ner.scoring import SeqevalMetrics, pad_truncated, report_text, score, word_predictions
@@ -88,15 +88,16 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
     Only train uses label_all_tokens: scores are per word."""
     label2id = {label: i for i, label in enumerate(labels)}
     context_tokens = cfg.data.context_tokens
-    if context_tokens and all(d == NO_DOCUMENT for dataset in splits.values() for d in dataset[DOCUMENT]):
-        log.warning("data.context_tokens is set, but the data has no documents (-DOCSTART- lines or data.document_column); training without context")
+    if context_tokens and not has_documents(splits):
+        log.warning(
+            "data.context_tokens is set, but the data has no documents "
+            "(-DOCSTART- lines or data.document_column); training without context"
+        )
         context_tokens = 0
     encoded = {}
     for split, dataset in splits.items():
         if context_tokens:
-            limit = max_length - len(tokenizer("")["input_ids"])  # room left by the special tokens
-            dataset = dataset.map(add_context, batched=True, batch_size=None, fn_kwargs={
-                "tokenizer": tokenizer, "context_tokens": context_tokens, "limit": limit})
+            dataset = with_context(dataset, tokenizer, context_tokens, max_length)
         options = {"label_all_tokens": cfg.data.label_all_tokens and split == "train"}
         encoded[split] = dataset.map(
             tokenize_and_align,

@@ -79,3 +79,15 @@ def add_context(batch: dict, tokenizer, context_tokens: int, limit: int) -> dict
         lengths.append(counts)
     pairs = context_words(batch[TOKENS], lengths, batch[DOCUMENT], context_tokens, limit)
     return {LEFT: [left for left, _ in pairs], RIGHT: [right for _, right in pairs]}
+
+
+def with_context(dataset, tokenizer, context_tokens: int, max_length: int):
+    """`dataset` with LEFT and RIGHT context columns for inputs of at most `max_length` sub-tokens."""
+    limit = max_length - len(tokenizer("")["input_ids"])  # the room the special tokens leave
+    options = {"tokenizer": tokenizer, "context_tokens": context_tokens, "limit": limit}
+    return dataset.map(add_context, batched=True, batch_size=None, fn_kwargs=options)  # neighbours: the whole split
+
+
+def has_documents(splits) -> bool:
+    """Whether any sentence of any split belongs to a document (context needs one)."""
+    return any(d != NO_DOCUMENT for dataset in splits.values() for d in dataset[DOCUMENT])

@@ -19,10 +19,11 @@ class UserError(Exception):
     """
 
 
-def run_cli(body: Callable[[], None], debug: bool) -> int:
-    """Run a command's body and turn user errors into a message and an exit status."""
+def run_cli(body: Callable[[], int | None], debug: bool) -> int:
+    """Run a command's body and turn user errors into a message and an exit status
+    (the body's own status, or 0)."""
     try:
-        body()
+        return body() or 0
     except UserError as error:
         if debug:
             raise
@@ -32,7 +33,6 @@ def run_cli(body: Callable[[], None], debug: bool) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
-    return 0
 
 
 def setup_logging() -> None:

@@ -55,3 +55,12 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
     if os.path.isdir(name):
         return UserError(f"{key}: could not load '{name}': {reason}")
     return UserError(f"{key}: could not load '{name}' ({reason}); check the id, or the path if it is a local directory")
+
+
+def check_model_dir(name: str, default: str) -> None:
+    """Fail at once, before torch loads, when there is no model where the user points: a directory
+    without config.json, or a missing path (the default name is always a path, never a Hub id)."""
+    path = Path(name)
+    missing = not path.exists() and (name == default or looks_local(name))
+    if missing or (path.is_dir() and not (path / "config.json").is_file()):
+        raise UserError(f"no model in {name.rstrip('/')}/: run python train.py first, or pass --model DIR")

@@ -30,16 +30,23 @@ def resolve_device(device: str) -> str:
 
 
 def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, device: str = "cpu"):
-    from transformers import pipeline
+    from transformers import TokenClassificationPipeline
+    from transformers.utils import logging as transformers_logging
 
-    return pipeline(
-        "token-classification",
-        model=model,
-        tokenizer=tokenizer,
-        aggregation_strategy=aggregation,
-        stride=window_stride(tokenizer.model_max_length),
-        device=resolve_device(device),
-    )
+    # The pipeline logs an error for any model class it does not know, the ONNX stand-in
+    # included, though it runs it fine; keep that false alarm off the user's screen.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity(transformers_logging.CRITICAL)
+    try:
+        return TokenClassificationPipeline(
+            model=model,
+            tokenizer=tokenizer,
+            aggregation_strategy=aggregation,
+            stride=window_stride(tokenizer.model_max_length),
+            device=resolve_device(device),
+        )
+    finally:
+        transformers_logging.set_verbosity(verbosity)
 
 
 def clean_entities(text: str, entities: list[dict], min_score: float = 0.0) -> list[dict]:

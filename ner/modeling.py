@@ -132,9 +132,10 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
         raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
 
 
-def load_trained(name: str, revision: str | None = None, key: str = "model.name_or_path"):
+def load_trained(name: str, revision: str | None = None, key: str = "model.name_or_path", backend: str = "torch"):
     """A fine-tuned NER model and its tokenizer, as they are: what infer.py runs and evaluate-only
-    scores. Its own label names are kept; callers map labels by name."""
+    scores. Its own label names are kept; callers map labels by name. `backend` "onnx" or
+    "onnx-int8" runs the directory's export (python export.py) instead of the PyTorch weights."""
     from transformers import AutoModelForTokenClassification
 
     config = pretrained_config(name, revision, key)
@@ -144,6 +145,10 @@ def load_trained(name: str, revision: str | None = None, key: str = "model.name_
             "fine-tune it first (python train.py with model.name_or_path set to it)"
         )
     tokenizer = checkpoint_tokenizer(name, revision, config.model_type, key)
+    if backend != "torch":
+        from ner.onnx_backend import load_onnx_model
+
+        return load_onnx_model(name, backend, config), tokenizer
     try:
         model = AutoModelForTokenClassification.from_pretrained(name, revision=revision, config=config)
     except (OSError, ValueError) as error:

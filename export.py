@@ -1,0 +1,86 @@
+"""Export a model train.py saved to ONNX (fp32 and int8), then check the export against PyTorch.
+
+    pip install -r requirements-onnx.txt
+    python export.py [--model bert-ner]
+    python infer.py --backend onnx-int8 "Barack Obama was born in Hawaii"
+
+Writes DIR/onnx/model.onnx (dynamic batch and sequence axes) and DIR/onnx/model.int8.onnx
+(dynamic int8 quantization). On sample sentences it prints the largest logit difference to
+PyTorch and how many predicted tags agree, and exits 1 if fp32 does not match PyTorch.
+"""
+
+import argparse
+import functools
+
+from ner.errors import run_cli
+from ner.hub import check_model_dir
+
+DEFAULT_MODEL = "bert-ner"
+FP32_TOLERANCE = 1e-3  # float32 kernels differ in summation order; a real export bug is far larger
+SAMPLES = [
+    "Barack Obama was born in Hawaii .",
+    "EU rejects German call to boycott British lamb .",
+    "Peter Blackburn",
+    "BRUSSELS 1996-08-22",
+    "  Jürgen Müller met Anna Schmidt in Köln , then flew to 東京 😀 .",
+    "Shares in Northwind Bank closed lower in New York on Friday after the Federal Reserve said rates would rise .",
+    " ".join(["The talks in Geneva ended without agreement , a spokesman for the United Nations said ."] * 12),
+]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote (default: {DEFAULT_MODEL})")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    return parser.parse_args(argv)
+
+
+def compare(model, tokenizer, session) -> tuple[float, int, int]:
+    """Largest |logit difference| to PyTorch over real (non-padding) sub-tokens, and how many of
+    them get the same predicted tag, out of how many."""
+    import numpy as np
+    import torch
+
+    inputs = tokenizer(SAMPLES, padding=True, truncation=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = model(**inputs).logits.numpy()
+    feeds = {i.name: inputs[i.name].numpy().astype(np.int64) for i in session.get_inputs()}
+    got = session.run(["logits"], feeds)[0]
+    real = inputs["attention_mask"].numpy().astype(bool)
+    same = int((got.argmax(-1) == expected.argmax(-1))[real].sum())
+    return float(np.abs(got - expected)[real].max()), same, int(real.sum())
+
+
+def run(args: argparse.Namespace) -> int:
+    check_model_dir(args.model, DEFAULT_MODEL)
+    from transformers.utils import logging as transformers_logging
+
+    from ner.modeling import load_trained
+    from ner.onnx_backend import export, onnx_path, quantize, session
+
+    transformers_logging.disable_progress_bar()
+
+    model, tokenizer = load_trained(args.model, key="--model")
+    fp32, int8 = onnx_path(args.model, "onnx"), onnx_path(args.model, "onnx-int8")
+    print(f"exporting {args.model} to {fp32} ...", flush=True)
+    export(model, tokenizer, fp32)
+    quantize(fp32, int8)
+
+    status = 0
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        difference, same, total = compare(model, tokenizer, session(path))
+        size = path.stat().st_size / 2**20
+        print(f"{name}: {path} ({size:.1f} MiB): max |logit difference| {difference:.2g}, same tag on {same}/{total} sub-tokens")
+        if name == "fp32" and (difference > FP32_TOLERANCE or same != total):
+            print(f"error: the fp32 export does not match PyTorch (tolerance {FP32_TOLERANCE}); do not deploy it")
+            status = 1
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(functools.partial(run, args), args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
