@@ -67,9 +67,10 @@ def clean_entities(text: str, entities: list[dict], min_score: float = 0.0) -> l
 
 
 def predict(ner, texts: list[str], batch_size: int, min_score: float = 0.0) -> list[list[dict]]:
-    """Entities for each text, in input order. Blank texts get none without a model call."""
+    """Entities for each text, in input order. Blank texts get none without a model call; the rest
+    run longest first, so that each batch holds texts of similar length and pads little."""
     results: list[list[dict]] = [[] for _ in texts]
-    todo = [i for i, text in enumerate(texts) if text.strip()]
+    todo = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: -len(texts[i]))
     if todo:
         outputs = ner([texts[i] for i in todo], batch_size=batch_size)
         for i, entities in zip(todo, outputs):

@@ -190,3 +190,18 @@ def test_chunks_yield_what_was_read_before_an_error():
         for chunk in chunks(items(), 2):
             got.append(chunk)
     assert got == [["a", "b"], ["c"]]
+
+
+def test_predict_runs_longest_first_but_answers_in_input_order():
+    from ner.inference import predict
+
+    calls = []
+
+    def fake_ner(texts, batch_size):  # tags every text as one entity spanning all of it
+        calls.append(list(texts))
+        return [[{"entity_group": "X", "start": 0, "end": len(t), "score": 1.0}] for t in texts]
+
+    texts = ["bb", "", "a", "dddd", "ccc"]
+    results = predict(fake_ner, texts, batch_size=2)
+    assert calls == [["dddd", "ccc", "bb", "a"]]
+    assert [r[0]["word"] if r else "" for r in results] == texts
