@@ -1,10 +1,13 @@
-"""Sentences per second: the pipeline called once per sentence (the usual example) against
-infer.py's batched path, on the CoNLL-2003 test sentences.
+"""Inference speed and accuracy on the CoNLL-2003 test sentences, side by side in one run:
+the pipeline called once per sentence (the usual example), infer.py's batched path with
+PyTorch, and the ONNX fp32 and int8 exports (python export.py --model DIR first).
 
-    python bench/inference.py --model DIR [--conll ../shared/data/conll2003/test.txt] [--limit N] [--batch-size 32]
+    python bench/inference.py --model DIR [--conll ../shared/data/conll2003/test.txt]
+                              [--limit N] [--batch-size 32] [--runs per-sentence torch onnx onnx-int8]
 
-Both runs use the same model, pipeline and aggregation; only the calling differs. The entities
-of both are compared, so the speed-up is not bought with different answers.
+Reports sentences/s, p50/p95 latency (per sentence for single calls, per batch otherwise),
+test F1 of each run (seqeval, strict), and how many sentences get exactly the entity spans of
+the batched PyTorch run. Texts are the CoNLL words joined by spaces.
 """
 
 import argparse
@@ -15,64 +18,75 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ner.data import TOKENS, read_conll  # noqa: E402
+from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.inference import clean_entities, make_pipeline, predict  # noqa: E402
 from ner.modeling import load_trained  # noqa: E402
+from ner.scoring import entities_to_tags, score  # noqa: E402
+
+RUNS = {  # name -> (backend, batched); batched PyTorch first: the others are compared with it
+    "torch": ("torch", True),
+    "per-sentence": ("torch", False),
+    "onnx": ("onnx", True),
+    "onnx-int8": ("onnx-int8", True),
+}
+LABELS = {
+    "per-sentence": "pipeline, one call per sentence (PyTorch)",
+    "torch": "infer.py batched, PyTorch",
+    "onnx": "infer.py batched, ONNX fp32",
+    "onnx-int8": "infer.py batched, ONNX int8",
+}
 
 
-def per_sentence(ner, texts: list[str]) -> tuple[list, list[float]]:
+def timed(ner, texts: list[str], batch_size: int, batched: bool) -> tuple[list, list[float]]:
+    """Entities per text and the latency of every call."""
     results, latencies = [], []
-    for text in texts:
+    step = batch_size if batched else 1
+    for first in range(0, len(texts), step):
+        group = texts[first : first + step]
         start = time.perf_counter()
-        results.append(clean_entities(text, ner(text)))
+        results += predict(ner, group, batch_size) if batched else [clean_entities(group[0], ner(group[0]))]
         latencies.append(time.perf_counter() - start)
     return results, latencies
 
 
-def batched(ner, texts: list[str], batch_size: int) -> tuple[list, list[float]]:
-    return predict(ner, texts, batch_size), []
-
-
-def report(name: str, seconds: float, count: int, latencies: list[float]) -> str:
-    row = f"| {name} | {count / seconds:.1f} | {seconds:.1f} s"
-    if latencies:
-        cuts = statistics.quantiles(latencies, n=100)
-        row += f" | {cuts[49] * 1000:.1f} ms | {cuts[94] * 1000:.1f} ms |"
-    else:
-        row += " | | |"
-    return row
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="a directory train.py wrote")
+    parser.add_argument("--model", required=True, help="a directory train.py wrote (exported for the ONNX runs)")
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
     args = parser.parse_args()
 
     import torch
+    from transformers.utils import logging as transformers_logging
 
-    texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]][: args.limit]
-    model, tokenizer = load_trained(args.model, key="--model")
-    ner = make_pipeline(model, tokenizer, device="cpu")
-    ner(texts[0])  # warm-up: first call pays for lazy initialisation
-
+    transformers_logging.disable_progress_bar()
+    rows = read_conll(Path(args.conll))
+    words, gold = rows[TOKENS][: args.limit], [to_iob2(tags) for tags in rows[TAGS][: args.limit]]
+    texts = [" ".join(w) for w in words]
     print(f"{len(texts)} sentences from {args.conll}; model {args.model}; torch threads {torch.get_num_threads()}")
-    print("| run | sentences/s | wall | p50 latency | p95 latency |\n|---|---|---|---|---|")
-    runs = {
-        "pipeline, one call per sentence": lambda: per_sentence(ner, texts),
-        f"infer.py batched (batch {args.batch_size})": lambda: batched(ner, texts, args.batch_size),
-    }
-    answers = []
-    for name, run in runs.items():
+    print("| run | sentences/s | p50 latency | p95 latency | test F1 | spans as batched PyTorch |")
+    print("|---|---|---|---|---|---|")
+    reference = None
+    for name in sorted(args.runs, key=list(RUNS).index):
+        backend, batched = RUNS[name]
+        model, tokenizer = load_trained(args.model, key="--model", backend=backend)
+        ner = make_pipeline(model, tokenizer, device="cpu")
+        ner(texts[0])  # warm-up: the first call pays for lazy initialisation
         start = time.perf_counter()
-        results, latencies = run()
-        print(report(name, time.perf_counter() - start, len(texts), latencies), flush=True)
-        answers.append(results)
-    spans = [[[(e["entity_group"], e["start"], e["end"]) for e in text] for text in answer] for answer in answers]
-    differ = sum(any(a[i] != spans[0][i] for a in spans) for i in range(len(texts)))
-    print(f"texts whose entity spans differ between runs: {differ} of {len(texts)} (scores may differ in the last digits: padding)")
+        results, latencies = timed(ner, texts, args.batch_size, batched)
+        seconds = time.perf_counter() - start
+        spans = [[(e["entity_group"], e["start"], e["end"]) for e in r] for r in results]
+        reference = spans if name == "torch" else reference
+        same = f"{sum(a == b for a, b in zip(spans, reference))}/{len(texts)}" if reference else "n/a"
+        f1 = score(gold, [entities_to_tags(w, r) for w, r in zip(words, results)])["f1"]
+        cuts = statistics.quantiles(latencies, n=100)
+        print(
+            f"| {LABELS[name]} | {len(texts) / seconds:.1f} | {cuts[49] * 1000:.1f} ms | {cuts[94] * 1000:.1f} ms "
+            f"| {f1 * 100:.2f} | {same} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

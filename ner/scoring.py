@@ -71,3 +71,18 @@ class SeqevalMetrics:
         label_ids = eval_prediction.label_ids
         gold = [[self.gold_labels[g] for g in row if g != IGNORE_INDEX] for row in label_ids]
         return flatten(score(gold, word_predictions(predicted_ids, label_ids, self.id2label)))
+
+
+def entities_to_tags(words: list[str], entities: list[dict]) -> list[str]:
+    """IOB2 tags for `words`, given entities with character offsets into " ".join(words) (how the
+    benchmarks turn CoNLL sentences into text). A word belongs to the entity it overlaps."""
+    starts, position = [], 0
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    tags = [OUTSIDE] * len(words)
+    for entity in entities:
+        covered = [i for i, s in enumerate(starts) if s < entity["end"] and s + len(words[i]) > entity["start"]]
+        for k, i in enumerate(covered):
+            tags[i] = ("B-" if k == 0 else "I-") + entity["entity_group"]
+    return tags

@@ -56,3 +56,19 @@ def test_metrics_decode_predictions_by_the_models_own_label_names():
     labels = np.array([[X, 1, 2, X]])  # dataset says: B-PER I-PER
     metrics = SeqevalMetrics(dataset_labels, model_id2label)(EvalPrediction(predictions=logits, label_ids=labels))
     assert metrics["f1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "words, entities, expected",
+    [
+        (["Anna", "Schmidt", "sang"], [{"entity_group": "PER", "start": 0, "end": 12}], ["B-PER", "I-PER", "O"]),
+        (["in", "New", "York", "and", "Rome"], [{"entity_group": "LOC", "start": 3, "end": 11}, {"entity_group": "LOC", "start": 16, "end": 20}],
+         ["O", "B-LOC", "I-LOC", "O", "B-LOC"]),
+        (["UN", "UN"], [{"entity_group": "ORG", "start": 0, "end": 2}, {"entity_group": "ORG", "start": 3, "end": 5}], ["B-ORG", "B-ORG"]),
+        (["no", "one"], [], ["O", "O"]),
+    ],
+)
+def test_entities_to_tags(words, entities, expected):
+    from ner.scoring import entities_to_tags
+
+    assert entities_to_tags(words, entities) == expected
