@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ner import outputs
 from ner.align import tokenize_and_align
-from ner.config import CONFIG_FILE, RESOLVED_CONFIG_FILE, Config, describe, load_config, to_yaml
+from ner.config import CONFIG_FILE, RESOLVED_CONFIG_FILE, Config, describe, load_config, precision_defaults, to_yaml
 from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
 from ner.errors import UserError, run_cli, setup_logging
@@ -168,10 +168,13 @@ def summary(scores: dict, output_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    import torch
     from transformers import set_seed
 
     setup_logging()
     cfg = load_config(args.config, args.overrides)
+    cuda = torch.cuda.is_available()
+    cfg.training |= precision_defaults(cfg.training, cuda, cuda and torch.cuda.is_bf16_supported())
     training_args = training_arguments(cfg)
     prepare_output_dir(cfg.output_dir)
 

@@ -39,6 +39,14 @@ TRAINING_DEFAULTS = {
     "report_to": "none",
 }
 
+def precision_defaults(training: dict[str, Any], cuda: bool, bf16_supported: bool) -> dict[str, Any]:
+    """Mixed precision on a GPU unless the config chose: bf16 where the GPU has it, else fp16.
+    Nothing on CPU, where half precision is slower for BERT-sized models."""
+    if not cuda or "bf16" in training or "fp16" in training:
+        return {}
+    return {"bf16": True} if bf16_supported else {"fp16": True}
+
+
 # TrainingArguments fields that transformers 5 removed, and what to write instead.
 REMOVED_TRAINING_ARGS = {
     "evaluation_strategy": "renamed to eval_strategy in transformers 5",

