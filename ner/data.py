@@ -175,7 +175,7 @@ def read_hub(cfg: DataConfig):
         raw = datasets.load_dataset(cfg.dataset, revision=cfg.revision)
     except Exception as error:  # datasets raises many types; each becomes the same one-line message
         raise hub.load_error(cfg.dataset, key, error) from None
-    splits = {}
+    splits, label_names = {}, None
     for split, dataset in raw.items():
         split = "validation" if split in ("valid", "dev") else split
         wanted = [cfg.tokens_column, cfg.tags_column] + ([cfg.document_column] if cfg.document_column else [])
@@ -187,6 +187,7 @@ def read_hub(cfg: DataConfig):
             )
         feature = dataset.features[cfg.tags_column]
         names = getattr(getattr(feature, "feature", None), "names", None)
+        label_names = label_names or names
         renames = {cfg.tokens_column: TOKENS, cfg.tags_column: TAGS}
         if cfg.document_column:
             renames[cfg.document_column] = DOCUMENT
@@ -195,7 +196,7 @@ def read_hub(cfg: DataConfig):
         # One batch per split, so document ids are numbered consistently across it.
         dataset = dataset.map(_tag_names, batched=True, batch_size=None, fn_kwargs={"names": names}, features=standard_features())
         splits[split] = dataset
-    return datasets.DatasetDict(splits), _class_label_names(raw, cfg.tags_column)
+    return datasets.DatasetDict(splits), label_names
 
 
 def _tag_names(batch: dict[str, list], names: list[str] | None) -> dict[str, list]:
@@ -210,14 +211,6 @@ def document_numbers(ids: list) -> list[int]:
     """Document ids of any type (strings, ints, None for none) as 0, 1, 2... in order of appearance."""
     numbers: dict = {}
     return [NO_DOCUMENT if i is None else numbers.setdefault(i, len(numbers)) for i in ids]
-
-
-def _class_label_names(raw, column: str) -> list[str] | None:
-    for dataset in raw.values():
-        names = getattr(getattr(dataset.features.get(column), "feature", None), "names", None)
-        if names:
-            return list(names)
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

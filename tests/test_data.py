@@ -140,19 +140,40 @@ def test_hub_format_dataset_goes_through_the_same_path(tmp_path):
     files = DataConfig(dataset=None, train_file="data/demo/train.txt", validation_file="data/demo/valid.txt")
     from_files, labels = load_splits(files)
     features = datasets.Features(
-        {"tokens": datasets.Sequence(datasets.Value("string")), "ner_tags": datasets.Sequence(datasets.ClassLabel(names=labels))}
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=labels)),
+            "document_id": datasets.Value("string"),
+        }
     )
     for split, dataset in from_files.items():
         hub_style = datasets.Dataset.from_dict(
-            {"tokens": dataset[TOKENS], "ner_tags": [[labels.index(t) for t in tags] for tags in dataset[TAGS]]},
+            {
+                "tokens": dataset[TOKENS],
+                "ner_tags": [[labels.index(t) for t in tags] for tags in dataset[TAGS]],
+                "document_id": [f"{split}-{d}" for d in dataset[DOCUMENT]],
+            },
             features=features,
         )
         hub_style.to_parquet(str(tmp_path / f"{split}.parquet"))
-    from_hub, hub_labels = load_splits(DataConfig(dataset=str(tmp_path)))
+    from_hub, hub_labels = load_splits(DataConfig(dataset=str(tmp_path), document_column="document_id"))
     assert hub_labels == labels
     for split in from_files:
         assert from_hub[split][TOKENS] == from_files[split][TOKENS]
         assert from_hub[split][TAGS] == from_files[split][TAGS]
+        assert from_hub[split][DOCUMENT] == from_files[split][DOCUMENT]
+    without_documents, _ = load_splits(DataConfig(dataset=str(tmp_path)))
+    assert set(without_documents["train"][DOCUMENT]) == {NO_DOCUMENT}
+
+
+@pytest.mark.parametrize(
+    "ids, expected",
+    [(["b", "b", "a", "b"], [0, 0, 1, 0]), ([7, 7, 3], [0, 0, 1]), ([None, "x"], [NO_DOCUMENT, 0]), ([], [])],
+)
+def test_document_numbers(ids, expected):
+    from ner.data import document_numbers
+
+    assert document_numbers(ids) == expected
 
 
 def test_sample_caps(tmp_path):
