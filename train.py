@@ -191,14 +191,14 @@ def run(args: argparse.Namespace) -> None:
     encoded = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
     trainer = make_trainer(model, tokenizer, training_args, encoded, labels)
 
-    training = {}
+    metrics = {}
     if cfg.model.fine_tune:
         banner("train")
         result = trainer.train()
-        training = {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}
+        metrics["training"] = {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}
     scores, reports, test_predictions = evaluate(trainer, splits, encoded)
     if trainer.is_world_process_zero():
-        save(trainer, cfg, splits, scores | ({"training": training} if training else {}), reports, test_predictions)
+        save(trainer, cfg, splits, scores | metrics, reports, test_predictions)
         log.info(summary(scores, cfg.output_dir))
 
 

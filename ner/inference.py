@@ -7,8 +7,9 @@ the entity text taken from the input itself, and a score threshold.
 
 from collections.abc import Iterator
 
-# "first" labels a word by its first sub-token, exactly as train.py trains and scores, and never
-# reports a fragment of a word. ("simple" can report "##ama"; "none" reports sub-tokens.)
+# "first" labels a word by its first sub-token, as train.py trains, and never reports a fragment
+# of a word ("simple" can report "##ama"; "none" reports sub-tokens). The pipeline's words do
+# split at punctuation inside a token (SKIING-WORLD), where train.py's words do not: see README.
 WORD_LEVEL_AGGREGATIONS = ("first", "average", "max")
 DEFAULT_AGGREGATION = "first"
 ENTITY_KEYS = ("entity_group", "word", "start", "end", "score")
