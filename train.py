@@ -112,9 +112,11 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
 
 
 def make_trainer(model, tokenizer, args, encoded, labels: list[str]):
-    from transformers import DataCollatorForTokenClassification, Trainer
+    from transformers import DataCollatorForTokenClassification
 
-    return Trainer(
+    from ner.trainer import InOrderTrainer
+
+    return InOrderTrainer(
         model=model,
         args=args,
         data_collator=DataCollatorForTokenClassification(tokenizer),

@@ -203,3 +203,14 @@ def test_context_without_documents_says_so_once_and_trains_without(tmp_path, cap
     )
     assert code == 0
     assert caplog.text.count("the data has no documents") == 1
+
+
+def test_length_grouped_training_still_scores_every_sentence_in_order(tmp_path):
+    """transformers 5 length-groups evaluation too under group_by_length; predictions must still
+    line up with their sentences."""
+    output_dir = tmp_path / "grouped"
+    code = main(["--config", DEMO, "training.train_sampling_strategy=group_by_length", *QUICK, f"training.output_dir={output_dir}"])
+    assert code == 0
+    gold = read_conll(REPO / "data/demo/test.txt")
+    blocks = [b.splitlines() for b in (output_dir / "test_predictions.txt").read_text().split("\n\n") if b.strip()]
+    assert [[line.split(" ")[1] for line in b] for b in blocks] == gold[TAGS][:16]
