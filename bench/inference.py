@@ -5,7 +5,8 @@ PyTorch, and the ONNX fp32 and int8 exports (python export.py --model DIR first)
     python bench/inference.py --model DIR [--conll ../shared/data/conll2003/test.txt]
                               [--limit N] [--batch-size 32] [--runs per-sentence torch onnx onnx-int8]
 
-Reports sentences/s, p50/p95 latency (per sentence for single calls, per batch otherwise),
+Batched runs go through infer.py's own loop: chunks of TEXTS_PER_CHUNK texts, longest first.
+Reports sentences/s, p50/p95 latency (per sentence for single calls, per chunk otherwise),
 test F1 of each run (seqeval, strict), and how many sentences get exactly the entity spans of
 the batched PyTorch run. Texts are the CoNLL words joined by spaces.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.inference import clean_entities, make_pipeline, predict  # noqa: E402
 from ner.modeling import load_trained  # noqa: E402
@@ -40,7 +42,7 @@ LABELS = {
 def timed(ner, texts: list[str], batch_size: int, batched: bool) -> tuple[list, list[float]]:
     """Entities per text and the latency of every call."""
     results, latencies = [], []
-    step = batch_size if batched else 1
+    step = TEXTS_PER_CHUNK if batched else 1
     for first in range(0, len(texts), step):
         group = texts[first : first + step]
         start = time.perf_counter()
