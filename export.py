@@ -12,7 +12,7 @@ PyTorch and how many predicted tags agree, and exits 1 if fp32 does not match Py
 import argparse
 import functools
 
-from ner.errors import run_cli
+from ner.errors import UserError, run_cli
 from ner.hub import check_model_dir
 
 DEFAULT_MODEL = "bert-ner"
@@ -31,6 +31,9 @@ SAMPLES = [
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote (default: {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--allow-pickle", action="store_true", help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them"
+    )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser.parse_args(argv)
 
@@ -55,16 +58,19 @@ def run(args: argparse.Namespace) -> int:
     check_model_dir(args.model, DEFAULT_MODEL)
     from transformers.utils import logging as transformers_logging
 
-    from ner.modeling import load_trained
+    from ner.modeling import Trust, load_trained
     from ner.onnx_backend import export, onnx_path, quantize, session
 
     transformers_logging.disable_progress_bar()
 
-    model, tokenizer = load_trained(args.model, key="--model")
+    model, tokenizer = load_trained(args.model, key="--model", trust=Trust(allow_pickle=args.allow_pickle, opt_in="--allow-pickle"))
     fp32, int8 = onnx_path(args.model, "onnx"), onnx_path(args.model, "onnx-int8")
     print(f"exporting {args.model} to {fp32} ...", flush=True)
-    export(model, tokenizer, fp32)
-    quantize(fp32, int8)
+    try:
+        export(model, tokenizer, fp32)
+        quantize(fp32, int8)
+    except PermissionError as error:
+        raise UserError(f"--model: cannot write to {fp32.parent} ({error.strerror}); copy the model to a directory you can write") from None
 
     status = 0
     for name, path in (("fp32", fp32), ("int8", int8)):

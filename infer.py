@@ -43,7 +43,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=BACKENDS,
         help="torch, or the ONNX export of the model (python export.py): onnx (fp32) or onnx-int8; ONNX runs on CPU",
     )
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="run model code a Hub repository ships; only if you trust it"
+    )
     parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
+    parser.add_argument(
+        "--allow-pickle", action="store_true", help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them"
+    )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
@@ -111,11 +117,12 @@ def run(args: argparse.Namespace) -> None:
     from transformers.utils import logging as transformers_logging
 
     from ner.inference import make_pipeline, predict
-    from ner.modeling import load_trained
+    from ner.modeling import Trust, load_trained
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
 
-    model, tokenizer = load_trained(args.model, key="--model", backend=args.backend)
+    trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
+    model, tokenizer = load_trained(args.model, key="--model", backend=args.backend, trust=trust)
     ner = make_pipeline(model, tokenizer, args.aggregation, "cpu" if args.backend != "torch" else args.device)
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)

@@ -18,7 +18,7 @@ from ner.config import CONFIG_FILE, RESOLVED_CONFIG_FILE, Config, describe, load
 from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
 from ner.errors import UserError, run_cli, setup_logging
-from ner.modeling import build_model, input_limit, label_order, load_tokenizer, load_trained, named_labels, pretrained_config
+from ner.modeling import Trust, build_model, input_limit, label_order, load_tokenizer, load_trained, named_labels, pretrained_config
 from ner.scoring import SeqevalMetrics, pad_truncated, report_text, score, word_predictions
 
 log = logging.getLogger("ner")
@@ -68,8 +68,8 @@ def load_model(cfg: Config, splits, labels: list[str]):
         tokenizer = load_tokenizer(model_cfg, splits["train"][TOKENS])
         return build_model(model_cfg, labels, tokenizer), tokenizer, labels
     if not model_cfg.fine_tune:
-        return *load_trained(model_cfg.name_or_path, model_cfg.revision), labels
-    config = pretrained_config(model_cfg.name_or_path, model_cfg.revision)
+        return *load_trained(model_cfg.name_or_path, model_cfg.revision, trust=Trust.of(model_cfg)), labels
+    config = pretrained_config(model_cfg.name_or_path, model_cfg.revision, trust=Trust.of(model_cfg))
     tokenizer = load_tokenizer(model_cfg, None, config.model_type)
     labels = label_order(labels, named_labels(config))
     return build_model(model_cfg, labels, tokenizer, config), tokenizer, labels

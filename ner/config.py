@@ -109,6 +109,14 @@ class ModelConfig:
         default=True,
         metadata=_help("false = evaluate only: score name_or_path on validation and test without training"),
     )
+    allow_pickle: bool = field(
+        default=False,
+        metadata=_help("true = also load pickle weights (pytorch_model.bin), which can run code; only for sources you trust"),
+    )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata=_help("true = run model code that a Hub repository ships; only for sources you trust"),
+    )
 
 
 @dataclass

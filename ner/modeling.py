@@ -4,6 +4,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ner import hub
@@ -17,16 +18,57 @@ PREFIX_SPACE_MODEL_TYPES = {"roberta", "longformer", "bart", "gpt2", "deberta", 
 WORDPIECE_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 LEARN_VOCAB = "train"
 GENERIC_LABEL = re.compile(r"LABEL_\d+")  # what transformers names labels nobody named
+SAFE_WEIGHTS_SUFFIX = ".safetensors"
+# Weights stored with Python's pickle, which can run any code while it loads.
+PICKLE_WEIGHTS_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
-def pretrained_config(name: str, revision: str | None = None, key: str = "model.name_or_path"):
+@dataclass(frozen=True)
+class Trust:
+    """What loading a model may do beyond reading safetensors and JSON: both off unless the user
+    opts in. `opt_in` says how they do (a config key or a flag), for messages."""
+
+    allow_pickle: bool = False
+    remote_code: bool = False
+    opt_in: str = "model.allow_pickle=true"
+
+    @classmethod
+    def of(cls, cfg: ModelConfig) -> "Trust":
+        return cls(allow_pickle=cfg.allow_pickle, remote_code=cfg.trust_remote_code)
+
+    def model_kwargs(self) -> dict:
+        return {"use_safetensors": None if self.allow_pickle else True, "trust_remote_code": self.remote_code}
+
+
+def pickle_only(files: Iterable[str]) -> str | None:
+    """The pickle weights file of a checkpoint that has no safetensors weights, or None."""
+    files = sorted(files)
+    if any(name.endswith(SAFE_WEIGHTS_SUFFIX) for name in files):
+        return None
+    return next((name for name in files if name.endswith(PICKLE_WEIGHTS_SUFFIXES)), None)
+
+
+def refuse_pickle(name: str, key: str, trust: Trust) -> None:
+    """A local checkpoint with only pickle weights loads only when the user opted in."""
+    path = Path(name).expanduser()
+    if trust.allow_pickle or not path.is_dir():
+        return
+    weights = pickle_only(file.name for file in path.iterdir())
+    if weights:
+        raise UserError(
+            f"{key}: '{name}' has only pickle weights ({weights}), which can run code when loaded; convert them to "
+            f"safetensors, or pass {trust.opt_in} if you trust their source"
+        )
+
+
+def pretrained_config(name: str, revision: str | None = None, key: str = "model.name_or_path", trust: Trust = Trust()):
     """The checkpoint's config.json (model type, labels, sizes), from a directory or the Hub."""
     from transformers import AutoConfig
 
     if not hub.looks_local(name):
         hub.require(name, key)
     try:
-        return AutoConfig.from_pretrained(name, revision=revision)
+        return AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust.remote_code)
     except (OSError, ValueError) as error:
         raise hub.load_error(name, key, error) from None
 
@@ -77,16 +119,18 @@ def load_tokenizer(cfg: ModelConfig, train_sentences: list[list[str]] | None, mo
         return BertTokenizerFast(
             vocab=scratch.vocab, do_lower_case=scratch.lowercase, model_max_length=scratch.max_position_embeddings
         )
-    return checkpoint_tokenizer(cfg.name_or_path, cfg.revision, model_type)
+    return checkpoint_tokenizer(cfg.name_or_path, cfg.revision, model_type, trust=Trust.of(cfg))
 
 
-def checkpoint_tokenizer(name: str, revision: str | None, model_type: str | None, key: str = "model.name_or_path"):
+def checkpoint_tokenizer(
+    name: str, revision: str | None, model_type: str | None, key: str = "model.name_or_path", trust: Trust = Trust()
+):
     """A checkpoint's own fast tokenizer (word alignment needs `word_ids`, which only fast ones have)."""
     from transformers import AutoTokenizer
 
     extra = {"add_prefix_space": True} if model_type in PREFIX_SPACE_MODEL_TYPES else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=trust.remote_code, **extra)
     except (OSError, ValueError) as error:
         raise hub.load_error(name, key, error) from None
     if not tokenizer.is_fast:
@@ -124,33 +168,38 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
         )
         return BertForTokenClassification(bert)
     config.id2label, config.label2id = id2label, label2id
+    trust = Trust.of(cfg)
+    refuse_pickle(cfg.name_or_path, "model.name_or_path", trust)
     try:
         return AutoModelForTokenClassification.from_pretrained(
-            cfg.name_or_path, revision=cfg.revision, config=config, ignore_mismatched_sizes=True
+            cfg.name_or_path, revision=cfg.revision, config=config, ignore_mismatched_sizes=True, **trust.model_kwargs()
         )
     except (OSError, ValueError) as error:
         raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
 
 
-def load_trained(name: str, revision: str | None = None, key: str = "model.name_or_path", backend: str = "torch"):
+def load_trained(
+    name: str, revision: str | None = None, key: str = "model.name_or_path", backend: str = "torch", trust: Trust = Trust()
+):
     """A fine-tuned NER model and its tokenizer, as they are: what infer.py runs and evaluate-only
     scores. Its own label names are kept; callers map labels by name. `backend` "onnx" or
     "onnx-int8" runs the directory's export (python export.py) instead of the PyTorch weights."""
     from transformers import AutoModelForTokenClassification
 
-    config = pretrained_config(name, revision, key)
+    config = pretrained_config(name, revision, key, trust)
     if named_labels(config) is None:
         raise UserError(
             f"{key}: '{name}' has no label names (id2label), so it was not fine-tuned for NER; "
             "fine-tune it first (python train.py with model.name_or_path set to it)"
         )
-    tokenizer = checkpoint_tokenizer(name, revision, config.model_type, key)
+    tokenizer = checkpoint_tokenizer(name, revision, config.model_type, key, trust)
     if backend != "torch":
         from ner.onnx_backend import load_onnx_model
 
         return load_onnx_model(name, backend, config), tokenizer
+    refuse_pickle(name, key, trust)
     try:
-        model = AutoModelForTokenClassification.from_pretrained(name, revision=revision, config=config)
+        model = AutoModelForTokenClassification.from_pretrained(name, revision=revision, config=config, **trust.model_kwargs())
     except (OSError, ValueError) as error:
         raise hub.load_error(name, key, error) from None
     return model, tokenizer
