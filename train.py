@@ -10,11 +10,24 @@ Everything a run needs is in config.yaml; everything it makes goes to training.o
 import argparse
 import functools
 import logging
+import os
+import shutil
 from pathlib import Path
 
-from ner import outputs
+import yaml
+
+from ner import checkpoints, outputs
 from ner.align import tokenize_and_align
-from ner.config import CONFIG_FILE, RESOLVED_CONFIG_FILE, Config, describe, load_config, precision_defaults, to_yaml
+from ner.config import (
+    CONFIG_FILE,
+    RESOLVED_CONFIG_FILE,
+    Config,
+    cpu_processes_defaults,
+    describe,
+    load_config,
+    precision_defaults,
+    to_yaml,
+)
 from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
 from ner.errors import UserError, run_cli, setup_logging
@@ -50,15 +63,41 @@ def training_arguments(cfg: Config):
         raise UserError(f"training: {error}") from None
 
 
-def prepare_output_dir(path: Path) -> None:
-    """Fail before training, not after it, when the output can't be written."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"training.output_dir: cannot write to '{path}' ({error.strerror}); choose another directory") from None
+def prepare_output_dir(cfg: Config, training_args) -> Path | None:
+    """Fail before training, not after it, when the output can't be written; tidy up after a run
+    killed while saving; delete old checkpoints when asked to start fresh. Returns the checkpoint
+    to resume from, if any. The main process goes first; the others then find what it left."""
+    with training_args.main_process_first(local=False, desc="prepare output_dir"):
+        if training_args.process_index == 0:
+            checkpoints.recover(cfg.output_dir)
+            checkpoints.check_replaceable(cfg.output_dir)
+            writable(cfg.output_dir)
+            if cfg.checkpoints.fresh:
+                checkpoints.start_fresh(cfg.output_dir)
+    if not cfg.model.fine_tune:
+        return None
+    return checkpoints.resume_point(cfg.output_dir, cfg.checkpoints.resume, yaml.safe_load(to_yaml(cfg)))
+
+
+def writable(path: Path) -> None:
+    """Write and delete a file in output_dir and beside it, or say which can't be written."""
+    for directory in (path.parent, path):  # the final output is written beside output_dir first
+        if directory.exists() and not directory.is_dir():
+            raise UserError(f"training.output_dir: '{directory}' is a file, not a directory; choose another output_dir")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe = directory / f".write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as error:
+            raise UserError(f"training.output_dir: cannot write to '{directory}' ({error.strerror}); choose another directory") from None
+
+
+def check_room(output_dir: Path, model) -> None:
+    """Fail now, not at the first save an hour from now, when a checkpoint will not fit."""
+    problem = checkpoints.room_problem(output_dir, shutil.disk_usage(output_dir).free, model.num_parameters())
+    if problem:
+        raise UserError(problem)
 
 
 def load_model(cfg: Config, splits, labels: list[str]):
@@ -111,10 +150,10 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
     return encoded
 
 
-def make_trainer(model, tokenizer, args, encoded, labels: list[str]):
+def make_trainer(model, tokenizer, args, encoded, labels: list[str], resolved_yaml: str = ""):
     from transformers import DataCollatorForTokenClassification
 
-    from ner.trainer import InOrderTrainer
+    from ner.trainer import InOrderTrainer, MarkCompleteCheckpoints, token_cross_entropy
 
     return InOrderTrainer(
         model=model,
@@ -124,6 +163,8 @@ def make_trainer(model, tokenizer, args, encoded, labels: list[str]):
         eval_dataset=encoded.get("validation"),
         processing_class=tokenizer,
         compute_metrics=SeqevalMetrics(labels, model.config.id2label),
+        compute_loss_func=token_cross_entropy,
+        callbacks=[MarkCompleteCheckpoints(resolved_yaml)],
     )
 
 
@@ -150,17 +191,21 @@ def evaluate(trainer, splits, encoded) -> tuple[dict, dict, list[list[str]] | No
 
 
 def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predictions) -> None:
-    """Model, tokenizer, resolved config, metrics, reports, test predictions and the training log."""
-    output_dir = cfg.output_dir
+    """Model, tokenizer, resolved config, metrics, reports, test predictions and the training log,
+    written beside output_dir and then put in its place whole: never a half-written model."""
+    partial = checkpoints.partial_dir(cfg.output_dir)
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
     if cfg.model.fine_tune:
-        trainer.save_model(str(output_dir))
-    (output_dir / RESOLVED_CONFIG_FILE).write_text(to_yaml(cfg), encoding="utf-8")
-    outputs.write_metrics(output_dir, scores)
-    outputs.write_reports(output_dir, reports)
+        trainer.save_model(str(partial))
+    (partial / RESOLVED_CONFIG_FILE).write_text(to_yaml(cfg), encoding="utf-8")
+    outputs.write_metrics(partial, scores)
+    outputs.write_reports(partial, reports)
     if test_predictions is not None:
         test = splits["test"]
-        outputs.write_predictions(output_dir, test[TOKENS], test[TAGS], test_predictions)
-    outputs.write_log(output_dir, trainer.state.log_history)
+        outputs.write_predictions(partial, test[TOKENS], test[TAGS], test_predictions)
+    outputs.write_log(partial, trainer.state.log_history)
+    checkpoints.publish(cfg.output_dir, partial)
 
 
 def summary(scores: dict, output_dir: Path) -> str:
@@ -172,13 +217,16 @@ def summary(scores: dict, output_dir: Path) -> str:
 def run(args: argparse.Namespace) -> None:
     import torch
     from transformers import set_seed
+    from transformers.utils import logging as transformers_logging
 
     setup_logging()
+    transformers_logging.disable_progress_bar()  # weight loading and writing bars; Trainer's own bar stays
     cfg = load_config(args.config, args.overrides)
     cuda = torch.cuda.is_available()
     cfg.training |= precision_defaults(cfg.training, cuda, cuda and torch.cuda.is_bf16_supported())
+    cfg.training |= cpu_processes_defaults(cfg.training, cuda, int(os.environ.get("WORLD_SIZE", "1")))
     training_args = training_arguments(cfg)
-    prepare_output_dir(cfg.output_dir)
+    resume_from = prepare_output_dir(cfg, training_args)
 
     banner("data")
     splits, labels = load_splits(cfg.data)
@@ -191,12 +239,15 @@ def run(args: argparse.Namespace) -> None:
         warn_missing_types(labels, model)
     log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
     encoded = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
-    trainer = make_trainer(model, tokenizer, training_args, encoded, labels)
+    trainer = make_trainer(model, tokenizer, training_args, encoded, labels, to_yaml(cfg))
 
     metrics = {}
     if cfg.model.fine_tune:
+        check_room(cfg.output_dir, model)
         banner("train")
-        result = trainer.train()
+        if resume_from:
+            log.info(f"resuming from {resume_from}")
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         metrics["training"] = {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}
     scores, reports, test_predictions = evaluate(trainer, splits, encoded)
     if trainer.is_world_process_zero():

@@ -40,6 +40,8 @@ TRAINING_DEFAULTS = {
     # Batches of similar lengths: 2x the real tokens/s of random batches on CoNLL-2003, same test F1
     # (README, Results > Speed). train_sampling_strategy: random restores the plain recipe.
     "train_sampling_strategy": "group_by_length",
+    # Every weight of a token classifier gets a gradient; the search for unused ones costs each step.
+    "ddp_find_unused_parameters": False,
 }
 
 def precision_defaults(training: dict[str, Any], cuda: bool, bf16_supported: bool) -> dict[str, Any]:
@@ -48,6 +50,14 @@ def precision_defaults(training: dict[str, Any], cuda: bool, bf16_supported: boo
     if not cuda or "bf16" in training or "fp16" in training:
         return {}
     return {"bf16": True} if bf16_supported else {"fp16": True}
+
+
+def cpu_processes_defaults(training: dict[str, Any], cuda: bool, world_size: int) -> dict[str, Any]:
+    """Several processes without a GPU (torchrun on CPU) train together only with use_cpu, which
+    makes accelerate join them over gloo; without it each process trains alone."""
+    if cuda or world_size < 2 or "use_cpu" in training:
+        return {}
+    return {"use_cpu": True}
 
 
 # TrainingArguments fields that transformers 5 removed, and what to write instead.
@@ -91,6 +101,8 @@ class ScratchConfig:
     num_attention_heads: int = field(default=2, metadata=_help("must divide hidden_size", min=1))
     intermediate_size: int = field(default=512, metadata=_help("width of the feed-forward layers", min=1))
     max_position_embeddings: int = field(default=512, metadata=_help("longest input in sub-tokens", min=8))
+    hidden_dropout_prob: float = field(default=0.1, metadata=_help("dropout on every layer's output; 0 = none", min=0.0))
+    attention_probs_dropout_prob: float = field(default=0.1, metadata=_help("dropout on attention weights; 0 = none", min=0.0))
 
 
 @dataclass
@@ -160,11 +172,23 @@ class DataConfig:
 
 
 @dataclass
+class CheckpointsConfig:
+    """What a rerun does with the checkpoints an interrupted run left in output_dir."""
+
+    resume: bool = field(
+        default=True,
+        metadata=_help("true = continue from the newest complete checkpoint; false = refuse to run while any are there"),
+    )
+    fresh: bool = field(default=False, metadata=_help("true = delete output_dir's checkpoints first and train from the start"))
+
+
+@dataclass
 class Config:
     """The whole of config.yaml."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     training: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -361,6 +385,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     cfg = Config(
         model=build_section(ModelConfig, raw.get("model") or {}, "model", problems),
         data=build_section(DataConfig, raw.get("data") or {}, "data", problems),
+        checkpoints=build_section(CheckpointsConfig, raw.get("checkpoints") or {}, "checkpoints", problems),
         training=check_training(raw.get("training"), problems),
     )
     if not problems:

@@ -146,3 +146,18 @@ def test_precision_defaults(training, cuda, bf16_supported, expected):
     from ner.config import precision_defaults
 
     assert precision_defaults(training, cuda, bf16_supported) == expected
+
+
+@pytest.mark.parametrize(
+    "training, cuda, world_size, expected",
+    [
+        ({}, False, 2, {"use_cpu": True}),  # torchrun on CPU: join the processes over gloo
+        ({}, False, 1, {}),
+        ({}, True, 2, {}),  # GPUs: one per process, as launched
+        ({"use_cpu": False}, False, 2, {}),  # the config decides
+    ],
+)
+def test_cpu_processes_defaults(training, cuda, world_size, expected):
+    from ner.config import cpu_processes_defaults
+
+    assert cpu_processes_defaults(training, cuda, world_size) == expected

@@ -1,0 +1,193 @@
+"""Checkpoints and the output directory: resume after a crash, never publish a half-written model.
+
+Trainer writes `checkpoint-N/` directories into output_dir while it trains. A run killed at any
+moment can leave the newest one half-written, so a checkpoint counts only when every file a resume
+needs is there, our own marker last of all. The final model is written beside output_dir and put
+in its place with one rename: a reader sees the previous complete output or the new one.
+"""
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ner.config import RESOLVED_CONFIG_FILE
+from ner.errors import UserError
+
+log = logging.getLogger("ner")
+
+CHECKPOINT_PREFIX = "checkpoint-"  # what Trainer names them (transformers' PREFIX_CHECKPOINT_DIR)
+# Written by MarkCheckpoint after Trainer has written everything else, so it also marks completeness.
+MARKER = RESOLVED_CONFIG_FILE
+TRAINER_STATE = "trainer_state.json"
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or shards and their index
+# Sections of the resolved config a checkpoint must share with the run that resumes it: other
+# weights, data or labels would be silently mixed with the checkpoint's.
+MUST_MATCH = ("model", "data")
+# Training keys that may differ on resume without changing what is learned.
+MAY_DIFFER = {"output_dir", "disable_tqdm", "logging_steps", "report_to"}
+# Adam keeps two moments per weight: a checkpoint is about three times the weights.
+CHECKPOINT_WEIGHT_COPIES = 3
+
+
+def checkpoint_step(name: str) -> int | None:
+    """The global step in a checkpoint directory's name, or None for anything else."""
+    step = name.removeprefix(CHECKPOINT_PREFIX)
+    return int(step) if name.startswith(CHECKPOINT_PREFIX) and step.isdigit() else None
+
+
+def is_complete(files: set[str]) -> bool:
+    """Whether a checkpoint holding `files` can be resumed from."""
+    return MARKER in files and TRAINER_STATE in files and any(weights in files for weights in WEIGHTS)
+
+
+def newest_complete(checkpoints: dict[str, set[str]]) -> str | None:
+    """Of checkpoint directory name -> the files in it, the complete one with the highest step."""
+    complete = [name for name, files in checkpoints.items() if checkpoint_step(name) is not None and is_complete(files)]
+    return max(complete, key=checkpoint_step, default=None)
+
+
+def list_checkpoints(output_dir: Path) -> dict[str, set[str]]:
+    """Checkpoint directories in output_dir and the files in each."""
+    if not output_dir.is_dir():
+        return {}
+    return {
+        path.name: {file.name for file in path.iterdir()}
+        for path in output_dir.iterdir()
+        if path.is_dir() and checkpoint_step(path.name) is not None
+    }
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs, as `key: old -> new`."""
+    differences = []
+    for key in sorted(set(saved) | set(current), key=str):
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += config_differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            differences.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return differences
+
+
+def resume_problems(saved: dict[str, Any], current: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """What stops a resume (model or data changed) and what merely changed (training keys)."""
+    blocking = [d for section in MUST_MATCH for d in config_differences(saved.get(section, {}), current.get(section, {}), f"{section}.")]
+    training = {k: v for k, v in current.get("training", {}).items() if k not in MAY_DIFFER}
+    saved_training = {k: v for k, v in saved.get("training", {}).items() if k not in MAY_DIFFER}
+    return blocking, config_differences(saved_training, training, "training.")
+
+
+def checkpoint_bytes(parameters: int, bytes_per_parameter: int = 4) -> int:
+    """Roughly what one checkpoint of a model this size takes on disk: weights and optimizer state."""
+    return parameters * bytes_per_parameter * CHECKPOINT_WEIGHT_COPIES
+
+
+def room_problem(output_dir: Path, free_bytes: int, parameters: int) -> str | None:
+    """Why output_dir cannot hold a checkpoint, or None when it can."""
+    needed = checkpoint_bytes(parameters)
+    if free_bytes >= needed:
+        return None
+    return (
+        f"training.output_dir: '{output_dir}' has {free_bytes / 2**30:.1f} GiB free, but one checkpoint of this model "
+        f"takes about {needed / 2**30:.1f} GiB; free some space or choose another directory"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The output directory
+
+
+def foreign_entries(names: list[str]) -> list[str]:
+    """Entries of an existing output_dir that no earlier run of train.py wrote. output_dir is
+    replaced whole at the end of a run, so anything else in it would be lost."""
+    if MARKER in names:  # a finished run's output
+        return []
+    return sorted(name for name in names if checkpoint_step(name) is None and not name.startswith("."))
+
+
+def check_replaceable(output_dir: Path) -> None:
+    if not output_dir.is_dir():
+        return
+    foreign = foreign_entries([path.name for path in output_dir.iterdir()])
+    if foreign:
+        raise UserError(
+            f"training.output_dir: '{output_dir}' holds files that train.py did not write (e.g. '{foreign[0]}'), and a run "
+            "replaces the whole directory; choose a new or empty directory"
+        )
+
+
+def partial_dir(output_dir: Path) -> Path:
+    """Where the final output is written before it replaces output_dir."""
+    return output_dir.with_name(f".{output_dir.name}.partial")
+
+
+def previous_dir(output_dir: Path) -> Path:
+    """Where the previous output_dir waits while the new one takes its name."""
+    return output_dir.with_name(f".{output_dir.name}.previous")
+
+
+def recover(output_dir: Path) -> None:
+    """Undo what a kill in the middle of publish() left: the previous output back in its place,
+    a half-written new one removed."""
+    previous = previous_dir(output_dir)
+    if previous.is_dir():
+        if output_dir.exists():
+            shutil.rmtree(previous)
+        else:
+            previous.rename(output_dir)
+            log.info(f"restored {output_dir}/ from an interrupted save")
+    shutil.rmtree(partial_dir(output_dir), ignore_errors=True)
+
+
+def publish(output_dir: Path, partial: Path) -> None:
+    """Put the finished `partial` directory in output_dir's place. The old output_dir, with the
+    checkpoints of the run that just finished, is removed: they have done their job."""
+    previous = previous_dir(output_dir)
+    if output_dir.exists():
+        output_dir.rename(previous)
+    partial.rename(output_dir)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def start_fresh(output_dir: Path) -> None:
+    """Delete the checkpoints an earlier run left (checkpoints.fresh)."""
+    for name in list_checkpoints(output_dir):
+        shutil.rmtree(output_dir / name)
+        log.info(f"deleted {output_dir / name} (checkpoints.fresh)")
+
+
+def resume_point(output_dir: Path, resume: bool, current: dict[str, Any]) -> Path | None:
+    """The checkpoint to continue from, after checking it was made by this same configuration."""
+    checkpoints = list_checkpoints(output_dir)
+    newest = newest_complete(checkpoints)
+    if newest is None:
+        if checkpoints:
+            log.info(f"{output_dir}: no complete checkpoint to resume from (the last save was cut off); training from the start")
+        return None
+    path = output_dir / newest
+    if not resume:
+        raise UserError(
+            f"training.output_dir: '{output_dir}' holds checkpoints of an unfinished run ({newest}) and checkpoints.resume "
+            "is false; set checkpoints.fresh=true to delete them and start over, or choose another output_dir"
+        )
+    saved = yaml.safe_load((path / MARKER).read_text(encoding="utf-8")) or {}
+    blocking, changed = resume_problems(saved, current)
+    if blocking:
+        raise UserError(
+            f"{path} was made with another configuration ({'; '.join(blocking)}); "
+            "rerun with the same model and data, set checkpoints.fresh=true to start over, or choose another output_dir"
+        )
+    for change in changed:
+        log.warning(f"resuming with a changed setting: {change}")
+    return path
+
+
+def mark_complete(checkpoint: Path, resolved_yaml: str) -> None:
+    """Write the marker (the run's resolved config) into a checkpoint Trainer has finished writing."""
+    temporary = checkpoint / f".{MARKER}.tmp"
+    temporary.write_text(resolved_yaml, encoding="utf-8")
+    temporary.rename(checkpoint / MARKER)
+

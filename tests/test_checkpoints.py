@@ -1,0 +1,130 @@
+"""Checkpoint bookkeeping: which checkpoint a rerun resumes from, what blocks a resume, and the
+output directory replaced whole."""
+
+import pytest
+
+from ner.checkpoints import (
+    MARKER,
+    TRAINER_STATE,
+    check_replaceable,
+    config_differences,
+    foreign_entries,
+    newest_complete,
+    partial_dir,
+    previous_dir,
+    publish,
+    recover,
+    resume_problems,
+    room_problem,
+)
+from ner.errors import UserError
+
+COMPLETE = {MARKER, TRAINER_STATE, "model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
+
+
+@pytest.mark.parametrize(
+    "checkpoints, expected",
+    [
+        ({}, None),
+        ({"checkpoint-10": COMPLETE}, "checkpoint-10"),
+        # by step number, not by name: 100 is newer than 20
+        ({"checkpoint-20": COMPLETE, "checkpoint-100": COMPLETE}, "checkpoint-100"),
+        # the newest was cut off before our marker (killed while saving): the one before it
+        ({"checkpoint-20": COMPLETE, "checkpoint-30": COMPLETE - {MARKER}}, "checkpoint-20"),
+        # cut off before the trainer state, or half deleted by Trainer's rotation (weights gone)
+        ({"checkpoint-20": COMPLETE - {TRAINER_STATE}}, None),
+        ({"checkpoint-20": COMPLETE - {"model.safetensors"}}, None),
+        # sharded weights count through their index
+        ({"checkpoint-5": COMPLETE - {"model.safetensors"} | {"model.safetensors.index.json"}}, "checkpoint-5"),
+        # names that are not Trainer's checkpoints
+        ({"checkpoint-best": COMPLETE, "checkpoint-": COMPLETE}, None),
+    ],
+)
+def test_newest_complete(checkpoints, expected):
+    assert newest_complete(checkpoints) == expected
+
+
+@pytest.mark.parametrize(
+    "saved, current, expected",
+    [
+        ({"a": 1}, {"a": 1}, []),
+        ({"a": 1}, {"a": 2}, ["a: 1 -> 2"]),
+        ({"m": {"name": "x", "k": 1}}, {"m": {"name": "y", "k": 1}}, ["m.name: 'x' -> 'y'"]),
+        ({"a": 1}, {}, ["a: 1 -> None"]),
+    ],
+)
+def test_config_differences(saved, current, expected):
+    assert config_differences(saved, current) == expected
+
+
+def resolved(model="bert-base-cased", train_file="a.txt", epochs=3, output_dir="bert-ner"):
+    return {
+        "model": {"name_or_path": model},
+        "data": {"train_file": train_file},
+        "checkpoints": {"resume": True, "fresh": False},
+        "training": {"num_train_epochs": epochs, "output_dir": output_dir},
+    }
+
+
+@pytest.mark.parametrize(
+    "current, blocking, changed",
+    [
+        (resolved(), [], []),
+        (resolved(output_dir="elsewhere"), [], []),  # the same run, moved
+        (resolved(epochs=5), [], ["training.num_train_epochs: 3 -> 5"]),  # train longer: allowed, said
+        (resolved(model="roberta-base"), ["model.name_or_path: 'bert-base-cased' -> 'roberta-base'"], []),
+        (resolved(train_file="b.txt"), ["data.train_file: 'a.txt' -> 'b.txt'"], []),
+    ],
+)
+def test_resume_problems(current, blocking, changed):
+    assert resume_problems(resolved(), current) == (blocking, changed)
+
+
+@pytest.mark.parametrize(
+    "free, parameters, fits",
+    [(10 * 2**30, 110_000_000, True), (1 * 2**30, 110_000_000, False), (1 * 2**30, 1_000_000, True)],
+)
+def test_room_for_a_checkpoint(free, parameters, fits, tmp_path):
+    problem = room_problem(tmp_path, free, parameters)
+    assert (problem is None) == fits
+    if not fits:
+        assert problem.startswith(f"training.output_dir: '{tmp_path}' has 1.0 GiB free") and "1.2 GiB" in problem
+
+
+@pytest.mark.parametrize(
+    "names, foreign",
+    [
+        ([], []),
+        (["checkpoint-10", ".write-test"], []),  # an unfinished first run
+        ([MARKER, "model.safetensors", "onnx", "notes.txt"], []),  # a finished run's output (and an export)
+        (["thesis.tex", "checkpoint-10"], ["thesis.tex"]),  # somebody's directory: never replaced
+    ],
+)
+def test_foreign_entries(names, foreign):
+    assert foreign_entries(names) == foreign
+
+
+def test_a_directory_of_other_files_is_never_replaced(tmp_path):
+    (tmp_path / "thesis.tex").write_text("years of work")
+    with pytest.raises(UserError, match="holds files that train.py did not write .e.g. 'thesis.tex'"):
+        check_replaceable(tmp_path)
+
+
+def test_publish_replaces_the_output_whole_and_recover_undoes_a_cut_off_publish(tmp_path):
+    output = tmp_path / "bert-ner"
+    output.mkdir()
+    (output / "old.txt").write_text("old")
+    (output / "checkpoint-1").mkdir()
+    partial = partial_dir(output)
+    partial.mkdir()
+    (partial / "new.txt").write_text("new")
+    publish(output, partial)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bert-ner"]
+    assert sorted(p.name for p in output.iterdir()) == ["new.txt"]
+
+    # killed between the two renames: no output_dir, the previous one aside, the new one unfinished
+    output.rename(previous_dir(output))
+    partial_dir(output).mkdir()
+    recover(output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bert-ner"]
+    assert (output / "new.txt").read_text() == "new"
