@@ -91,6 +91,19 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
     return iter(args.texts), False
 
 
+# Characters that JSON leaves as they are but line-splitting readers (Python's str.splitlines,
+# JavaScript) take for line ends: escaped, so that one record stays one line.
+LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def json_line(text: str, entities: list[dict]) -> str:
+    """One JSON Lines record, readable (non-ASCII kept) and always one line."""
+    line = json.dumps({"text": text, "entities": entities}, ensure_ascii=False)
+    for character, escape in LINE_BREAKS_JSON_KEEPS.items():
+        line = line.replace(character, escape)
+    return line
+
+
 def table(text: str, entities: list[dict]) -> str:
     """A readable block per text: the text, then one row per entity."""
     if not entities:
@@ -129,7 +142,7 @@ def run(args: argparse.Namespace) -> None:
     for chunk in chunks(itertools.chain([first], texts), TEXTS_PER_CHUNK):
         for text, entities in zip(chunk, predict(ner, chunk, args.batch_size, args.min_score)):
             if args.json:
-                print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
+                print(json_line(text, entities))
             else:
                 print(table(text, entities))
         sys.stdout.flush()  # partial output survives an interruption

@@ -35,6 +35,19 @@ def run_cli(body: Callable[[], int | None], debug: bool) -> int:
         return INTERRUPTED_EXIT
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to sys.stderr as it is when a message comes, not as it was when logging was set up
+    (test runners and tools that call main() swap it, and may close the old one)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _):
+        pass
+
+
 def setup_logging() -> None:
     """One quiet logger for our stages. Imports nothing heavy: infer.py must start fast."""
     # Read by datasets when it is first imported: its per-map progress bars are noise here.
@@ -42,7 +55,7 @@ def setup_logging() -> None:
     # Trainer asks for pinned memory, which means nothing without a GPU; say nothing about it on CPU.
     warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator is found")
     if not log.handlers:  # our own handler: the root logger (and whoever configured it) is left alone
-        handler = logging.StreamHandler()
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
     # Under torchrun or accelerate launch, every process runs train.py; one of them tells the story.
