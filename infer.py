@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="run model code a Hub repository ships; only if you trust it"
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for the model (default: one per physical core)"
+    )
     parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
     parser.add_argument(
         "--allow-pickle", action="store_true", help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them"
@@ -54,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
     return args
 
 
@@ -129,13 +134,14 @@ def run(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
     from transformers.utils import logging as transformers_logging
 
-    from ner.inference import make_pipeline, predict
+    from ner.inference import make_pipeline, predict, set_threads
     from ner.modeling import Trust, load_trained
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
 
     trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
-    model, tokenizer = load_trained(args.model, key="--model", backend=args.backend, trust=trust)
+    set_threads(args.threads)
+    model, tokenizer = load_trained(args.model, key="--model", backend=args.backend, trust=trust, threads=args.threads)
     ner = make_pipeline(model, tokenizer, args.aggregation, "cpu" if args.backend != "torch" else args.device)
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)

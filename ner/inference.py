@@ -30,8 +30,29 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, device: str = "cpu"):
+def inference_mode_pipeline():
+    """transformers' token-classification pipeline, run under torch.inference_mode instead of
+    no_grad: no autograd bookkeeping at all, which no_grad still keeps per tensor. Made on demand:
+    importing transformers takes seconds, and infer.py --help must not wait for it."""
+    import torch
     from transformers import TokenClassificationPipeline
+
+    class InferenceModePipeline(TokenClassificationPipeline):
+        def get_inference_context(self):
+            return torch.inference_mode
+
+    return InferenceModePipeline
+
+
+def set_threads(threads: int | None) -> None:
+    """CPU threads for PyTorch; None keeps its default (one per physical core)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, device: str = "cpu"):
     from transformers.utils import logging as transformers_logging
 
     # The pipeline logs an error for any model class it does not know, the ONNX stand-in
@@ -39,7 +60,7 @@ def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, devi
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity(transformers_logging.CRITICAL)
     try:
-        return TokenClassificationPipeline(
+        return inference_mode_pipeline()(
             model=model,
             tokenizer=tokenizer,
             aggregation_strategy=aggregation,

@@ -179,11 +179,17 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
 
 
 def load_trained(
-    name: str, revision: str | None = None, key: str = "model.name_or_path", backend: str = "torch", trust: Trust = Trust()
+    name: str,
+    revision: str | None = None,
+    key: str = "model.name_or_path",
+    backend: str = "torch",
+    trust: Trust = Trust(),
+    threads: int | None = None,
 ):
     """A fine-tuned NER model and its tokenizer, as they are: what infer.py runs and evaluate-only
     scores. Its own label names are kept; callers map labels by name. `backend` "onnx" or
-    "onnx-int8" runs the directory's export (python export.py) instead of the PyTorch weights."""
+    "onnx-int8" runs the directory's export (python export.py) instead of the PyTorch weights,
+    on `threads` CPU threads (None = ONNX Runtime's default, one per physical core)."""
     from transformers import AutoModelForTokenClassification
 
     config = pretrained_config(name, revision, key, trust)
@@ -196,7 +202,7 @@ def load_trained(
     if backend != "torch":
         from ner.onnx_backend import load_onnx_model
 
-        return load_onnx_model(name, backend, config), tokenizer
+        return load_onnx_model(name, backend, config, threads), tokenizer
     refuse_pickle(name, key, trust)
     try:
         model = AutoModelForTokenClassification.from_pretrained(name, revision=revision, config=config, **trust.model_kwargs())

@@ -65,3 +65,10 @@ def test_missing_onnxruntime_says_what_to_install(exported, capsys, monkeypatch)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     assert infer(["--model", str(exported), "--backend", "onnx", "x"]) == 2
     assert "needs the onnxruntime package: pip install -r requirements-onnx.txt" in capsys.readouterr().err
+
+
+def test_onnx_threads_reach_the_session(exported):
+    from ner.modeling import load_trained
+
+    model, _ = load_trained(str(exported), backend="onnx-int8", threads=1)
+    assert model.session.get_session_options().intra_op_num_threads == 1

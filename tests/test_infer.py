@@ -205,3 +205,27 @@ def test_predict_runs_longest_first_but_answers_in_input_order():
     results = predict(fake_ner, texts, batch_size=2)
     assert calls == [["dddd", "ccc", "bb", "a"]]
     assert [r[0]["word"] if r else "" for r in results] == texts
+
+
+def test_pipeline_runs_under_inference_mode_and_threads_are_set(demo_run, monkeypatch):
+    import torch
+
+    from ner.inference import make_pipeline, set_threads
+    from ner.modeling import load_trained
+
+    ner = make_pipeline(*load_trained(str(demo_run)))
+    assert ner.get_inference_context() is torch.inference_mode
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    set_threads(None)
+    set_threads(1)
+    assert seen == [1]  # None keeps PyTorch's own default
+
+
+def test_threads_option_reaches_pytorch(demo_run, capsys, monkeypatch):
+    import torch
+
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    (record,) = run_json(capsys, "--model", str(demo_run), "--threads", "1", SENTENCE)
+    assert seen == [1] and found(record) == EXPECTED
