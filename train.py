@@ -31,7 +31,17 @@ from ner.config import (
 from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
 from ner.errors import UserError, run_cli, setup_logging
-from ner.modeling import Trust, build_model, input_limit, label_order, load_tokenizer, load_trained, named_labels, pretrained_config
+from ner.modeling import (
+    Trust,
+    build_model,
+    input_limit,
+    label_order,
+    load_tokenizer,
+    load_trained,
+    named_labels,
+    pretrained_config,
+)
+from ner.report import write_insights
 from ner.scoring import SeqevalMetrics, pad_truncated, report_text, score, word_predictions
 
 log = logging.getLogger("ner")
@@ -191,8 +201,9 @@ def evaluate(trainer, splits, encoded) -> tuple[dict, dict, list[list[str]] | No
 
 
 def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predictions) -> None:
-    """Model, tokenizer, resolved config, metrics, reports, test predictions and the training log,
-    written beside output_dir and then put in its place whole: never a half-written model."""
+    """Model, tokenizer, resolved config, metrics, reports, test predictions, the training log, plots,
+    the error analysis and the model card, written beside output_dir and then put in its place
+    whole: never a half-written model."""
     partial = checkpoints.partial_dir(cfg.output_dir)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
@@ -205,6 +216,7 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
         test = splits["test"]
         outputs.write_predictions(partial, test[TOKENS], test[TAGS], test_predictions)
     outputs.write_log(partial, trainer.state.log_history)
+    write_insights(partial, name=cfg.output_dir.name)
     checkpoints.publish(cfg.output_dir, partial)
 
 

@@ -46,3 +46,25 @@ def log_rows(log_history: list[dict]) -> list[str]:
 
 def write_log(output_dir: Path, log_history: list[dict]) -> None:
     (output_dir / LOG_FILE).write_text("\n".join(log_rows(log_history)) + "\n", encoding="utf-8")
+
+
+def read_log(output_dir: Path) -> list[dict]:
+    """training_log.tsv back as rows of numbers (None where a cell is empty)."""
+    lines = (output_dir / LOG_FILE).read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return [{key: float(cell) if cell else None for key, cell in zip(header, line.split("\t"))} for line in lines[1:] if line]
+
+
+def read_predictions(output_dir: Path) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """test_predictions.txt back as words, gold tags and predicted tags per sentence."""
+    sentences: tuple[list, list, list] = ([], [], [])
+    current: tuple[list, list, list] = ([], [], [])
+    for line in (output_dir / PREDICTIONS_FILE).read_text(encoding="utf-8").split("\n"):
+        if line:
+            for column, value in zip(current, line.rsplit(" ", 2)):  # a JSON-lines word may hold spaces
+                column.append(value)
+        elif current[0]:
+            for all_, one in zip(sentences, current):
+                all_.append(one)
+            current = ([], [], [])
+    return sentences

@@ -16,6 +16,7 @@ DEMO = str(REPO / "configs/demo.yaml")
 WRITTEN = {
     "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.bin",
     "train_config.yaml", "metrics.json", "classification_report.txt", "test_predictions.txt", "training_log.tsv",
+    "learning_curves.png", "per_type_scores.png", "confusion_matrix.png", "errors.md", "errors.jsonl", "README.md",
 }
 # An untrained model tags next to nothing correctly (F1 about 0.0); the demo reaches about 0.7.
 LEARNED_F1 = 0.5

@@ -1,0 +1,78 @@
+"""Insight into a finished run, made from the files it wrote: plots, the test-set error analysis
+and the model card. train.py writes them at the end of every run; to make them again:
+
+    python -m ner.report bert-ner
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from ner import analysis, plots
+from ner.card import model_card
+from ner.config import RESOLVED_CONFIG_FILE
+from ner.errors import UserError, run_cli
+from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, read_log, read_predictions
+
+ERRORS_MD = "errors.md"
+ERRORS_JSONL = "errors.jsonl"
+MODEL_CARD = "README.md"
+
+
+def labels_of(output_dir: Path) -> list[str]:
+    """The model's label names in id order (config.json), or none for an evaluate-only run."""
+    config = output_dir / "config.json"
+    if not config.is_file():
+        return []
+    id2label = json.loads(config.read_text(encoding="utf-8"))["id2label"]
+    return [id2label[key] for key in sorted(id2label, key=int)]
+
+
+def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
+    """Write plots, errors.md/errors.jsonl and the model card into output_dir; return their names.
+    `name` is how the card refers to the model (default: the directory's name)."""
+    metrics = json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))
+    written = []
+    rows = read_log(output_dir) if (output_dir / LOG_FILE).is_file() else []
+    if any(row.get("loss") is not None for row in rows):  # an evaluate-only run has no curves to draw
+        plots.learning_curves(rows, output_dir / plots.LEARNING_CURVES)
+        written.append(plots.LEARNING_CURVES)
+    if "test" in metrics:
+        plots.per_type_scores(metrics["test"]["per_type"], output_dir / plots.PER_TYPE)
+        written.append(plots.PER_TYPE)
+    if (output_dir / PREDICTIONS_FILE).is_file():
+        words, gold, predicted = read_predictions(output_dir)
+        plots.confusion_matrix(analysis.type_confusion(gold, predicted), output_dir / plots.CONFUSION)
+        errors = analysis.all_errors(gold, predicted)
+        (output_dir / ERRORS_MD).write_text(analysis.errors_markdown(words, errors), encoding="utf-8")
+        (output_dir / ERRORS_JSONL).write_text(analysis.errors_jsonl(words, errors), encoding="utf-8")
+        written += [plots.CONFUSION, ERRORS_MD, ERRORS_JSONL]
+    labels = labels_of(output_dir)
+    if labels:
+        resolved = yaml.safe_load((output_dir / RESOLVED_CONFIG_FILE).read_text(encoding="utf-8"))
+        card = model_card(resolved, metrics, labels, name or output_dir.name)
+        (output_dir / MODEL_CARD).write_text(card, encoding="utf-8")
+        written.append(MODEL_CARD)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Draw the plots, error analysis and model card of a run again.")
+    parser.add_argument("output_dir", type=Path, help="a directory train.py wrote")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    args = parser.parse_args(argv)
+
+    def body() -> None:
+        if not (args.output_dir / METRICS_FILE).is_file():
+            raise UserError(f"no {METRICS_FILE} in {args.output_dir}/: give a directory train.py wrote")
+        for name in write_insights(args.output_dir):
+            print(args.output_dir / name)
+
+    return run_cli(body, args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
