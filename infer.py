@@ -29,6 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote, or a Hub model id (default: {DEFAULT_MODEL})")
     parser.add_argument("--file", help='read texts from this file, one per line ("-" = stdin)')
     parser.add_argument("--json", action="store_true", help="write one JSON object per input line instead of tables")
+    parser.add_argument("--html", metavar="PATH", help="also write a page with the entities highlighted (self-contained, opens offline)")
     parser.add_argument(
         "--aggregation",
         default=DEFAULT_AGGREGATION,
@@ -124,8 +125,20 @@ def table(text: str, entities: list[dict]) -> str:
     return f"{text}\n" + "\n".join(lines) + "\n"
 
 
+def check_html_path(path: str | None) -> None:
+    """Say now, not after tagging a whole file, when the page can't be written where asked."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"--html '{path}' is a directory; give a file name such as entities.html")
+    if not target.parent.is_dir():
+        raise UserError(f"--html '{path}': no directory '{target.parent}'; create it or choose another path")
+
+
 def run(args: argparse.Namespace) -> None:
     check_model_dir(args.model, DEFAULT_MODEL)
+    check_html_path(args.html)
     texts, streamed = input_texts(args)
     first = next(texts, None)  # read before loading the model, so input errors come at once
     if first is None:
@@ -145,8 +158,11 @@ def run(args: argparse.Namespace) -> None:
     ner = make_pipeline(model, tokenizer, args.aggregation, "cpu" if args.backend != "torch" else args.device)
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
+    page_records = []  # kept only for --html
     for chunk in chunks(itertools.chain([first], texts), TEXTS_PER_CHUNK):
         for text, entities in zip(chunk, predict(ner, chunk, args.batch_size, args.min_score)):
+            if args.html:
+                page_records.append((text, entities))
             if args.json:
                 print(json_line(text, entities))
             else:
@@ -154,6 +170,11 @@ def run(args: argparse.Namespace) -> None:
         sys.stdout.flush()  # partial output survives an interruption
         progress.update(len(chunk))
     progress.close()
+    if args.html:
+        from ner.htmlview import page
+
+        Path(args.html).write_text(page(page_records), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
