@@ -3,11 +3,13 @@
     python train.py                                   # bert-base-cased on CoNLL-2003 (needs the Hub)
     python train.py --config configs/demo.yaml        # offline demo: a tiny BERT on a shipped sample
     python train.py training.learning_rate=3e-5       # override any config key, dotted
+    python train.py search.trials=20                  # search hyperparameters first (pip install -r requirements-search.txt)
 
 Everything a run needs is in config.yaml; everything it makes goes to training.output_dir.
 """
 
 import argparse
+import dataclasses
 import functools
 import logging
 import os
@@ -160,22 +162,50 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
     return encoded
 
 
-def make_trainer(model, tokenizer, args, encoded, labels: list[str], resolved_yaml: str = ""):
+def make_trainer(model, tokenizer, args, encoded, labels: list[str], resolved_yaml: str = "", model_init=None):
+    """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
     from transformers import DataCollatorForTokenClassification
 
     from ner.trainer import InOrderTrainer, MarkCompleteCheckpoints, token_cross_entropy
 
+    id2label = model.config.id2label if model is not None else dict(enumerate(labels))
     return InOrderTrainer(
         model=model,
+        model_init=model_init,
         args=args,
         data_collator=DataCollatorForTokenClassification(tokenizer),
         train_dataset=encoded.get("train"),
         eval_dataset=encoded.get("validation"),
         processing_class=tokenizer,
-        compute_metrics=SeqevalMetrics(labels, model.config.id2label),
+        compute_metrics=SeqevalMetrics(labels, id2label),
         compute_loss_func=token_cross_entropy,
         callbacks=[MarkCompleteCheckpoints(resolved_yaml)],
     )
+
+
+def new_model(cfg: Config, splits, labels: list[str]):
+    """A model as load_model makes it, fresh for each search trial."""
+    return load_model(cfg, splits, labels)[0]
+
+
+def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list[str]) -> dict[str, str]:
+    """Try search.trials settings, put the best into cfg.training, and return the report files."""
+    from ner import search
+
+    search.require_optuna()  # before the first trial, not after
+    trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | {"output_dir": str(search.scratch_dir(cfg.output_dir))})
+    model_init = functools.partial(new_model, cfg, splits, labels)
+    trainer = make_trainer(None, tokenizer, training_arguments(trial_cfg), encoded, labels, model_init=model_init)
+    try:
+        best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"])
+    finally:
+        search.cleanup(cfg.output_dir)
+    table = search.trials_table(trials, cfg.search.objective)
+    log.info("trials:\n" + "\n".join(table))
+    for key, value in best.items():
+        log.info(f"best: training.{key} = {value!r}")
+    cfg.training |= best
+    return {search.BEST_FILE: search.best_yaml(best, trials, cfg.search.objective), search.TRIALS_FILE: "\n".join(table) + "\n"}
 
 
 def predict(trainer, words, encoded_split) -> tuple[list[list[str]], list[list[str]]]:
@@ -200,7 +230,7 @@ def evaluate(trainer, splits, encoded) -> tuple[dict, dict, list[list[str]] | No
     return scores, reports, test_predictions
 
 
-def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predictions) -> None:
+def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predictions, extra: dict[str, str]) -> None:
     """Model, tokenizer, resolved config, metrics, reports, test predictions, the training log, plots,
     the error analysis and the model card, written beside output_dir and then put in its place
     whole: never a half-written model."""
@@ -216,6 +246,8 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
         test = splits["test"]
         outputs.write_predictions(partial, test[TOKENS], test[TAGS], test_predictions)
     outputs.write_log(partial, trainer.state.log_history)
+    for name, text in extra.items():
+        (partial / name).write_text(text, encoding="utf-8")
     write_insights(partial, name=cfg.output_dir.name)
     checkpoints.publish(cfg.output_dir, partial)
 
@@ -251,6 +283,14 @@ def run(args: argparse.Namespace) -> None:
         warn_missing_types(labels, model)
     log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
     encoded = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
+
+    search_files = {}
+    if cfg.search.trials:
+        banner(f"search: {cfg.search.trials} trials")
+        search_files = search_hyperparameters(cfg, splits, tokenizer, encoded, labels)
+        training_args = training_arguments(cfg)
+        set_seed(training_args.seed)  # the final model starts as a plain run with these settings would
+        model = new_model(cfg, splits, labels)
     trainer = make_trainer(model, tokenizer, training_args, encoded, labels, to_yaml(cfg))
 
     metrics = {}
@@ -263,7 +303,7 @@ def run(args: argparse.Namespace) -> None:
         metrics["training"] = {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}
     scores, reports, test_predictions = evaluate(trainer, splits, encoded)
     if trainer.is_world_process_zero():
-        save(trainer, cfg, splits, scores | metrics, reports, test_predictions)
+        save(trainer, cfg, splits, scores | metrics, reports, test_predictions, search_files)
         log.info(summary(scores, cfg.output_dir))
 
 

@@ -69,6 +69,7 @@ REMOVED_TRAINING_ARGS = {
     "logging_dir": "removed in transformers 5; logs go under output_dir",
     "save_safetensors": "removed in transformers 5; weights are always saved as safetensors",
     "use_mps_device": "removed in transformers 5; Apple MPS is used automatically",
+    "warmup_ratio": "removed in transformers 5; warmup_steps below 1 is a fraction of the training steps (warmup_steps: 0.1)",
 }
 
 # TrainingArguments fields that must be positive; transformers itself accepts 0 or negatives
@@ -182,6 +183,44 @@ class CheckpointsConfig:
     fresh: bool = field(default=False, metadata=_help("true = delete output_dir's checkpoints first and train from the start"))
 
 
+SEARCH_OBJECTIVES = ("f1", "precision", "recall", "accuracy")
+
+
+@dataclass
+class SearchConfig:
+    """Hyperparameter search with Optuna before the final training. The ranges use the names of
+    the TrainingArguments fields they set."""
+
+    trials: int = field(default=0, metadata=_help("> 0 = try this many settings first, then train with the best; 0 = no search", min=0))
+    objective: str = field(default="f1", metadata=_help(f"validation score to maximize: {', '.join(SEARCH_OBJECTIVES)}"))
+    learning_rate: list[float] = field(default_factory=lambda: [1e-5, 1e-4], metadata=_help("[low, high], sampled on a log scale"))
+    per_device_train_batch_size: list[int] = field(default_factory=lambda: [16, 32], metadata=_help("the sizes to choose from"))
+    num_train_epochs: list[int] = field(default_factory=lambda: [2, 5], metadata=_help("[low, high], whole epochs"))
+    warmup_steps: list[float] = field(default_factory=lambda: [0.0, 0.1], metadata=_help("[low, high]; below 1 = a fraction of the steps"))
+    weight_decay: list[float] = field(default_factory=lambda: [0.0, 0.1], metadata=_help("[low, high]"))
+
+
+def search_problems(search: SearchConfig) -> list[str]:
+    """What is wrong with the search space: ranges are [low, high] with low <= high, choices a
+    non-empty list of positive integers."""
+    problems = []
+    if search.objective not in SEARCH_OBJECTIVES:
+        problems.append(f"search.objective: {search.objective!r} is not one of {', '.join(SEARCH_OBJECTIVES)}")
+    ranges = {"learning_rate": float, "num_train_epochs": int, "warmup_steps": float, "weight_decay": float}
+    for name, kind in ranges.items():
+        value = getattr(search, name)
+        numbers = isinstance(value, list) and len(value) == 2 and all(_check_scalar(v, kind)[0] for v in value)
+        if not numbers or value[0] > value[1] or value[0] < 0:
+            expected = "whole numbers" if kind is int else "numbers"
+            problems.append(f"search.{name}: {value!r} is not a range; expected [low, high], two {expected}, 0 <= low <= high")
+        elif name == "learning_rate" and value[0] <= 0:
+            problems.append(f"search.learning_rate: {value!r} must stay above 0 (it is sampled on a log scale)")
+    choices = search.per_device_train_batch_size
+    if not isinstance(choices, list) or not choices or not all(_check_scalar(v, int)[0] and v > 0 for v in choices):
+        problems.append(f"search.per_device_train_batch_size: {choices!r} is not a list of batch sizes, e.g. [16, 32]")
+    return problems
+
+
 @dataclass
 class Config:
     """The whole of config.yaml."""
@@ -189,6 +228,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     training: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -344,6 +384,9 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             problems.append(
                 f"model.name_or_path: no model directory '{model.name_or_path}'; check the path, or give a Hub id such as bert-base-cased"
             )
+    problems += search_problems(cfg.search)
+    if cfg.search.trials and not model.fine_tune:
+        problems.append("search.trials: a search trains; it needs model.fine_tune: true")
     files = data.local_files()
     if data.dataset and files:
         problems.append(f"data.dataset: set to '{data.dataset}' and local files too; set data.dataset: null to use the files")
@@ -386,6 +429,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         model=build_section(ModelConfig, raw.get("model") or {}, "model", problems),
         data=build_section(DataConfig, raw.get("data") or {}, "data", problems),
         checkpoints=build_section(CheckpointsConfig, raw.get("checkpoints") or {}, "checkpoints", problems),
+        search=build_section(SearchConfig, raw.get("search") or {}, "search", problems),
         training=check_training(raw.get("training"), problems),
     )
     if not problems:

@@ -1,0 +1,92 @@
+"""Hyperparameter search: the space, its checks, and a 2-trial search on the demo."""
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from ner.config import SearchConfig, load_config, search_problems
+from ner.search import SearchSpace, trials_table
+from tests.conftest import REPO
+from tests.test_train import WRITTEN
+from train import main
+
+DEMO = str(REPO / "configs/demo.yaml")
+
+
+def test_space_samples_within_the_configured_ranges():
+    optuna = pytest.importorskip("optuna")
+    space = SearchSpace(SearchConfig(learning_rate=[1e-4, 1e-3], per_device_train_batch_size=[8], num_train_epochs=[2, 2]))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        values = space(study.ask())
+        assert 1e-4 <= values["learning_rate"] <= 1e-3 and values["per_device_train_batch_size"] == 8
+        assert values["num_train_epochs"] == 2 and 0 <= values["warmup_steps"] <= 0.1 and 0 <= values["weight_decay"] <= 0.1
+
+
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({}, None),
+        ({"learning_rate": [1e-3, 1e-5]}, "search.learning_rate: [0.001, 1e-05] is not a range"),
+        ({"learning_rate": [0, 1e-5]}, "search.learning_rate: [0, 1e-05] must stay above 0"),
+        ({"num_train_epochs": [2.5, 4]}, "search.num_train_epochs: [2.5, 4] is not a range; expected [low, high], two whole numbers"),
+        ({"weight_decay": 0.1}, "search.weight_decay: 0.1 is not a range"),
+        ({"per_device_train_batch_size": []}, "search.per_device_train_batch_size: [] is not a list of batch sizes"),
+        ({"objective": "loss"}, "search.objective: 'loss' is not one of f1, precision, recall, accuracy"),
+    ],
+)
+def test_search_problems(changes, problem):
+    problems = search_problems(SearchConfig(**changes))
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0]
+
+
+def test_search_keys_are_checked_with_the_rest_of_the_config():
+    from ner.errors import UserError
+
+    with pytest.raises(UserError, match="search.trails: unknown key; did you mean 'trials'"):
+        load_config(DEMO, ["search.trails=2"])
+
+
+def test_trials_table():
+    trials = [{"number": 0, "value": 0.5, "seconds": 3.2, "params": {"learning_rate": 1e-4, "per_device_train_batch_size": 16}},
+              {"number": 1, "value": None, "seconds": 0, "params": {"learning_rate": 2e-4, "per_device_train_batch_size": 32}}]
+    assert trials_table(trials, "f1") == [
+        "trial\tvalidation_f1\tseconds\tlearning_rate\tper_device_train_batch_size",
+        "0\t0.5000\t3\t0.0001\t16",
+        "1\tfailed\t0\t0.0002\t32",
+    ]
+
+
+SEARCH = ["search.trials=2", "search.learning_rate=[3.0e-4, 1.0e-3]", "search.num_train_epochs=[1, 2]",
+          "data.max_train_samples=256", "data.max_eval_samples=32", "data.max_test_samples=32", "training.disable_tqdm=true"]
+
+
+def test_two_trial_search_reports_saves_the_best_and_trains_with_it(tmp_path, caplog):
+    pytest.importorskip("optuna")
+    caplog.set_level("INFO", logger="ner")
+    output_dir = tmp_path / "out"
+    assert main(["--config", DEMO, *SEARCH, f"training.output_dir={output_dir}"]) == 0
+    assert {p.name for p in output_dir.iterdir()} == WRITTEN | {"best_hyperparameters.yaml", "search_trials.tsv"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the trials' scratch directory is gone
+    rows = (output_dir / "search_trials.tsv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("trial\tvalidation_f1\tseconds\t")
+    best = yaml.safe_load((output_dir / "best_hyperparameters.yaml").read_text())["training"]
+    assert set(best) == {"learning_rate", "per_device_train_batch_size", "num_train_epochs", "warmup_steps", "weight_decay"}
+    assert 3e-4 <= best["learning_rate"] <= 1e-3
+    resolved = load_config(output_dir / "train_config.yaml")
+    assert {key: resolved.training[key] for key in best} == best  # the final model trained with the best settings
+    epochs = best["num_train_epochs"]
+    batches = -(-256 // best["per_device_train_batch_size"])
+    assert json.loads((output_dir / "metrics.json").read_text())["training"]["steps"] == epochs * batches
+    assert "trials:\ntrial\tvalidation_f1" in caplog.text
+
+
+def test_search_without_optuna_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    assert main(["--config", DEMO, *SEARCH, f"training.output_dir={tmp_path / 'out'}"]) == 2
+    assert "error: search.trials needs Optuna: pip install -r requirements-search.txt" in capsys.readouterr().err
