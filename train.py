@@ -65,6 +65,15 @@ def banner(stage: str) -> None:
     log.info(f"== {stage} ==")
 
 
+def add_hardware_defaults(cfg: Config) -> None:
+    """Mixed precision on a GPU, and gloo between CPU processes, unless the config chose."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    cfg.training |= precision_defaults(cfg.training, cuda, cuda and torch.cuda.is_bf16_supported())
+    cfg.training |= cpu_processes_defaults(cfg.training, cuda, int(os.environ.get("WORLD_SIZE", "1")))
+
+
 def training_arguments(cfg: Config):
     """TrainingArguments from the `training:` section; its own checks become config errors."""
     from transformers import TrainingArguments
@@ -193,7 +202,8 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
     from ner import search
 
     search.require_optuna()  # before the first trial, not after
-    trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | {"output_dir": str(search.scratch_dir(cfg.output_dir))})
+    scratch = {"output_dir": str(search.scratch_dir(cfg.output_dir))}
+    trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | scratch)
     model_init = functools.partial(new_model, cfg, splits, labels)
     trainer = make_trainer(None, tokenizer, training_arguments(trial_cfg), encoded, labels, model_init=model_init)
     try:
@@ -206,6 +216,16 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
         log.info(f"best: training.{key} = {value!r}")
     cfg.training |= best
     return {search.BEST_FILE: search.best_yaml(best, trials, cfg.search.objective), search.TRIALS_FILE: "\n".join(table) + "\n"}
+
+
+def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
+    """Fine-tune, continuing from `resume_from` when a killed run left it; time and steps taken."""
+    check_room(cfg.output_dir, trainer.model)
+    banner("train")
+    if resume_from:
+        log.info(f"resuming from {resume_from}")
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    return {"training": {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}}
 
 
 def predict(trainer, words, encoded_split) -> tuple[list[list[str]], list[list[str]]]:
@@ -259,16 +279,13 @@ def summary(scores: dict, output_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    import torch
     from transformers import set_seed
     from transformers.utils import logging as transformers_logging
 
     setup_logging()
     transformers_logging.disable_progress_bar()  # weight loading and writing bars; Trainer's own bar stays
     cfg = load_config(args.config, args.overrides)
-    cuda = torch.cuda.is_available()
-    cfg.training |= precision_defaults(cfg.training, cuda, cuda and torch.cuda.is_bf16_supported())
-    cfg.training |= cpu_processes_defaults(cfg.training, cuda, int(os.environ.get("WORLD_SIZE", "1")))
+    add_hardware_defaults(cfg)
     training_args = training_arguments(cfg)
     resume_from = prepare_output_dir(cfg, training_args)
 
@@ -293,14 +310,7 @@ def run(args: argparse.Namespace) -> None:
         model = new_model(cfg, splits, labels)
     trainer = make_trainer(model, tokenizer, training_args, encoded, labels, to_yaml(cfg))
 
-    metrics = {}
-    if cfg.model.fine_tune:
-        check_room(cfg.output_dir, model)
-        banner("train")
-        if resume_from:
-            log.info(f"resuming from {resume_from}")
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        metrics["training"] = {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}
+    metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
     scores, reports, test_predictions = evaluate(trainer, splits, encoded)
     if trainer.is_world_process_zero():
         save(trainer, cfg, splits, scores | metrics, reports, test_predictions, search_files)

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import train  # noqa: E402
-from ner.config import Config, DataConfig, ModelConfig, TRAINING_DEFAULTS  # noqa: E402
+from ner.config import TRAINING_DEFAULTS, Config, DataConfig, ModelConfig  # noqa: E402
 from ner.data import load_splits  # noqa: E402
 
 VARIANTS = {  # name -> (TrainingArguments overrides, the collator's pad_to_multiple_of)

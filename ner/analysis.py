@@ -137,9 +137,12 @@ def confusion_key(error: EntityError) -> tuple[str, str, str]:
 
 def errors_jsonl(sentences: list[list[str]], errors: list[EntityError]) -> str:
     records = [
-        {**asdict(error), "words": sentences[error.sentence],
-         "gold_text": [" ".join(sentences[error.sentence][s[1] : s[2]]) for s in error.gold],
-         "predicted_text": [" ".join(sentences[error.sentence][s[1] : s[2]]) for s in error.predicted]}
+        {
+            **asdict(error),
+            "words": sentences[error.sentence],
+            "gold_text": [" ".join(sentences[error.sentence][s[1] : s[2]]) for s in error.gold],
+            "predicted_text": [" ".join(sentences[error.sentence][s[1] : s[2]]) for s in error.predicted],
+        }
         for error in errors
     ]
     return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
@@ -150,8 +153,18 @@ def errors_markdown(sentences: list[list[str]], errors: list[EntityError], title
     grouped by confusion, most frequent first."""
     types = sorted({t for e in errors for t in (e.gold_type, e.predicted_type) if t != NONE})
     by_type_kind = Counter((e.gold_type if e.kind != SPURIOUS else e.predicted_type, e.kind) for e in errors)
-    lines = [f"# {title}", "", f"{len(errors)} errors. Kinds: " + ", ".join(f"{k} {sum(e.kind == k for e in errors)}" for k in KINDS), ""]
-    lines += ["## Counts by entity type and kind", "", "| type | " + " | ".join(KINDS) + " | all |", "|---" * (len(KINDS) + 2) + "|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"{len(errors)} errors. Kinds: " + ", ".join(f"{k} {sum(e.kind == k for e in errors)}" for k in KINDS),
+        "",
+    ]
+    lines += [
+        "## Counts by entity type and kind",
+        "",
+        "| type | " + " | ".join(KINDS) + " | all |",
+        "|---" * (len(KINDS) + 2) + "|",
+    ]
     for entity_type in types:
         cells = [by_type_kind[(entity_type, kind)] for kind in KINDS]
         lines.append(f"| {entity_type} | " + " | ".join(map(str, cells)) + f" | {sum(cells)} |")
@@ -165,7 +178,11 @@ def errors_markdown(sentences: list[list[str]], errors: list[EntityError], title
         lines += ["", f"### {kind}: {gold} -> {predicted} ({len(group)})", ""]
         for error in group:
             words = sentences[error.sentence]
-            lines += [f"- sentence {error.sentence + 1}", f"  - gold: {marked(words, error.gold)}", f"  - pred: {marked(words, error.predicted)}"]
+            lines += [
+                f"- sentence {error.sentence + 1}",
+                f"  - gold: {marked(words, error.gold)}",
+                f"  - pred: {marked(words, error.predicted)}",
+            ]
     return "\n".join(lines) + "\n"
 
 

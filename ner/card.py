@@ -10,8 +10,17 @@ SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
 MEASURE_NAMES = {"precision": "precision", "recall": "recall", "f1": "F1"}
 # Training keys worth a reader's attention; the whole resolved config is in train_config.yaml.
 SHOWN_TRAINING_KEYS = (
-    "num_train_epochs", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
-    "warmup_steps", "weight_decay", "lr_scheduler_type", "train_sampling_strategy", "seed", "bf16", "fp16",
+    "num_train_epochs",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "train_sampling_strategy",
+    "seed",
+    "bf16",
+    "fp16",
 )
 
 
@@ -37,16 +46,29 @@ def metadata(resolved: dict[str, Any], metrics: dict[str, Any], name: str) -> di
     if dataset := resolved["data"].get("dataset"):
         card["datasets"] = [dataset]
     results = [
-        {"type": measure, "value": round(metrics[split][measure], 4), "name": f"{SPLIT_NAMES[split]} {MEASURE_NAMES[measure]} (entity level, strict)"}
-        for split in SPLIT_NAMES if split in metrics for measure in ("precision", "recall", "f1")
+        {
+            "type": measure,
+            "value": round(metrics[split][measure], 4),
+            "name": f"{SPLIT_NAMES[split]} {MEASURE_NAMES[measure]} (entity level, strict)",
+        }
+        for split in SPLIT_NAMES
+        if split in metrics
+        for measure in ("precision", "recall", "f1")
     ]
     if results:
         dataset = resolved["data"].get("dataset") or "local files"
-        card["model-index"] = [{
-            "name": name,
-            "results": [{"task": {"type": "token-classification", "name": "Named-entity recognition"},
-                         "dataset": {"name": dataset, "type": dataset}, "metrics": results}],
-        }]
+        card["model-index"] = [
+            {
+                "name": name,
+                "results": [
+                    {
+                        "task": {"type": "token-classification", "name": "Named-entity recognition"},
+                        "dataset": {"name": dataset, "type": dataset},
+                        "metrics": results,
+                    }
+                ],
+            }
+        ]
     return card
 
 
@@ -76,28 +98,44 @@ def model_card(resolved: dict[str, Any], metrics: dict[str, Any], labels: list[s
     types = sorted({label[2:] for label in labels if label != "O"})
     lines = ["---", yaml.safe_dump(metadata(resolved, metrics, name), sort_keys=False).rstrip(), "---", ""]
     lines += [
-        f"# {name}", "",
+        f"# {name}",
+        "",
         f"{origin} with bert-ner on "
         f"{data_description(resolved['data'])}. It tags {', '.join(types)} entities with {len(labels)} IOB2 labels "
-        f"({' '.join(labels)}).", "",
-        "## How to use", "", "```python", "from transformers import pipeline", "",
+        f"({' '.join(labels)}).",
+        "",
+        "## How to use",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
         f'ner = pipeline("token-classification", model="{name}", aggregation_strategy="first")',
-        'print(ner("Barack Obama was born in Hawaii"))', "```", "",
-        f"or, with bert-ner: `python infer.py --model {name} \"Barack Obama was born in Hawaii\"`.", "",
-        "## Evaluation", "",
+        'print(ner("Barack Obama was born in Hawaii"))',
+        "```",
+        "",
+        f'or, with bert-ner: `python infer.py --model {name} "Barack Obama was born in Hawaii"`.',
+        "",
+        "## Evaluation",
+        "",
         "Entity-level precision, recall and F1 (%) with seqeval in strict IOB2 mode: an entity counts only when its "
-        "type and both boundaries are right.", "",
-        *scores_table(metrics), "",
-        "## Training", "",
-        "| hyperparameter | value |", "|---|---|",
+        "type and both boundaries are right.",
+        "",
+        *scores_table(metrics),
+        "",
+        "## Training",
+        "",
+        "| hyperparameter | value |",
+        "|---|---|",
         *[f"| {key} | {training[key]} |" for key in SHOWN_TRAINING_KEYS if key in training],
     ]
     if "training" in metrics:
         lines += ["", f"Training took {metrics['training']['steps']} steps and {metrics['training']['runtime_s']:.0f} s."]
     lines += [
         "The full configuration of the run is in `train_config.yaml`; learning curves, per-type scores, the "
-        "confusion matrix and every test error (`errors.md`) are next to it.", "",
-        "## Intended use and limitations", "",
+        "confusion matrix and every test error (`errors.md`) are next to it.",
+        "",
+        "## Intended use and limitations",
+        "",
         "Finding names of the types above in text like the training data. Scores on other domains (social media, "
         "clinical notes, other languages) will be lower; check them on your own labelled sample before relying on it. "
         "The model labels whole words from their first sub-token and sees at most the encoder's maximum length at once "

@@ -74,7 +74,9 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
 
 def resume_problems(saved: dict[str, Any], current: dict[str, Any]) -> tuple[list[str], list[str]]:
     """What stops a resume (model or data changed) and what merely changed (training keys)."""
-    blocking = [d for section in MUST_MATCH for d in config_differences(saved.get(section, {}), current.get(section, {}), f"{section}.")]
+    blocking = [
+        d for section in MUST_MATCH for d in config_differences(saved.get(section, {}), current.get(section, {}), f"{section}.")
+    ]
     training = {k: v for k, v in current.get("training", {}).items() if k not in MAY_DIFFER}
     saved_training = {k: v for k, v in saved.get("training", {}).items() if k not in MAY_DIFFER}
     return blocking, config_differences(saved_training, training, "training.")
@@ -190,4 +192,3 @@ def mark_complete(checkpoint: Path, resolved_yaml: str) -> None:
     temporary = checkpoint / f".{MARKER}.tmp"
     temporary.write_text(resolved_yaml, encoding="utf-8")
     temporary.rename(checkpoint / MARKER)
-

@@ -76,13 +76,13 @@ def confusion_matrix(counts: dict[tuple[str, str], int], path: Path) -> None:
     rows, columns = types + [SPURIOUS], types + [MISSED]
     grid = [[counts.get((r, c), 0) for c in columns] for r in rows]
     figure, axes = plt.subplots(figsize=(1.1 * len(columns) + 2.5, 0.9 * len(rows) + 1.8))
-    axes.imshow([[min(v, 1) * (v ** 0.5) for v in row] for row in grid], cmap="Blues")
+    axes.imshow([[min(v, 1) * (v**0.5) for v in row] for row in grid], cmap="Blues")
     peak = max(max(row) for row in grid) or 1
     for i, row in enumerate(grid):
         for j, value in enumerate(row):
             if rows[i] == SPURIOUS and columns[j] == MISSED:
                 continue  # neither gold nor predicted: nothing can be counted here
-            color = "white" if value ** 0.5 > 0.6 * peak ** 0.5 else "black"
+            color = "white" if value**0.5 > 0.6 * peak**0.5 else "black"
             axes.text(j, i, str(value), ha="center", va="center", color=color, fontsize=9)
     axes.set_xticks(range(len(columns)), columns)
     axes.set_yticks(range(len(rows)), rows)

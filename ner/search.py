@@ -45,7 +45,9 @@ class SearchSpace:
         s = self.search
         return {
             "learning_rate": trial.suggest_float("learning_rate", *s.learning_rate, log=True),
-            "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", s.per_device_train_batch_size),
+            "per_device_train_batch_size": trial.suggest_categorical(
+                "per_device_train_batch_size", s.per_device_train_batch_size
+            ),
             "num_train_epochs": trial.suggest_int("num_train_epochs", *s.num_train_epochs),
             "warmup_steps": trial.suggest_float("warmup_steps", *s.warmup_steps),
             "weight_decay": trial.suggest_float("weight_decay", *s.weight_decay),
@@ -63,7 +65,10 @@ def trials_table(trials: list[dict[str, Any]], objective: str) -> list[str]:
     rows = ["\t".join(["trial", f"validation_{objective}", "seconds", *names])]
     for trial in trials:
         value = "failed" if trial["value"] is None else f"{trial['value']:.4f}"
-        params = [f"{trial['params'][n]:.3g}" if isinstance(trial["params"].get(n), float) else str(trial["params"].get(n, "")) for n in names]
+        params = [
+            f"{trial['params'][n]:.3g}" if isinstance(trial["params"].get(n), float) else str(trial["params"].get(n, ""))
+            for n in names
+        ]
         rows.append("\t".join([str(trial["number"]), value, f"{trial['seconds']:.0f}", *params]))
     return rows
 

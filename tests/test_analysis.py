@@ -43,7 +43,11 @@ O = "O"
         # other type and other boundaries: the type is what is named
         (["B-ORG", "I-ORG", "I-ORG"], [O, "B-LOC", O], [(WRONG_TYPE, "ORG", "LOC")]),
         # several in one sentence, in word order
-        (["B-PER", O, "B-LOC", O], [O, "B-MISC", "B-ORG", O], [(MISSED, "PER", "-"), (SPURIOUS, "-", "MISC"), (WRONG_TYPE, "LOC", "ORG")]),
+        (
+            ["B-PER", O, "B-LOC", O],
+            [O, "B-MISC", "B-ORG", O],
+            [(MISSED, "PER", "-"), (SPURIOUS, "-", "MISC"), (WRONG_TYPE, "LOC", "ORG")],
+        ),
     ],
 )
 def test_classify(gold, predicted, expected):
@@ -90,13 +94,21 @@ def test_demo_run_gets_plots_errors_and_a_model_card(demo_run):
     assert front["pipeline_tag"] == "token-classification"
     f1 = next(m for m in front["model-index"][0]["results"][0]["metrics"] if m["name"].startswith("Test F1"))
     assert f1["value"] == round(metrics["test"]["f1"], 4)
-    assert f"| **overall** |" in card and 'pipeline("token-classification", model="bert-ner"' in card
+    assert "| **overall** |" in card and 'pipeline("token-classification", model="bert-ner"' in card
 
 
 def test_card_names_a_hub_base_model_and_dataset():
-    resolved = {"model": {"name_or_path": "bert-base-cased", "scratch": None}, "data": {"dataset": "lhoestq/conll2003"},
-                "training": {"learning_rate": 5e-5, "num_train_epochs": 3}}
-    scores = {"precision": 0.9, "recall": 0.9, "f1": 0.9, "per_type": {"PER": {"precision": 1, "recall": 1, "f1": 1, "support": 3}}}
+    resolved = {
+        "model": {"name_or_path": "bert-base-cased", "scratch": None},
+        "data": {"dataset": "lhoestq/conll2003"},
+        "training": {"learning_rate": 5e-5, "num_train_epochs": 3},
+    }
+    scores = {
+        "precision": 0.9,
+        "recall": 0.9,
+        "f1": 0.9,
+        "per_type": {"PER": {"precision": 1, "recall": 1, "f1": 1, "support": 3}},
+    }
     card = model_card(resolved, {"test": scores}, ["O", "B-PER", "I-PER"], "my-ner")
     front = yaml.safe_load(card.split("---")[1])
     assert front["base_model"] == "bert-base-cased" and front["datasets"] == ["lhoestq/conll2003"]

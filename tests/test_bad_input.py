@@ -92,7 +92,9 @@ def test_messy_but_valid_files_just_work(tmp_path):
     assert rows[TOKENS] == expected[TOKENS]
     assert rows[TAGS] != expected[TAGS]  # the I- tags are there until load_splits repairs them
     output_dir = tmp_path / "out"
-    assert train(["--config", DEMO, f"data.train_file={tmp_path / 'train.txt'}", *QUICK, f"training.output_dir={output_dir}"]) == 0
+    assert (
+        train(["--config", DEMO, f"data.train_file={tmp_path / 'train.txt'}", *QUICK, f"training.output_dir={output_dir}"]) == 0
+    )
     assert json.loads((output_dir / "metrics.json").read_text())["training"]["steps"] > 0
 
 
@@ -146,4 +148,3 @@ def test_unusual_texts_just_work(demo_run, capsys, text):
 def test_directory_as_file_is_refused(demo_run, tmp_path, capsys):
     assert infer(["--model", str(demo_run), "--file", str(tmp_path)]) == 2
     assert one_error_line(capsys) == f"error: --file '{tmp_path}' is a directory; give a text file with one text per line"
-

@@ -15,17 +15,29 @@ from tests.test_train import WRITTEN
 # Dropout off: each process draws its own dropout masks, so with dropout the runs differ by chance.
 # Random batches from 992 sentences (a multiple of 32): two shards of 16 are exactly one batch of 32.
 SAME_RECIPE = [
-    "--config", str(REPO / "configs/demo.yaml"), "training.num_train_epochs=5", "training.disable_tqdm=true",
-    "training.train_sampling_strategy=random", "data.max_train_samples=992",
-    "model.scratch.hidden_dropout_prob=0", "model.scratch.attention_probs_dropout_prob=0",
+    "--config",
+    str(REPO / "configs/demo.yaml"),
+    "training.num_train_epochs=5",
+    "training.disable_tqdm=true",
+    "training.train_sampling_strategy=random",
+    "data.max_train_samples=992",
+    "model.scratch.hidden_dropout_prob=0",
+    "model.scratch.attention_probs_dropout_prob=0",
 ]
 BIN = Path(sys.executable).parent
 LAUNCHERS = {
     "single": [sys.executable],
     "torchrun": [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=2"],
     # --multi_gpu is accelerate's name for one process per device, CPUs included
-    "accelerate": [str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
-                   "--mixed_precision=no", "--dynamo_backend=no"],
+    "accelerate": [
+        str(BIN / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes=2",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+    ],
 }
 
 
@@ -38,7 +50,13 @@ def runs(tmp_path_factory):
     for name, launcher in LAUNCHERS.items():
         batch = 32 if name == "single" else 16
         output_dir = root / name
-        command = [*launcher, "train.py", *SAME_RECIPE, f"training.per_device_train_batch_size={batch}", f"training.output_dir={output_dir}"]
+        command = [
+            *launcher,
+            "train.py",
+            *SAME_RECIPE,
+            f"training.per_device_train_batch_size={batch}",
+            f"training.output_dir={output_dir}",
+        ]
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}"
         results[name] = (output_dir, done.stdout + done.stderr)

@@ -16,13 +16,16 @@ CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrom
 
 def test_highlighted_escapes_text_and_marks_entities():
     text = "<b>Anna</b> & Oslo"
-    entities = [{"entity_group": "PER", "start": 3, "end": 7, "score": 0.91234}, {"entity_group": "LOC", "start": 14, "end": 18, "score": 0.5}]
+    entities = [
+        {"entity_group": "PER", "start": 3, "end": 7, "score": 0.91234},
+        {"entity_group": "LOC", "start": 14, "end": 18, "score": 0.5},
+    ]
     out = highlighted(text, entities, colours(["PER", "LOC"]))
     assert out.startswith("&lt;b&gt;<mark ")
     assert 'title="PER 0.912"' in out and f"background:{TYPE_COLOURS['PER']}" in out
-    assert re.sub(r"<[^>]+>", "", out.replace('<span class="type">PER</span>', "").replace('<span class="type">LOC</span>', "")) == (
-        "&lt;b&gt;Anna&lt;/b&gt; &amp; Oslo"
-    )
+    assert re.sub(
+        r"<[^>]+>", "", out.replace('<span class="type">PER</span>', "").replace('<span class="type">LOC</span>', "")
+    ) == ("&lt;b&gt;Anna&lt;/b&gt; &amp; Oslo")
 
 
 def test_types_beyond_conll_get_their_own_colours():
@@ -59,9 +62,20 @@ def test_page_renders_in_a_headless_browser(demo_run, tmp_path, capsys):
     assert infer(["--model", str(demo_run), "--html", str(out), SENTENCE]) == 0
     shot = tmp_path / "page.png"
     command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,400", f"--screenshot={shot}", out.as_uri(),
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1000,400",
+        f"--screenshot={shot}",
+        out.as_uri(),
     ]
     subprocess.run(command, capture_output=True, timeout=120, check=True)
     pixels = (imread(shot)[:, :, :3] * 255).round().astype(int)

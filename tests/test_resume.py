@@ -111,7 +111,14 @@ def test_rerun_that_cannot_resume_is_refused_and_keeps_the_checkpoint(interrupte
 
 def test_fresh_deletes_the_checkpoints_and_starts_from_step_zero(interrupted, caplog):
     caplog.set_level("INFO", logger="ner")
-    args = ["--config", DEMO, *SHORT, "training.num_train_epochs=1", f"training.output_dir={interrupted}", "checkpoints.fresh=true"]
+    args = [
+        "--config",
+        DEMO,
+        *SHORT,
+        "training.num_train_epochs=1",
+        f"training.output_dir={interrupted}",
+        "checkpoints.fresh=true",
+    ]
     assert main(args) == 0
     assert "resuming from" not in caplog.text and f"deleted {interrupted}/checkpoint-{STEPS_PER_EPOCH}" in caplog.text
     assert json.loads((interrupted / "metrics.json").read_text())["training"]["steps"] == STEPS_PER_EPOCH

@@ -31,7 +31,10 @@ def test_space_samples_within_the_configured_ranges():
         ({}, None),
         ({"learning_rate": [1e-3, 1e-5]}, "search.learning_rate: [0.001, 1e-05] is not a range"),
         ({"learning_rate": [0, 1e-5]}, "search.learning_rate: [0, 1e-05] must stay above 0"),
-        ({"num_train_epochs": [2.5, 4]}, "search.num_train_epochs: [2.5, 4] is not a range; expected [low, high], two whole numbers"),
+        (
+            {"num_train_epochs": [2.5, 4]},
+            "search.num_train_epochs: [2.5, 4] is not a range; expected [low, high], two whole numbers",
+        ),
         ({"weight_decay": 0.1}, "search.weight_decay: 0.1 is not a range"),
         ({"per_device_train_batch_size": []}, "search.per_device_train_batch_size: [] is not a list of batch sizes"),
         ({"objective": "loss"}, "search.objective: 'loss' is not one of f1, precision, recall, accuracy"),
@@ -53,8 +56,10 @@ def test_search_keys_are_checked_with_the_rest_of_the_config():
 
 
 def test_trials_table():
-    trials = [{"number": 0, "value": 0.5, "seconds": 3.2, "params": {"learning_rate": 1e-4, "per_device_train_batch_size": 16}},
-              {"number": 1, "value": None, "seconds": 0, "params": {"learning_rate": 2e-4, "per_device_train_batch_size": 32}}]
+    trials = [
+        {"number": 0, "value": 0.5, "seconds": 3.2, "params": {"learning_rate": 1e-4, "per_device_train_batch_size": 16}},
+        {"number": 1, "value": None, "seconds": 0, "params": {"learning_rate": 2e-4, "per_device_train_batch_size": 32}},
+    ]
     assert trials_table(trials, "f1") == [
         "trial\tvalidation_f1\tseconds\tlearning_rate\tper_device_train_batch_size",
         "0\t0.5000\t3\t0.0001\t16",
@@ -62,8 +67,15 @@ def test_trials_table():
     ]
 
 
-SEARCH = ["search.trials=2", "search.learning_rate=[3.0e-4, 1.0e-3]", "search.num_train_epochs=[1, 2]",
-          "data.max_train_samples=256", "data.max_eval_samples=32", "data.max_test_samples=32", "training.disable_tqdm=true"]
+SEARCH = [
+    "search.trials=2",
+    "search.learning_rate=[3.0e-4, 1.0e-3]",
+    "search.num_train_epochs=[1, 2]",
+    "data.max_train_samples=256",
+    "data.max_eval_samples=32",
+    "data.max_test_samples=32",
+    "training.disable_tqdm=true",
+]
 
 
 def test_two_trial_search_reports_saves_the_best_and_trains_with_it(tmp_path, caplog):
