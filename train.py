@@ -268,7 +268,11 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
     outputs.write_log(partial, trainer.state.log_history)
     for name, text in extra.items():
         (partial / name).write_text(text, encoding="utf-8")
-    write_insights(partial, name=cfg.output_dir.name)
+    try:
+        write_insights(partial, name=cfg.output_dir.name)
+    except Exception as error:  # a plot or report that fails must not cost the model it describes
+        log.warning(f"could not write the plots, error analysis or model card ({error!r}); the model is saved: "
+                    f"run python -m ner.report {cfg.output_dir} to retry")
     checkpoints.publish(cfg.output_dir, partial)
 
 

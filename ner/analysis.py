@@ -89,12 +89,13 @@ def _error(sentence: int, gold: list[Span], predicted: list[Span]) -> EntityErro
         return EntityError(sentence, MISSED, gold[0][0], NONE, gold, predicted)
     if not gold:
         return EntityError(sentence, SPURIOUS, NONE, predicted[0][0], gold, predicted)
-    gold_type, predicted_type = gold[0][0], predicted[0][0]
-    types = {s[0] for s in gold + predicted}
-    kind = WRONG_TYPE if len(types) > 1 else WRONG_BOUNDARY
-    if kind == WRONG_TYPE and predicted_type == gold_type:  # mixed group: name the type that differs
-        predicted_type = next(s[0] for s in predicted if s[0] != gold_type)
-    return EntityError(sentence, kind, gold_type, predicted_type, gold, predicted)
+    if len({s[0] for s in gold + predicted}) == 1:
+        return EntityError(sentence, WRONG_BOUNDARY, gold[0][0], predicted[0][0], gold, predicted)
+    # Name the types that differ: an overlapping pair if there is one (a group can hold several
+    # spans of each side, some of which agree), else any pair.
+    pairs = [(g, p) for g in gold for p in predicted if g[0] != p[0]]
+    g, p = next(((g, p) for g, p in pairs if _overlap(g, p)), pairs[0])
+    return EntityError(sentence, WRONG_TYPE, g[0], p[0], gold, predicted)
 
 
 def all_errors(gold: list[list[str]], predicted: list[list[str]]) -> list[EntityError]:

@@ -42,6 +42,9 @@ O = "O"
         (["B-PER", "I-PER", "I-PER"], ["B-PER", O, "B-PER"], [(WRONG_BOUNDARY, "PER", "PER")]),
         # other type and other boundaries: the type is what is named
         (["B-ORG", "I-ORG", "I-ORG"], [O, "B-LOC", O], [(WRONG_TYPE, "ORG", "LOC")]),
+        # one prediction over two gold entities of different types: the type that differs is named
+        (["B-PER", "B-LOC"], ["B-PER", "I-PER"], [(WRONG_TYPE, "LOC", "PER")]),
+        (["B-PER", "I-PER"], ["B-PER", "B-LOC"], [(WRONG_TYPE, "PER", "LOC")]),
         # several in one sentence, in word order
         (
             ["B-PER", O, "B-LOC", O],
@@ -128,3 +131,20 @@ def test_report_draws_everything_again(demo_run, tmp_path, capsys):
     assert (copy / "learning_curves.png").is_file() and (copy / "README.md").is_file()
     assert report([str(tmp_path)]) == 2
     assert f"no metrics.json in {tmp_path}/" in capsys.readouterr().err
+
+
+def test_a_failing_report_does_not_cost_the_model(tmp_path, monkeypatch, caplog):
+    import train
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(train, "write_insights", broken)
+    caplog.set_level("WARNING", logger="ner")
+    output_dir = tmp_path / "out"
+    args = ["--config", "configs/demo.yaml", "training.num_train_epochs=1",
+            "data.max_train_samples=64", f"training.output_dir={output_dir}"]
+    assert train.main(args) == 0
+    assert (output_dir / "model.safetensors").is_file()
+    assert "could not write the plots, error analysis or model card (RuntimeError('no fonts'))" in caplog.text
+    assert f"python -m ner.report {output_dir}" in caplog.text
