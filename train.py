@@ -223,6 +223,7 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     check_room(cfg.output_dir, trainer.model)
     banner("train")
     if resume_from:
+        checkpoints.check_labels(resume_from, list(trainer.model.config.id2label.values()))
         log.info(f"resuming from {resume_from}")
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return {"training": {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}}

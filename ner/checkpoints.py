@@ -187,6 +187,20 @@ def resume_point(output_dir: Path, resume: bool, current: dict[str, Any]) -> Pat
     return path
 
 
+def check_labels(checkpoint: Path, labels: list[str]) -> None:
+    """Refuse a checkpoint whose classifier was made for other labels: the same config can name a
+    data file whose tags have changed since."""
+    import json
+
+    id2label = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("id2label", {})
+    saved = [id2label[key] for key in sorted(id2label, key=int)]
+    if saved != labels:
+        raise UserError(
+            f"{checkpoint} was trained for the labels {' '.join(saved)}, but the data now has {' '.join(labels)}; "
+            "set checkpoints.fresh=true to start over, or choose another output_dir"
+        )
+
+
 def mark_complete(checkpoint: Path, resolved_yaml: str) -> None:
     """Write the marker (the run's resolved config) into a checkpoint Trainer has finished writing."""
     temporary = checkpoint / f".{MARKER}.tmp"

@@ -28,8 +28,8 @@ def run_train(output_dir, *extra) -> subprocess.CompletedProcess:
     return subprocess.run(train_command(output_dir, *extra), cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
-def kill_after_first_checkpoint(output_dir) -> None:
-    process = subprocess.Popen(train_command(output_dir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def kill_after_first_checkpoint(output_dir, *extra) -> None:
+    process = subprocess.Popen(train_command(output_dir, *extra), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = output_dir / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER
     deadline = time.monotonic() + 240
     while not marker.exists():
@@ -107,6 +107,20 @@ def test_rerun_that_cannot_resume_is_refused_and_keeps_the_checkpoint(interrupte
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0] and "checkpoints.fresh=true" in errors[0]
     assert (interrupted / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER).exists()
+
+
+def test_checkpoint_for_other_labels_is_refused(tmp_path, capsys):
+    """The same config, but the training file's tags changed since the checkpoint was made."""
+    import shutil
+
+    data = tmp_path / "train.txt"
+    shutil.copy(REPO / "data/demo/train.txt", data)
+    output_dir = tmp_path / "out"
+    kill_after_first_checkpoint(output_dir, f"data.train_file={data}")
+    data.write_text(data.read_text().rstrip("\n") + "\n\nAnna B-PER\nbought O\nWidgetPro B-PRODUCT\n")
+    assert main(["--config", DEMO, *SHORT, f"data.train_file={data}", f"training.output_dir={output_dir}"]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "was trained for the labels O B-LOC I-LOC B-MISC" in error[0] and "B-PRODUCT" in error[0]
 
 
 def test_fresh_deletes_the_checkpoints_and_starts_from_step_zero(interrupted, caplog):
