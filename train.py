@@ -90,8 +90,8 @@ def prepare_output_dir(cfg: Config, training_args) -> Path | None:
     to resume from, if any. The main process goes first; the others then find what it left."""
     with training_args.main_process_first(local=False, desc="prepare output_dir"):
         if training_args.process_index == 0:
-            checkpoints.recover(cfg.output_dir)
             checkpoints.check_replaceable(cfg.output_dir)
+            checkpoints.recover(cfg.output_dir)
             writable(cfg.output_dir)
             if cfg.checkpoints.fresh:
                 checkpoints.start_fresh(cfg.output_dir)

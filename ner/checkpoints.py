@@ -123,11 +123,13 @@ def check_replaceable(output_dir: Path) -> None:
 
 def partial_dir(output_dir: Path) -> Path:
     """Where the final output is written before it replaces output_dir."""
+    output_dir = output_dir.resolve()  # "." has no name to build a sibling's from
     return output_dir.with_name(f".{output_dir.name}.partial")
 
 
 def previous_dir(output_dir: Path) -> Path:
     """Where the previous output_dir waits while the new one takes its name."""
+    output_dir = output_dir.resolve()
     return output_dir.with_name(f".{output_dir.name}.previous")
 
 

@@ -145,3 +145,10 @@ def test_output_dir_that_cannot_be_written_fails_before_training(tmp_path, capsy
     error = capsys.readouterr().err
     assert f"training.output_dir: '{blocker}' is a file, not a directory; choose another output_dir" in error
     assert "== train ==" not in error
+
+
+def test_the_working_directory_is_never_an_output_dir(capsys):
+    """output_dir "." would replace the project itself: refused, like any directory of other files."""
+    assert main(["--config", DEMO, "training.output_dir=."]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "training.output_dir: '.' holds files that train.py did not write" in error[0]
