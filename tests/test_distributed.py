@@ -41,6 +41,15 @@ LAUNCHERS = {
 }
 
 
+def free_port() -> int:
+    """A port nothing listens on, so that a busy default (29500) cannot fail the run."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     if shutil.which("torchrun", path=str(BIN)) is None:
@@ -49,6 +58,8 @@ def runs(tmp_path_factory):
     results = {}
     for name, launcher in LAUNCHERS.items():
         batch = 32 if name == "single" else 16
+        if name == "accelerate":
+            launcher = [*launcher, f"--main_process_port={free_port()}"]
         output_dir = root / name
         command = [
             *launcher,
