@@ -384,6 +384,11 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             problems.append(
                 f"model.name_or_path: no model directory '{model.name_or_path}'; check the path, or give a Hub id such as bert-base-cased"
             )
+    if not model.fine_tune and model.name_or_path and Path(model.name_or_path).resolve() == cfg.output_dir.resolve():
+        problems.append(
+            f"training.output_dir: '{cfg.output_dir}' is the model being scored, and a run replaces its output_dir whole; "
+            "choose another output_dir for the scores"
+        )
     problems += search_problems(cfg.search)
     if cfg.search.trials and not model.fine_tune:
         problems.append("search.trials: a search trains; it needs model.fine_tune: true")

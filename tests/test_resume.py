@@ -152,3 +152,15 @@ def test_the_working_directory_is_never_an_output_dir(capsys):
     assert main(["--config", DEMO, "training.output_dir=."]) == 2
     error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "training.output_dir: '.' holds files that train.py did not write" in error[0]
+
+
+def test_scoring_a_model_never_replaces_it(demo_run, tmp_path, capsys):
+    """Evaluate-only into the model's own directory would swap the model for a directory of scores."""
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(demo_run, model_dir)
+    args = ["--config", DEMO, "model.scratch=null", f"model.name_or_path={model_dir}", "model.fine_tune=false"]
+    assert main([*args, f"training.output_dir={model_dir}"]) == 2
+    assert "is the model being scored" in capsys.readouterr().err
+    assert (model_dir / "model.safetensors").is_file()
