@@ -15,6 +15,7 @@ import yaml
 
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError
+from ner.outputs import read_labels
 
 log = logging.getLogger("ner")
 
@@ -192,10 +193,7 @@ def resume_point(output_dir: Path, resume: bool, current: dict[str, Any]) -> Pat
 def check_labels(checkpoint: Path, labels: list[str]) -> None:
     """Refuse a checkpoint whose classifier was made for other labels: the same config can name a
     data file whose tags have changed since."""
-    import json
-
-    id2label = json.loads((checkpoint / "config.json").read_text(encoding="utf-8")).get("id2label", {})
-    saved = [id2label[key] for key in sorted(id2label, key=int)]
+    saved = read_labels(checkpoint)
     if saved != labels:
         raise UserError(
             f"{checkpoint} was trained for the labels {' '.join(saved)}, but the data now has {' '.join(labels)}; "

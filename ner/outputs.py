@@ -48,6 +48,15 @@ def write_log(output_dir: Path, log_history: list[dict]) -> None:
     (output_dir / LOG_FILE).write_text("\n".join(log_rows(log_history)) + "\n", encoding="utf-8")
 
 
+def read_labels(model_dir: Path) -> list[str]:
+    """A saved model's label names in id order (its config.json), or [] where there is no model."""
+    config = model_dir / "config.json"
+    if not config.is_file():
+        return []
+    id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label", {})
+    return [id2label[key] for key in sorted(id2label, key=int)]
+
+
 def read_log(output_dir: Path) -> list[dict]:
     """training_log.tsv back as rows of numbers (None where a cell is empty)."""
     lines = (output_dir / LOG_FILE).read_text(encoding="utf-8").splitlines()

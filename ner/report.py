@@ -15,20 +15,11 @@ from ner import analysis, plots
 from ner.card import model_card
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError, run_cli
-from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, read_log, read_predictions
+from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, read_labels, read_log, read_predictions
 
 ERRORS_MD = "errors.md"
 ERRORS_JSONL = "errors.jsonl"
 MODEL_CARD = "README.md"
-
-
-def labels_of(output_dir: Path) -> list[str]:
-    """The model's label names in id order (config.json), or none for an evaluate-only run."""
-    config = output_dir / "config.json"
-    if not config.is_file():
-        return []
-    id2label = json.loads(config.read_text(encoding="utf-8"))["id2label"]
-    return [id2label[key] for key in sorted(id2label, key=int)]
 
 
 def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
@@ -50,7 +41,7 @@ def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
         (output_dir / ERRORS_MD).write_text(analysis.errors_markdown(words, errors), encoding="utf-8")
         (output_dir / ERRORS_JSONL).write_text(analysis.errors_jsonl(words, errors), encoding="utf-8")
         written += [plots.CONFUSION, ERRORS_MD, ERRORS_JSONL]
-    labels = labels_of(output_dir)
+    labels = read_labels(output_dir)
     if labels:
         resolved = yaml.safe_load((output_dir / RESOLVED_CONFIG_FILE).read_text(encoding="utf-8"))
         card = model_card(resolved, metrics, labels, name or output_dir.name)
