@@ -150,8 +150,8 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
     context_tokens = cfg.data.context_tokens
     if context_tokens and not has_documents(splits):
         log.warning(
-            "data.context_tokens is set, but the data has no documents "
-            "(-DOCSTART- lines or data.document_column); training without context"
+            f"data.context_tokens is {context_tokens}, but the data has no documents (-DOCSTART- lines or "
+            "data.document_column); training on sentences alone (data.context_tokens: 0 silences this)"
         )
         context_tokens = 0
     encoded = {}

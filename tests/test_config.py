@@ -2,7 +2,7 @@
 
 import pytest
 
-from ner.config import REMOVED_TRAINING_ARGS, TRAINING_DEFAULTS, load_config, parse_override
+from ner.config import REMOVED_TRAINING_ARGS, TRAINING_DEFAULTS, DataConfig, load_config, parse_override
 from ner.errors import UserError
 from tests.conftest import REPO
 
@@ -24,6 +24,12 @@ def test_default_config_is_bert_base_cased_on_conll2003():
     assert cfg.model.name_or_path == "bert-base-cased"
     assert cfg.data.dataset == "lhoestq/conll2003"
     assert cfg.training["learning_rate"] == 5e-5 and cfg.training["num_train_epochs"] == 3
+
+
+def test_document_context_is_on_by_default():
+    # 128 sub-tokens per side had the best dev F1 of 0-256 (README, Results > Document context);
+    # a config that leaves the key out gets the same as config.yaml.
+    assert load_config(REPO / "config.yaml").data.context_tokens == DataConfig().context_tokens == 128
 
 
 @pytest.mark.parametrize(
