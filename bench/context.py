@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ner.outputs import METRICS_FILE  # noqa: E402
+
 TYPES = ("PER", "ORG", "LOC", "MISC")
+COLUMNS = ["dev F1", "test F1", *(f"test {t}" for t in TYPES), "training time"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class Run:
     def directory(self, out: Path) -> Path:
         suffix = "" if self.seed is None else f"-seed-{self.seed}"
         return out / f"context-{self.context}{suffix}"
+
+    def metrics(self, out: Path) -> Path:
+        return self.directory(out) / METRICS_FILE
 
 
 def minilm_dir() -> str:
@@ -84,6 +92,12 @@ def run_row(run: Run, metrics: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def header(lead: list[str]) -> str:
+    """A markdown table header: the lead columns, then COLUMNS."""
+    names = [*lead, *COLUMNS]
+    return "| " + " | ".join(names) + " |\n" + "|---" * len(names) + "|"
+
+
 def spread(values: list[float]) -> float:
     """Sample standard deviation; 0 for a single run."""
     return statistics.stdev(values) if len(values) > 1 else 0.0
@@ -114,7 +128,7 @@ def main() -> None:
     model = args.model or minilm_dir()
     # Seed-major order: with a time limit, whole seeds finish before the next seed starts.
     runs = [Run(context, seed) for seed in (args.seeds or [None]) for context in args.context]
-    todo = [run for run in runs if not (run.directory(args.out) / "metrics.json").exists()]
+    todo = [run for run in runs if not run.metrics(args.out).exists()]
     args.out.mkdir(parents=True, exist_ok=True)
 
     def train_one(run: Run) -> int:
@@ -125,24 +139,21 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
         failed = sum(code != 0 for code in pool.map(train_one, todo))
 
-    done = {run: json.loads((run.directory(args.out) / "metrics.json").read_text())
-            for run in runs if (run.directory(args.out) / "metrics.json").exists()}
+    done = {run: json.loads(run.metrics(args.out).read_text()) for run in runs if run.metrics(args.out).exists()}
     print(f"model {model}; data {args.conll}; {len(done)} of {len(runs)} runs have scores")
-    seed_column = "" if args.seeds is None else " seed |"
-    print(f"| context (sub-tokens per side) |{seed_column} dev F1 | test F1 | test PER | test ORG | test LOC | test MISC | training time |")
-    print("|---|" + ("---|" if args.seeds else "") + "---|---|---|---|---|---|---|")
+    print(header(["context (sub-tokens per side)"] + ([] if args.seeds is None else ["seed"])))
     for run, metrics in done.items():
         print(run_row(run, metrics))
     if args.seeds and len(args.seeds) > 1:
         print()
-        print("| context (sub-tokens per side) | seeds | dev F1 | test F1 | test PER | test ORG | test LOC | test MISC | training time |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print(header(["context (sub-tokens per side)", "seeds"]))
         for context in args.context:
             finished = [metrics for run, metrics in done.items() if run.context == context]
             if finished:
                 print(mean_row(context, finished))
     if failed:
-        sys.exit(f"{failed} run(s) failed; their logs say why")
+        where = "their OUT/context-*.log files" if args.parallel > 1 else "the output above"
+        sys.exit(f"{failed} run(s) failed; {where} say why")
 
 
 if __name__ == "__main__":
