@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ner.errors import UserError, run_cli
 from ner.hub import check_model_dir
-from ner.inference import DEFAULT_AGGREGATION, WORD_LEVEL_AGGREGATIONS, chunks
+from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, chunks
 
 DEFAULT_MODEL = "bert-ner"  # train.py's default output_dir
 STDIN = "-"
@@ -33,8 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--aggregation",
         default=DEFAULT_AGGREGATION,
-        choices=WORD_LEVEL_AGGREGATIONS,
-        help="how a word's sub-token predictions combine; all keep whole words (default: first, as in training)",
+        choices=AGGREGATIONS,
+        help="how a word's sub-token predictions combine into the word's (default: first, as training labels words)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="texts per model call (default: 32)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = cuda when available")
@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
     from transformers.utils import logging as transformers_logging
 
+    from ner.config import trained_data_config
     from ner.inference import make_pipeline, predict, set_threads
     from ner.modeling import Trust, load_trained
 
@@ -155,7 +156,8 @@ def run(args: argparse.Namespace) -> None:
     trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
     set_threads(args.threads)
     model, tokenizer = load_trained(args.model, key="--model", backend=args.backend, trust=trust, threads=args.threads)
-    ner = make_pipeline(model, tokenizer, args.aggregation, "cpu" if args.backend != "torch" else args.device)
+    device = "cpu" if args.backend != "torch" else args.device
+    ner = make_pipeline(model, tokenizer, args.aggregation, device, trained_data_config(args.model))
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html

@@ -19,7 +19,6 @@ from pathlib import Path
 import yaml
 
 from ner import checkpoints, outputs
-from ner.align import tokenize_and_align
 from ner.config import (
     CONFIG_FILE,
     RESOLVED_CONFIG_FILE,
@@ -44,7 +43,8 @@ from ner.modeling import (
     pretrained_config,
 )
 from ner.report import write_insights
-from ner.scoring import SeqevalMetrics, pad_truncated, report_text, score, word_predictions
+from ner.scoring import SeqevalMetrics, report_text, score
+from ner.words import decode_logits, labels_of, tokenize_and_align, visible_words
 
 log = logging.getLogger("ner")
 
@@ -143,6 +143,17 @@ def warn_missing_types(labels: list[str], model) -> None:
         log.warning(f"the model has no labels for {', '.join(missing)}; those types will score 0")
 
 
+def without_invisible_words(splits, tokenizer):
+    """Every split without the words the tokenizer turns into no sub-token (ner.words.visible_words)."""
+    cleaned = {}
+    for split, dataset in splits.items():
+        cleaned[split] = dataset.map(visible_words, batched=True, fn_kwargs={"tokenizer": tokenizer})
+        if dropped := sum(map(len, dataset[TOKENS])) - sum(map(len, cleaned[split][TOKENS])):
+            log.warning(f"{split}: {dropped} words become no sub-token at all (zero-width or control characters, or empty); "
+                        "the model cannot see them, so they are left out of training and scores")
+    return cleaned
+
+
 def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
     """Sub-token inputs and labels for every split, with document context when configured.
     Only train uses label_all_tokens: scores are per word."""
@@ -165,13 +176,12 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
             remove_columns=dataset.column_names,
             fn_kwargs={"tokenizer": tokenizer, "label2id": label2id, "max_length": max_length, **options},
         )
-        lost = sum(len(words) for words in dataset[TOKENS]) - sum(encoded[split]["words_kept"])
-        if lost:
+        if lost := sum(len(words) for words in dataset[TOKENS]) - sum(encoded[split]["words_kept"]):
             log.warning(f"{split}: {lost} words lie beyond max_length {max_length} and cannot be labelled; they count as O in scores")
     return encoded
 
 
-def make_trainer(model, tokenizer, args, encoded, labels: list[str], resolved_yaml: str = "", model_init=None):
+def make_trainer(model, tokenizer, args, encoded, labels: list[str], use_viterbi: bool, resolved_yaml: str = "", model_init=None):
     """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
     from transformers import DataCollatorForTokenClassification
 
@@ -186,7 +196,7 @@ def make_trainer(model, tokenizer, args, encoded, labels: list[str], resolved_ya
         train_dataset=encoded.get("train"),
         eval_dataset=encoded.get("validation"),
         processing_class=tokenizer,
-        compute_metrics=SeqevalMetrics(labels, id2label),
+        compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
         compute_loss_func=token_cross_entropy,
         callbacks=[MarkCompleteCheckpoints(resolved_yaml)],
     )
@@ -205,7 +215,7 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
     scratch = {"output_dir": str(search.scratch_dir(cfg.output_dir))}
     trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | scratch)
     model_init = functools.partial(new_model, cfg, splits, labels)
-    trainer = make_trainer(None, tokenizer, training_arguments(trial_cfg), encoded, labels, model_init=model_init)
+    trainer = make_trainer(None, tokenizer, training_arguments(trial_cfg), encoded, labels, cfg.data.viterbi, model_init=model_init)
     try:
         best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"])
     finally:
@@ -229,22 +239,27 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     return {"training": {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}}
 
 
-def predict(trainer, words, encoded_split) -> tuple[list[list[str]], list[list[str]]]:
-    """Gold and predicted tags for every word of a split, truncated words included (predicted O)."""
+def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold and predicted tags for every word of a split, paired by word_ids; a word truncated
+    away or without any sub-token is predicted O."""
     output = trainer.predict(encoded_split)
-    predicted = word_predictions(output.predictions.argmax(-1), output.label_ids, trainer.model.config.id2label)
+    labels = labels_of(trainer.model.config.id2label)
     gold = words[TAGS]
-    return gold, pad_truncated(predicted, gold)
+    predicted = [
+        decode_logits(word_index, logits, len(tags), labels, use_viterbi)
+        for word_index, logits, tags in zip(encoded_split["word_index"], output.predictions, gold)
+    ]
+    return gold, predicted
 
 
-def evaluate(trainer, splits, encoded) -> tuple[dict, dict, list[list[str]] | None]:
+def evaluate(trainer, splits, encoded, use_viterbi: bool) -> tuple[dict, dict, list[list[str]] | None]:
     """Scores and reports for validation and test, and the test predictions."""
     scores, reports, test_predictions = {}, {}, None
     for split in ("validation", "test"):
         if split not in splits:
             continue
         banner(f"score {split}")
-        gold, predicted = predict(trainer, splits[split], encoded[split])
+        gold, predicted = predict(trainer, splits[split], encoded[split], use_viterbi)
         scores[split], reports[split] = score(gold, predicted), report_text(gold, predicted)
         if split == "test":
             test_predictions = predicted
@@ -304,6 +319,7 @@ def run(args: argparse.Namespace) -> None:
     if not cfg.model.fine_tune:
         warn_missing_types(labels, model)
     log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
+    splits = without_invisible_words(splits, tokenizer)
     encoded = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
 
     search_files = {}
@@ -313,10 +329,10 @@ def run(args: argparse.Namespace) -> None:
         training_args = training_arguments(cfg)
         set_seed(training_args.seed)  # the final model starts as a plain run with these settings would
         model = new_model(cfg, splits, labels)
-    trainer = make_trainer(model, tokenizer, training_args, encoded, labels, to_yaml(cfg))
+    trainer = make_trainer(model, tokenizer, training_args, encoded, labels, cfg.data.viterbi, to_yaml(cfg))
 
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
-    scores, reports, test_predictions = evaluate(trainer, splits, encoded)
+    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.data.viterbi)
     if trainer.is_world_process_zero():
         save(trainer, cfg, splits, scores | metrics, reports, test_predictions, search_files)
         log.info(summary(scores, cfg.output_dir))

@@ -23,7 +23,9 @@ from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.inference import clean_entities, make_pipeline, predict  # noqa: E402
 from ner.modeling import load_trained  # noqa: E402
-from ner.scoring import entities_to_tags, score  # noqa: E402
+from ner.config import trained_data_config  # noqa: E402
+from ner.scoring import score  # noqa: E402
+from ner.words import tags_for  # noqa: E402
 
 RUNS = {  # name -> (backend, batched); batched PyTorch first: the others are compared with it
     "torch": ("torch", True),
@@ -39,6 +41,12 @@ LABELS = {
 }
 
 
+def space_joined_spans(words: list[str]) -> list[tuple[int, int]]:
+    """Where each word lies in " ".join(words)."""
+    starts = [sum(len(w) + 1 for w in words[:i]) for i in range(len(words))]
+    return [(start, start + len(word)) for start, word in zip(starts, words)]
+
+
 def timed(ner, texts: list[str], batch_size: int, batched: bool) -> tuple[list, list[float]]:
     """Entities per text and the latency of every call."""
     results, latencies = [], []
@@ -46,7 +54,7 @@ def timed(ner, texts: list[str], batch_size: int, batched: bool) -> tuple[list, 
     for first in range(0, len(texts), step):
         group = texts[first : first + step]
         start = time.perf_counter()
-        results += predict(ner, group, batch_size) if batched else [clean_entities(group[0], ner(group[0]))]
+        results += predict(ner, group, batch_size) if batched else [clean_entities(ner(group[0]))]
         latencies.append(time.perf_counter() - start)
     return results, latencies
 
@@ -74,7 +82,7 @@ def main() -> None:
     for name in sorted(args.runs, key=list(RUNS).index):
         backend, batched = RUNS[name]
         model, tokenizer = load_trained(args.model, key="--model", backend=backend)
-        ner = make_pipeline(model, tokenizer, device="cpu")
+        ner = make_pipeline(model, tokenizer, device="cpu", trained=trained_data_config(args.model))
         ner(texts[0])  # warm-up: the first call pays for lazy initialisation
         start = time.perf_counter()
         results, latencies = timed(ner, texts, args.batch_size, batched)
@@ -82,7 +90,7 @@ def main() -> None:
         spans = [[(e["entity_group"], e["start"], e["end"]) for e in r] for r in results]
         reference = spans if name == "torch" else reference
         same = f"{sum(a == b for a, b in zip(spans, reference))}/{len(texts)}" if reference else "n/a"
-        f1 = score(gold, [entities_to_tags(w, r) for w, r in zip(words, results)])["f1"]
+        f1 = score(gold, [tags_for(space_joined_spans(w), r) for w, r in zip(words, results)])["f1"]
         cuts = statistics.quantiles(latencies, n=100)
         print(
             f"| {LABELS[name]} | {len(texts) / seconds:.1f} | {cuts[49] * 1000:.1f} ms | {cuts[94] * 1000:.1f} ms "

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.inference import timed  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
+from ner.config import trained_data_config  # noqa: E402
 from ner.inference import make_pipeline, set_threads  # noqa: E402
 from ner.modeling import load_trained  # noqa: E402
 from ner.onnx_backend import onnx_path  # noqa: E402
@@ -52,7 +53,7 @@ def main() -> None:
     for backend, context, threads in variants:
         set_threads(threads)
         model, tokenizer = load_trained(args.model, key="--model", backend=backend, threads=threads)
-        ner = make_pipeline(model, tokenizer, device="cpu")
+        ner = make_pipeline(model, tokenizer, device="cpu", trained=trained_data_config(args.model))
         if context == "no_grad":
             ner = no_grad(ner)
         ner(texts[0])

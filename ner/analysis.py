@@ -16,28 +16,11 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from ner.data import OUTSIDE
+from ner.words import Span, spans
 
 MISSED, SPURIOUS, WRONG_TYPE, WRONG_BOUNDARY = "missed", "spurious", "wrong type", "wrong boundary"
 KINDS = (MISSED, SPURIOUS, WRONG_TYPE, WRONG_BOUNDARY)
 NONE = "-"  # the type of the side that has no entity (missed: nothing predicted; spurious: nothing gold)
-
-Span = tuple[str, int, int]  # (type, first word, one past the last word)
-
-
-def spans(tags: list[str]) -> list[Span]:
-    """Strict IOB2 entities in a tag sequence."""
-    found: list[Span] = []
-    current: list | None = None
-    for i, tag in enumerate(tags + [OUTSIDE]):
-        continues = current is not None and tag == f"I-{current[0]}"
-        if current is not None and not continues:
-            found.append((current[0], current[1], i))
-            current = None
-        if tag.startswith("B-"):
-            current = [tag[2:], i]
-    return found
-
 
 def _overlap(a: Span, b: Span) -> bool:
     return a[1] < b[2] and b[1] < a[2]

@@ -163,6 +163,10 @@ class DataConfig:
         default=False,
         metadata=_help("train on every sub-token (I- label after the first) instead of only the first"),
     )
+    viterbi: bool = field(
+        default=True,
+        metadata=_help("decode tags with a Viterbi pass that allows only valid IOB2 (scores and infer.py alike); false = each word's likeliest tag"),
+    )
     max_train_samples: int | None = field(default=None, metadata=_help("use only the first N sentences", min=1))
     max_eval_samples: int | None = field(default=None, metadata=_help("same, for validation", min=1))
     max_test_samples: int | None = field(default=None, metadata=_help("same, for test", min=1))
@@ -465,3 +469,20 @@ def describe(cls: type = Config, prefix: str = "") -> list[str]:
             if dataclasses.is_dataclass(kind):
                 lines += describe(kind, f"{key}.")
     return lines
+
+
+def trained_data_config(model_dir: str | Path) -> DataConfig | None:
+    """The `data:` section a saved model was trained with (its train_config.yaml), so that inference
+    encodes and decodes as training did; None where there is none (a Hub model, an old export).
+    Keys this version does not know are skipped and missing ones take their defaults: a model
+    outlives the code that trained it."""
+    path = Path(model_dir) / RESOLVED_CONFIG_FILE
+    if not path.is_file():
+        return None
+    raw = (parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}).get("data") or {}
+    known = {f.name for f in dataclasses.fields(DataConfig)}
+    problems: list[str] = []
+    data = build_section(DataConfig, {k: v for k, v in raw.items() if k in known}, "data", problems)
+    if problems:
+        raise UserError("\n".join(f"{path}: {p}" for p in problems))
+    return data

@@ -1,20 +1,8 @@
 """Entity-level scores with seqeval (strict IOB2 matching), and the tags they are computed from."""
 
-from ner.align import IGNORE_INDEX
-from ner.data import OUTSIDE
+import numpy as np
 
-
-def word_predictions(predicted_ids, label_ids, id2label: dict[int, str]) -> list[list[str]]:
-    """Per sentence, the predicted tag of every word that carries a label (its first sub-token)."""
-    return [
-        [id2label[int(p)] for p, gold in zip(pred_row, gold_row) if gold != IGNORE_INDEX]
-        for pred_row, gold_row in zip(predicted_ids, label_ids)
-    ]
-
-
-def pad_truncated(predictions: list[list[str]], gold: list[list[str]]) -> list[list[str]]:
-    """Predict O for words cut off by truncation, so they still count (as misses) in the score."""
-    return [pred + [OUTSIDE] * (len(g) - len(pred)) for pred, g in zip(predictions, gold)]
+from ner.words import IGNORE_INDEX, NO_WORD, decode_logits, labels_of
 
 
 def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
@@ -60,29 +48,19 @@ def flatten(metrics: dict) -> dict[str, float]:
 
 
 class SeqevalMetrics:
-    """`compute_metrics` for Trainer: scores the words that carry a label in each eval batch."""
+    """`compute_metrics` for Trainer: decodes and scores the words that carry a label in each eval
+    batch, with the same decoding (ner.words) as the final scores and infer.py."""
 
-    def __init__(self, gold_labels: list[str], id2label: dict[int, str]):
+    def __init__(self, gold_labels: list[str], id2label: dict[int, str], use_viterbi: bool = True):
         self.gold_labels = gold_labels  # how the dataset's label ids were encoded
-        self.id2label = id2label  # how the model's output ids are named (may differ in evaluate-only)
+        self.labels = labels_of(id2label)  # how the model's output ids are named (may differ in evaluate-only)
+        self.use_viterbi = use_viterbi
 
     def __call__(self, eval_prediction) -> dict[str, float]:
-        predicted_ids = eval_prediction.predictions.argmax(-1)
-        label_ids = eval_prediction.label_ids
-        gold = [[self.gold_labels[g] for g in row if g != IGNORE_INDEX] for row in label_ids]
-        return flatten(score(gold, word_predictions(predicted_ids, label_ids, self.id2label)))
-
-
-def entities_to_tags(words: list[str], entities: list[dict]) -> list[str]:
-    """IOB2 tags for `words`, given entities with character offsets into " ".join(words) (how the
-    benchmarks turn CoNLL sentences into text). A word belongs to the entity it overlaps."""
-    starts, position = [], 0
-    for word in words:
-        starts.append(position)
-        position += len(word) + 1
-    tags = [OUTSIDE] * len(words)
-    for entity in entities:
-        covered = [i for i, s in enumerate(starts) if s < entity["end"] and s + len(words[i]) > entity["start"]]
-        for k, i in enumerate(covered):
-            tags[i] = ("B-" if k == 0 else "I-") + entity["entity_group"]
-    return tags
+        gold, predicted = [], []
+        for logits, label_row in zip(eval_prediction.predictions, eval_prediction.label_ids):
+            labelled = label_row != IGNORE_INDEX  # a word's first sub-token, in word order
+            word_index = np.where(labelled, np.cumsum(labelled) - 1, NO_WORD)
+            gold.append([self.gold_labels[g] for g in label_row[labelled]])
+            predicted.append(decode_logits(list(word_index), logits, len(gold[-1]), self.labels, self.use_viterbi))
+        return flatten(score(gold, predicted))

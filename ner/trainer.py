@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
 
-from ner.align import IGNORE_INDEX
+from ner.words import IGNORE_INDEX
 from ner.checkpoints import CHECKPOINT_PREFIX, mark_complete
 
 

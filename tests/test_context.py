@@ -2,7 +2,7 @@
 
 import pytest
 
-from ner.align import IGNORE_INDEX, tokenize_and_align
+from ner.words import IGNORE_INDEX, tokenize_and_align
 from ner.context import LEFT, RIGHT, add_context, context_words, documents_of, side_budgets
 from ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS
 from tests.conftest import wordpiece

@@ -7,6 +7,7 @@ import pytest
 
 from infer import main
 from ner.inference import ENTITY_KEYS, chunks, clean_entities
+from ner.words import split_words
 
 # Names from the demo's training split, which the demo model tags reliably.
 SENTENCE = "Anna Schmidt said on Tuesday that Reuters would open a new office in Germany ."
@@ -23,16 +24,10 @@ def found(record: dict) -> list[tuple]:
 
 
 def assert_exact(record: dict, model_dir) -> None:
-    """Every entity is the input's own substring and covers whole words, where a word is what
-    WordPiece says it is: a sub-token without ## and the ## pieces after it (BERT makes
-    punctuation and each CJK character words of their own)."""
-    from transformers import AutoTokenizer
-
+    """Every entity is the input's own substring and covers whole words, as ner.words splits them."""
     text = record["text"]
-    encoding = AutoTokenizer.from_pretrained(model_dir)(text, return_offsets_mapping=True, add_special_tokens=False)
-    pieces = list(zip(encoding.tokens(), encoding["offset_mapping"]))
-    word_starts = {start for token, (start, _) in pieces if not token.startswith("##")}
-    word_ends = {end for (_, (_, end)), (following, _) in zip(pieces, pieces[1:] + [("", (0, 0))]) if not following.startswith("##")}
+    word_spans = split_words(text)
+    word_starts, word_ends = {start for start, _ in word_spans}, {end for _, end in word_spans}
     for entity in record["entities"]:
         start, end = entity["start"], entity["end"]
         assert text[start:end] == entity["word"] and entity["word"] == entity["word"].strip()
@@ -174,10 +169,11 @@ def test_no_input_at_a_terminal_says_how_to_give_some(demo_run, capsys, monkeypa
     assert "nothing to tag" in error_of(capsys, "--model", str(demo_run))
 
 
-def test_clean_entities_takes_the_word_from_the_text():
-    raw = [{"entity_group": "PER", "word": "jurgen muller", "start": 2, "end": 15, "score": 0.91}]
-    assert clean_entities("  Jürgen Müller", raw) == [{"entity_group": "PER", "word": "Jürgen Müller", "start": 2, "end": 15, "score": 0.91}]
-    assert clean_entities("  Jürgen Müller", raw, min_score=0.95) == []
+def test_clean_entities_sorts_and_filters_by_score():
+    low = {"entity_group": "PER", "word": "Jürgen", "start": 9, "end": 15, "score": 0.5}
+    high = {"entity_group": "ORG", "word": "UN", "start": 2, "end": 4, "score": 0.91}
+    assert clean_entities([low, high]) == [high, low]
+    assert clean_entities([low, high], min_score=0.9) == [high]
 
 
 def test_chunks_yield_what_was_read_before_an_error():
@@ -199,7 +195,7 @@ def test_predict_runs_longest_first_but_answers_in_input_order():
 
     def fake_ner(texts, batch_size):  # tags every text as one entity spanning all of it
         calls.append(list(texts))
-        return [[{"entity_group": "X", "start": 0, "end": len(t), "score": 1.0}] for t in texts]
+        return [[{"entity_group": "X", "word": t, "start": 0, "end": len(t), "score": 1.0}] for t in texts]
 
     texts = ["bb", "", "a", "dddd", "ccc"]
     results = predict(fake_ner, texts, batch_size=2)

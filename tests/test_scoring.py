@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ner.align import IGNORE_INDEX
-from ner.scoring import SeqevalMetrics, flatten, pad_truncated, score, word_predictions
+from ner.scoring import SeqevalMetrics, flatten, score
+from ner.words import IGNORE_INDEX, NO_WORD, decode_logits
 
 X = IGNORE_INDEX
 GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
@@ -35,15 +35,18 @@ def test_score_per_type():
     assert flatten(result)["LOC_f1"] == 0.0 and "per_type" not in flatten(result)
 
 
-def test_word_predictions_keep_only_labelled_positions():
-    id2label = {0: "O", 1: "B-PER", 2: "I-PER"}
-    predicted = np.array([[2, 1, 2, 2, 0, 0], [0, 1, 1, 0, 0, 0]])
-    labels = np.array([[X, 1, X, 2, 0, X], [X, 1, X, X, X, X]])
-    assert word_predictions(predicted, labels, id2label) == [["B-PER", "I-PER", "O"], ["B-PER"]]
+def test_predictions_pair_with_words_by_word_index_not_by_position():
+    """Word 1 became no sub-token (a zero-width space): it is O, and word 2 keeps its own prediction."""
+    labels = ["O", "B-PER", "I-PER"]
+    logits = np.log(np.eye(3)[[0, 0, 1, 2, 0, 0]] + 1e-6)  # per sub-token: O O B-PER I-PER O O
+    word_index = [NO_WORD, 0, 2, 2, NO_WORD]  # [CLS] w0 w2 w2 [SEP]; the sixth row is Trainer's padding
+    assert decode_logits(word_index, logits, 3, labels) == ["O", "O", "B-PER"]
 
 
 def test_truncated_words_are_scored_as_outside():
-    assert pad_truncated([["B-PER"], ["O", "O"]], [["B-PER", "O", "B-LOC"], ["O", "O"]]) == [["B-PER", "O", "O"], ["O", "O"]]
+    labels = ["O", "B-PER", "I-PER"]
+    logits = np.eye(3)[[0, 1, 0]]
+    assert decode_logits([NO_WORD, 0, NO_WORD], logits, 3, labels) == ["B-PER", "O", "O"]
 
 
 def test_metrics_decode_predictions_by_the_models_own_label_names():
@@ -56,19 +59,3 @@ def test_metrics_decode_predictions_by_the_models_own_label_names():
     labels = np.array([[X, 1, 2, X]])  # dataset says: B-PER I-PER
     metrics = SeqevalMetrics(dataset_labels, model_id2label)(EvalPrediction(predictions=logits, label_ids=labels))
     assert metrics["f1"] == 1.0
-
-
-@pytest.mark.parametrize(
-    "words, entities, expected",
-    [
-        (["Anna", "Schmidt", "sang"], [{"entity_group": "PER", "start": 0, "end": 12}], ["B-PER", "I-PER", "O"]),
-        (["in", "New", "York", "and", "Rome"], [{"entity_group": "LOC", "start": 3, "end": 11}, {"entity_group": "LOC", "start": 16, "end": 20}],
-         ["O", "B-LOC", "I-LOC", "O", "B-LOC"]),
-        (["UN", "UN"], [{"entity_group": "ORG", "start": 0, "end": 2}, {"entity_group": "ORG", "start": 3, "end": 5}], ["B-ORG", "B-ORG"]),
-        (["no", "one"], [], ["O", "O"]),
-    ],
-)
-def test_entities_to_tags(words, entities, expected):
-    from ner.scoring import entities_to_tags
-
-    assert entities_to_tags(words, entities) == expected

@@ -1,0 +1,101 @@
+"""infer.py's pipeline uses ner.words' words and entities: the issue's inputs, as table cases.
+
+A lookup tagger stands in for a trained model here, so that each case says exactly which tag each
+sub-token gets and the expected entities follow from the rules alone: words split by ner.words,
+a word tagged by its first sub-token, Viterbi-decoded IOB2, offsets into the input itself.
+"""
+
+import pytest
+import torch
+from transformers import BertConfig, PreTrainedModel
+from transformers.modeling_outputs import TokenClassifierOutput
+
+from ner.config import DataConfig
+from ner.inference import make_pipeline, predict
+
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+TAGS = {  # sub-token -> the tag the tagger is surest of (and its second choice); every other sub-token is O
+    "U": "B-MISC", "Reuters": "B-ORG", "Reu": "B-ORG", "##ters": "I-ORG", "Group": "I-ORG",
+    "Jean": "B-PER", "Pierre": "I-PER", "Dupont": "I-PER", "Anna": "B-PER", "Schmidt": "I-PER",
+    "Paris": "B-LOC", "Euro": "B-MISC", "Zone": ("I-ORG", "I-MISC"),
+}
+VOCAB = sorted(set(TAGS) | {".", "-", "S", "based", "The", "firm", "said", "so", "met", "Officials", "from", "arrived", "in"})
+
+
+class LookupTagger(PreTrainedModel):
+    """A token classifier whose logits are a fixed table lookup of each sub-token id."""
+
+    config_class = BertConfig
+
+    def __init__(self, config, table: torch.Tensor):
+        super().__init__(config)
+        self.table = torch.nn.Embedding.from_pretrained(table)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **_):
+        return TokenClassifierOutput(logits=self.table(input_ids))
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    from transformers import BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + VOCAB
+    # Cased, but accents stripped as uncased models do, so an NFD accent still reaches the word's piece.
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=False, strip_accents=True)
+    table = torch.full((len(tokenizer), len(LABELS)), -5.0)
+    table[:, 0] = 5.0
+    for token, tags in TAGS.items():
+        best, *second = (tags,) if isinstance(tags, str) else tags
+        row = tokenizer.convert_tokens_to_ids(token)
+        table[row, 0], table[row, LABELS.index(best)] = -5.0, 5.0
+        for tag in second:
+            table[row, LABELS.index(tag)] = 2.0
+    config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=512, id2label=dict(enumerate(LABELS)))
+    return LookupTagger(config, table), tokenizer
+
+
+def entities_of(tagger, text: str, viterbi: bool = True, max_length: int | None = None) -> list[tuple]:
+    ner = make_pipeline(*tagger, trained=DataConfig(viterbi=viterbi, max_length=max_length))
+    (found,) = predict(ner, [text], batch_size=4)
+    assert all(text[e["start"] : e["end"]] == e["word"] for e in found)
+    return [(e["entity_group"], e["word"], e["start"], e["end"]) for e in found]
+
+
+SHY, ZWJ, ZWSP, FFFD, BELL, ACUTE = "\u00ad", "\u200d", "\u200b", "\ufffd", "\x07", "\u0301"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # the pipeline's own words made MISC "U" (a fragment) and PER "Jean" + "Pierre"
+        ("The U.S.-based firm Reuters said so .", [("MISC", "U.S.-based", 4, 14), ("ORG", "Reuters", 20, 27)]),
+        ("Jean-Pierre Dupont met Anna Schmidt .", [("PER", "Jean-Pierre Dupont", 0, 18), ("PER", "Anna Schmidt", 23, 35)]),
+        # characters the normalizer removes inside a word: it stays one word, tagged once
+        (f"Officials from Reu{SHY}ters arrived in Paris .", [("ORG", f"Reu{SHY}ters", 15, 23), ("LOC", "Paris", 35, 40)]),
+        (f"Anna Schmidt Reu{SHY}ters said so .", [("PER", "Anna Schmidt", 0, 12), ("ORG", f"Reu{SHY}ters", 13, 21)]),
+        (f"Anna Schmidt Reu{ZWJ}ters said so .", [("PER", "Anna Schmidt", 0, 12), ("ORG", f"Reu{ZWJ}ters", 13, 21)]),
+        (f"Anna Schmidt Reu{FFFD}ters said so .", [("PER", "Anna Schmidt", 0, 12), ("ORG", f"Reu{FFFD}ters", 13, 21)]),
+        (f"Anna Schmidt Reu{BELL}ters said so .", [("PER", "Anna Schmidt", 0, 12), ("ORG", f"Reu{BELL}ters", 13, 21)]),
+        (f"Anna Schmidt{ACUTE} met Reuters .", [("PER", f"Anna Schmidt{ACUTE}", 0, 13), ("ORG", "Reuters", 18, 25)]),
+        # a word that becomes no sub-token at all: it shifts nothing, and inside a name it stays in it
+        (f"Anna {ZWSP} Schmidt met Reuters .", [("PER", f"Anna {ZWSP} Schmidt", 0, 14), ("ORG", "Reuters", 19, 26)]),
+        (f"{ZWSP} Reuters said so .", [("ORG", "Reuters", 2, 9)]),
+        # B-MISC I-ORG: one entity, as train.py scores it (strict IOB2 after Viterbi)
+        ("Euro Zone said so .", [("MISC", "Euro Zone", 0, 9)]),
+        ("Reuters Group said so .", [("ORG", "Reuters Group", 0, 13)]),
+    ],
+)
+def test_entities_from_raw_text(tagger, text, expected):
+    assert entities_of(tagger, text) == expected
+
+
+def test_without_viterbi_an_i_tag_that_continues_nothing_is_no_entity(tagger):
+    """Strict IOB2 either way: `Zone` alone (I-ORG after B-MISC) is not an ORG."""
+    assert entities_of(tagger, "Euro Zone said so .", viterbi=False) == [("MISC", "Euro", 0, 4)]
+
+
+def test_max_length_comes_from_the_trained_config_and_long_texts_keep_every_entity(tagger):
+    text = " ".join(["Anna Schmidt met Reuters in Paris ."] * 30)
+    found = entities_of(tagger, text, max_length=16)  # 16 sub-tokens a window, overlapping by 4
+    assert len(found) == 90
+    assert [kind for kind, *_ in found[:3]] == ["PER", "ORG", "LOC"]

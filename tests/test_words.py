@@ -1,0 +1,254 @@
+"""One word, one entity: text -> words, words -> sub-token labels, scores -> tags -> entities."""
+
+import numpy as np
+import pytest
+
+from ner.words import (
+    IGNORE_INDEX,
+    NO_WORD,
+    Decoded,
+    align_labels,
+    decode,
+    entities,
+    inside_labels,
+    spans,
+    split_words,
+    tags_for,
+    tokenize_and_align,
+    transitions,
+    visible_words,
+    word_scores,
+    words_kept,
+)
+from tests.conftest import wordpiece
+
+X = IGNORE_INDEX
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+INSIDE = inside_labels(LABELS)
+
+
+def test_inside_labels_maps_b_to_i_and_keeps_the_rest():
+    assert INSIDE == [0, 2, 2, 4, 4]
+
+
+@pytest.mark.parametrize(
+    "word_ids, word_labels, label_all_tokens, expected",
+    [
+        # [CLS] Obama was [SEP]: one sub-token per word
+        ([None, 0, 1, None], [1, 0], False, [X, 1, 0, X]),
+        # Ob ##ama ##s: first sub-token labelled, the rest ignored
+        ([None, 0, 0, 0, 1, None], [1, 0], False, [X, 1, X, X, 0, X]),
+        # same with label_all_tokens: later sub-tokens get the I- label, not B-
+        ([None, 0, 0, 0, 1, None], [1, 0], True, [X, 1, 2, 2, 0, X]),
+        # an I- word keeps I- on every piece; O stays O
+        ([None, 0, 1, 1, 2, 2, None], [3, 4, 0], True, [X, 3, 4, 4, 0, 0, X]),
+        # truncation: word 2 never appears, so it gets no label at all
+        ([None, 0, 1, 1, None], [1, 2, 0], False, [X, 1, 2, X, X]),
+        # nothing but special tokens
+        ([None, None], [], False, [X, X]),
+    ],
+)
+def test_align_labels(word_ids, word_labels, label_all_tokens, expected):
+    assert align_labels(word_ids, word_labels, label_all_tokens, INSIDE) == expected
+
+
+@pytest.mark.parametrize(
+    "word_ids, first, count, kept",
+    [
+        ([None, 0, 0, 1, None], 0, 2, 2),
+        ([None, 0, 0, 1, None], 0, 3, 1 + 1),  # word 2 was truncated away
+        ([None, None], 0, 1, 0),
+        ([None, 0, 1, 2, 2, 3, None], 1, 2, 2),  # words 1-2 of a sentence between context words 0 and 3
+    ],
+)
+def test_words_kept(word_ids, first, count, kept):
+    assert words_kept(word_ids, first, count) == kept
+
+
+def test_tokenize_and_align_with_a_real_fast_tokenizer():
+    tokenizer = wordpiece(["Bar", "##ack", "Ob", "##ama", "was", "born", "in", "Ha", "##wai", "##i"])
+    batch = {"tokens": [["Barack", "Obama", "was", "born", "in", "Hawaii"]], "tags": [["B-PER", "I-PER", "O", "O", "O", "B-LOC"]]}
+    label2id = {label: i for i, label in enumerate(LABELS)}
+
+    encoded = tokenize_and_align(batch, tokenizer, label2id, max_length=64, label_all_tokens=False)
+    assert tokenizer.convert_ids_to_tokens(encoded["input_ids"][0]) == [
+        "[CLS]", "Bar", "##ack", "Ob", "##ama", "was", "born", "in", "Ha", "##wai", "##i", "[SEP]",
+    ]
+    assert encoded["labels"][0] == [X, 1, X, 2, X, 0, 0, 0, 3, X, X, X]
+    assert encoded["words_kept"] == [6]
+
+    all_tokens = tokenize_and_align(batch, tokenizer, label2id, max_length=64, label_all_tokens=True)
+    assert all_tokens["labels"][0] == [X, 1, 2, 2, 2, 0, 0, 0, 3, 4, 4, X]
+
+    truncated = tokenize_and_align(batch, tokenizer, label2id, max_length=6, label_all_tokens=False)
+    assert truncated["labels"][0] == [X, 1, X, 2, X, X]  # [CLS] + 4 pieces + [SEP]
+    assert truncated["words_kept"] == [2]
+    assert truncated["word_index"][0] == [NO_WORD, 0, 0, 1, 1, NO_WORD]
+
+
+def test_a_word_without_sub_tokens_does_not_shift_the_others():
+    tokenizer = wordpiece(["Anna", "sang"])
+    batch = {"tokens": [["Anna", "\u200b", "sang"]], "tags": [["B-PER", "O", "O"]]}
+    encoded = tokenize_and_align(batch, tokenizer, {label: i for i, label in enumerate(LABELS)}, 64, False)
+    assert encoded["word_index"][0] == [NO_WORD, 0, 2, NO_WORD]
+    assert encoded["words_kept"] == [2]
+
+
+@pytest.mark.parametrize(
+    "tokens, tags, kept_tokens, kept_tags",
+    [
+        (["Anna", "\u200b", "Schmidt"], ["B-PER", "O", "I-PER"], ["Anna", "Schmidt"], ["B-PER", "I-PER"]),
+        (["\u200b", "Schmidt", "sang"], ["B-PER", "I-PER", "O"], ["Schmidt", "sang"], ["B-PER", "O"]),  # repaired
+        (["Anna", "", "\x07", "sang"], ["B-PER", "O", "O", "O"], ["Anna", "sang"], ["B-PER", "O"]),
+        (["Anna", "sang"], ["B-PER", "O"], ["Anna", "sang"], ["B-PER", "O"]),
+    ],
+)
+def test_visible_words(tokens, tags, kept_tokens, kept_tags):
+    tokenizer = wordpiece(["Anna", "Schmidt", "sang"])
+    assert visible_words({"tokens": [tokens], "tags": [tags]}, tokenizer) == {"tokens": [kept_tokens], "tags": [kept_tags]}
+
+
+SOFT_HYPHEN, ZWJ, ZWSP = "\u00ad", "\u200d", "\u200b"
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("The U.S.-based firm Reuters said so .", ["The", "U.S.-based", "firm", "Reuters", "said", "so", "."]),
+        ("Jean-Pierre Dupont met Anna Schmidt .", ["Jean-Pierre", "Dupont", "met", "Anna", "Schmidt", "."]),
+        ("a New York-based unit", ["a", "New", "York-based", "unit"]),
+        ("Obama's wife", ["Obama", "'s", "wife"]),
+        ('(IBM) said "no".', ["(", "IBM", ")", "said", '"', "no", '"', "."]),
+        (f"Officials from Reu{SOFT_HYPHEN}ters", ["Officials", "from", f"Reu{SOFT_HYPHEN}ters"]),
+        (f"\u0645\u06cc{ZWJ}\u062e\u0648\u0627\u0647\u0645 Tehran", [f"\u0645\u06cc{ZWJ}\u062e\u0648\u0627\u0647\u0645", "Tehran"]),
+        ("I love Paris\U0001F600 and \U0001F1EB\U0001F1F7France", ["I", "love", "Paris", "\U0001F600", "and", "\U0001F1EB\U0001F1F7", "France"]),
+        ("thumbs \U0001F44D\U0001F3FD up", ["thumbs", "\U0001F44D\U0001F3FD", "up"]),  # a skin tone stays with its emoji
+        ("  spaced\tout\n\nlines ", ["spaced", "out", "lines"]),
+        ("", []),
+    ],
+)
+def test_split_words(text, words):
+    found = split_words(text)
+    assert [text[start:end] for start, end in found] == words
+
+
+@pytest.mark.parametrize(
+    "labels, previous, following, allowed",
+    [
+        (["O", "B-PER", "I-PER"], "O", "I-PER", False),
+        (["O", "B-PER", "I-PER"], "B-PER", "I-PER", True),
+        (["O", "B-PER", "I-PER"], "I-PER", "I-PER", True),
+        (["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], "B-PER", "I-ORG", False),
+        (["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], "I-ORG", "B-ORG", True),
+        (["O", "I-PER"], "O", "I-PER", True),  # IOB1 label set without B-PER: I-PER must be able to open
+    ],
+)
+def test_transitions(labels, previous, following, allowed):
+    table, _ = transitions(labels)
+    assert table[labels.index(previous), labels.index(following)] == allowed
+
+
+LABELS_MO = ["O", "B-MISC", "I-MISC", "B-ORG", "I-ORG"]
+
+
+def probabilities(rows: list[dict[str, float]], labels: list[str] = LABELS_MO) -> np.ndarray:
+    """Word scores from {label: probability}; the rest of each row's mass spread over other labels."""
+    table = np.zeros((len(rows), len(labels)))
+    for i, row in enumerate(rows):
+        rest = (1 - sum(row.values())) / (len(labels) - len(row))
+        table[i] = [row.get(label, rest) for label in labels]
+    return table
+
+
+@pytest.mark.parametrize(
+    "rows, viterbi_tags, argmax_tags",
+    [
+        # the issue's case: B-MISC I-ORG I-ORG; Viterbi picks the best valid reading instead
+        ([{"B-MISC": 0.9}, {"I-ORG": 0.5, "I-MISC": 0.4}, {"I-ORG": 0.6, "I-MISC": 0.3}],
+         ["B-MISC", "I-MISC", "I-MISC"], ["B-MISC", "I-ORG", "I-ORG"]),
+        ([{"O": 0.9}, {"I-ORG": 0.6, "B-ORG": 0.3}], ["O", "B-ORG"], ["O", "I-ORG"]),  # I- after O
+        ([{"I-ORG": 0.7, "B-ORG": 0.2}], ["B-ORG"], ["I-ORG"]),  # I- opening a sentence
+        ([{"B-ORG": 0.8}, {"I-ORG": 0.8}, {"O": 0.9}], ["B-ORG", "I-ORG", "O"], ["B-ORG", "I-ORG", "O"]),  # valid stays
+    ],
+)
+def test_decode(rows, viterbi_tags, argmax_tags):
+    scores = probabilities(rows)
+    seen = np.ones(len(rows), dtype=bool)
+    assert decode(scores, seen, LABELS_MO).tags == viterbi_tags
+    assert decode(scores, seen, LABELS_MO, use_viterbi=False).tags == argmax_tags
+
+
+@pytest.mark.parametrize(
+    "rows, seen, expected",
+    [
+        ([{"B-ORG": 0.9}, {}, {"I-ORG": 0.9}], [True, False, True], ["B-ORG", "I-ORG", "I-ORG"]),  # inside: continues it
+        ([{"B-ORG": 0.9}, {}, {"B-ORG": 0.9}], [True, False, True], ["B-ORG", "O", "B-ORG"]),
+        ([{"O": 0.9}, {}, {"O": 0.9}, {}], [True, False, True, False], ["O", "O", "O", "O"]),
+        ([{}, {}], [False, False], ["O", "O"]),
+    ],
+)
+def test_decode_gives_words_without_scores_o_unless_inside_an_entity(rows, seen, expected):
+    decoded = decode(probabilities(rows), np.array(seen), LABELS_MO)
+    assert decoded.tags == expected
+    assert [p is None for p in decoded.probabilities] == [not s for s in seen]
+
+
+def test_word_scores_pair_sub_tokens_with_words_and_prefer_the_window_centre():
+    labels = 2
+    first = np.array([[0.0, 1.0], [0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.0, 1.0]])
+    second = np.array([[0.0, 1.0], [0.6, 0.4], [0.7, 0.3], [0.8, 0.2], [0.0, 1.0]])
+    windows = [([None, 0, 1, 2, None], first), ([None, 1, 2, 3, None], second)]
+    scores, seen = word_scores(windows, 5)
+    assert scores.shape == (5, labels) and list(seen) == [True, True, True, True, False]
+    assert list(scores[1]) == [0.2, 0.8]  # word 1: centre of the first window, edge of the second
+    assert list(scores[2]) == [0.7, 0.3]  # word 2: edge of the first, centre of the second
+    assert list(scores[3]) == [0.8, 0.2]  # only in the second
+
+
+@pytest.mark.parametrize(
+    "aggregation, expected",
+    [("first", [0.9, 0.1]), ("average", [0.6, 0.4]), ("max", [0.9, 0.1])],
+)
+def test_word_scores_aggregation(aggregation, expected):
+    pieces = np.array([[0.9, 0.1], [0.3, 0.7]])
+    scores, _ = word_scores([([0, 0], pieces)], 1, aggregation)
+    assert scores[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),
+        (["B-MISC", "I-ORG", "I-ORG"], [("MISC", 0, 1)]),  # strict IOB2, as seqeval scores
+        (["I-PER", "I-PER"], []),
+        (["B-PER", "B-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
+    ],
+)
+def test_spans(tags, expected):
+    assert spans(tags) == expected
+
+
+def test_entities_take_offsets_and_text_from_the_words():
+    text = f"Anna Schmidt Reu{SOFT_HYPHEN}ters said so ."
+    word_spans = split_words(text)
+    decoded = Decoded(["B-PER", "I-PER", "B-ORG", "O", "O", "O"], [0.9, 0.7, 0.6, 0.9, 0.9, 0.9])
+    assert entities(text, word_spans, decoded) == [
+        {"entity_group": "PER", "word": "Anna Schmidt", "start": 0, "end": 12, "score": 0.8},
+        {"entity_group": "ORG", "word": f"Reu{SOFT_HYPHEN}ters", "start": 13, "end": 21, "score": 0.6},
+    ]
+
+
+@pytest.mark.parametrize(
+    "word_spans, found, expected",
+    [
+        ([(0, 4), (5, 12), (13, 17)], [{"entity_group": "PER", "start": 0, "end": 12}], ["B-PER", "I-PER", "O"]),
+        ([(0, 2), (3, 6), (7, 11), (12, 15), (16, 20)],
+         [{"entity_group": "LOC", "start": 3, "end": 11}, {"entity_group": "LOC", "start": 16, "end": 20}],
+         ["O", "B-LOC", "I-LOC", "O", "B-LOC"]),
+        ([(0, 2), (3, 5)], [{"entity_group": "ORG", "start": 0, "end": 2}, {"entity_group": "ORG", "start": 3, "end": 5}], ["B-ORG", "B-ORG"]),
+        ([(0, 5), (5, 7)], [{"entity_group": "PER", "start": 0, "end": 5}], ["B-PER", "O"]),  # Obama|'s, detokenized
+        ([(0, 2), (3, 6)], [], ["O", "O"]),
+    ],
+)
+def test_tags_for(word_spans, found, expected):
+    assert tags_for(word_spans, found) == expected
