@@ -1,0 +1,102 @@
+"""What infer.py finds on raw text, scored as train.py scores: CoNLL-2003 test as text, through
+infer.py's own code (ner.inference: word splitting, pipeline, Viterbi), its entities mapped back to
+the gold words and scored with train.py's scorer (ner.scoring, seqeval strict IOB2).
+
+    python bench/infer_f1.py --model runs/minilm-conll2003 [--conll ../shared/data/conll2003/test.txt]
+                             [--forms spaces detokenized] [--limit N] [--metrics FILE]
+
+Two forms of the same sentences, one per line:
+- spaces: the gold tokens joined by spaces (`Obama 's`, `( IBM )`);
+- detokenized: the tokens put back together by sacremoses' Moses detokenizer (`Obama's`, `(IBM)`),
+  which is what real text looks like.
+For each: the word splitter's token agreement (gold tokens it reproduces exactly, by offsets), the
+entities whose edge falls inside a gold word, and span F1 next to train.py's test F1 for the model
+(its metrics.json). Needs requirements-dev.txt (sacremoses).
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from infer import TEXTS_PER_CHUNK  # noqa: E402
+from ner.config import trained_data_config  # noqa: E402
+from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
+from ner.outputs import METRICS_FILE  # noqa: E402
+from ner.scoring import score  # noqa: E402
+from ner.words import split_words, tags_for  # noqa: E402
+
+FORMS = ("spaces", "detokenized")
+
+
+def texts_of(sentences: list[list[str]], form: str) -> list[str]:
+    if form == "spaces":
+        return [" ".join(words) for words in sentences]
+    from sacremoses import MosesDetokenizer
+
+    detokenizer = MosesDetokenizer(lang="en")
+    return [detokenizer.detokenize(words) for words in sentences]
+
+
+def locate(words: list[str], text: str) -> list[tuple[int, int]]:
+    """Character spans of `words` in `text`, which holds them in order (detokenizing only moves spaces)."""
+    found, position = [], 0
+    for word in words:
+        start = text.index(word, position)
+        found.append((start, start + len(word)))
+        position = start + len(word)
+    return found
+
+
+def inside_a_word(entity: dict, gold_spans: list[tuple[int, int]]) -> bool:
+    """Whether the entity starts or ends strictly inside a gold word."""
+    return any(s < entity["start"] < e or s < entity["end"] < e for s, e in gold_spans)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="a directory train.py wrote")
+    parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
+    parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
+    parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--metrics", help="train.py's scores to compare with (default: MODEL/metrics.json; an evaluate-only run's)")
+    args = parser.parse_args()
+
+    from transformers.utils import logging as transformers_logging
+
+    from ner.inference import chunks, make_pipeline, predict
+    from ner.modeling import load_trained
+
+    transformers_logging.disable_progress_bar()
+    rows = read_conll(Path(args.conll))
+    sentences, gold = rows[TOKENS][: args.limit], [to_iob2(tags) for tags in rows[TAGS][: args.limit]]
+    ner = make_pipeline(*load_trained(args.model, key="--model"), trained=trained_data_config(args.model))
+    metrics_file = Path(args.metrics or Path(args.model) / METRICS_FILE)
+    trained_f1 = json.loads(metrics_file.read_text())["test"]["f1"] if metrics_file.is_file() else None
+
+    print(f"{len(sentences)} sentences from {args.conll}; model {args.model}")
+    print("| text | token agreement | entities cut inside a word | infer.py test F1 | train.py test F1 | difference |")
+    print("|---|---|---|---|---|---|")
+    for form in args.forms:
+        texts = texts_of(sentences, form)
+        gold_spans = [locate(words, text) for words, text in zip(sentences, texts)]
+        agreed = sum(len(set(spans) & set(split_words(text))) for spans, text in zip(gold_spans, texts))
+        start = time.perf_counter()
+        found = [entities for chunk in chunks(iter(texts), TEXTS_PER_CHUNK) for entities in predict(ner, chunk, args.batch_size)]
+        seconds = time.perf_counter() - start
+        predicted = [tags_for(spans, entities) for spans, entities in zip(gold_spans, found)]
+        cut = sum(inside_a_word(e, spans) for spans, entities in zip(gold_spans, found) for e in entities)
+        f1 = score(gold, predicted)["f1"] * 100
+        tokens = sum(len(words) for words in sentences)
+        reference = f"{trained_f1 * 100:.2f}" if trained_f1 is not None else "-"
+        difference = f"{f1 - trained_f1 * 100:+.2f}" if trained_f1 is not None else "-"
+        print(f"| {form} | {agreed / tokens:.2%} of {tokens} | {cut} | {f1:.2f} | {reference} | {difference} |", flush=True)
+        print(f"  ({seconds:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
