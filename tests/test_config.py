@@ -167,3 +167,26 @@ def test_cpu_processes_defaults(training, cuda, world_size, expected):
     from ner.config import cpu_processes_defaults
 
     assert cpu_processes_defaults(training, cuda, world_size) == expected
+
+
+@pytest.mark.parametrize(
+    "saved, max_length, viterbi, context",
+    [
+        ("data:\n  max_length: 64\n  viterbi: false\n  context_tokens: 0\n", 64, False, 0),
+        ("data:\n  max_length: null\n", None, True, 128),  # an older model: keys it lacks take the defaults
+        ("data:\n  max_length: 32\n  a_key_from_a_newer_version: 1\n", 32, True, 128),
+        ("model:\n  name_or_path: x\n", None, True, 128),
+    ],
+)
+def test_inference_reads_the_data_settings_a_model_was_trained_with(tmp_path, saved, max_length, viterbi, context):
+    from ner.config import RESOLVED_CONFIG_FILE, trained_data_config
+
+    (tmp_path / RESOLVED_CONFIG_FILE).write_text(saved)
+    data = trained_data_config(tmp_path)
+    assert (data.max_length, data.viterbi, data.context_tokens) == (max_length, viterbi, context)
+
+
+def test_a_model_without_train_config_has_no_trained_settings(tmp_path):
+    from ner.config import trained_data_config
+
+    assert trained_data_config(tmp_path) is None
