@@ -11,6 +11,7 @@ PyTorch and how many predicted tags agree, and exits 1 if fp32 does not match Py
 
 import argparse
 import functools
+from pathlib import Path
 
 from ner.errors import UserError, run_cli
 from ner.hub import check_model_dir
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ner.modeling import Trust, load_trained
     from ner.onnx_backend import export, onnx_path, quantize, session
+    from ner.outputs import add_own_files
 
     transformers_logging.disable_progress_bar()
 
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         quantize(fp32, int8)
     except PermissionError as error:
         raise UserError(f"--model: cannot write to {fp32.parent} ({error.strerror}); copy the model to a directory you can write") from None
+    # bert-ner's own files now, which a rerun of train.py into this directory may replace
+    add_own_files(Path(args.model), [path.relative_to(args.model).as_posix() for path in (fp32, int8)])
 
     status = 0
     for name, path in (("fp32", fp32), ("int8", int8)):

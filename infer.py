@@ -134,6 +134,10 @@ def check_html_path(path: str | None) -> None:
         raise UserError(f"--html '{path}' is a directory; give a file name such as entities.html")
     if not target.parent.is_dir():
         raise UserError(f"--html '{path}': no directory '{target.parent}'; create it or choose another path")
+    from ner.htmlview import is_our_page
+
+    if target.exists() and not is_our_page(target):
+        raise UserError(f"--html '{path}' exists and is not a page infer.py wrote; choose another path, or delete it first")
 
 
 def run(args: argparse.Namespace) -> None:

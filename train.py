@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from ner import checkpoints, outputs
+from ner import checkpoints, outputs, search
 from ner.config import (
     CONFIG_FILE,
     RESOLVED_CONFIG_FILE,
@@ -91,6 +91,8 @@ def prepare_output_dir(cfg: Config, training_args) -> Path | None:
     with training_args.main_process_first(local=False, desc="prepare output_dir"):
         if training_args.process_index == 0:
             checkpoints.check_replaceable(cfg.output_dir)
+            if cfg.search.trials:
+                search.check_scratch(cfg.output_dir)
             checkpoints.recover(cfg.output_dir)
             writable(cfg.output_dir)
             if cfg.checkpoints.fresh:
@@ -209,8 +211,6 @@ def new_model(cfg: Config, splits, labels: list[str]):
 
 def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list[str]) -> dict[str, str]:
     """Try search.trials settings, put the best into cfg.training, and return the report files."""
-    from ner import search
-
     search.require_optuna()  # before the first trial, not after
     scratch = {"output_dir": str(search.scratch_dir(cfg.output_dir))}
     trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | scratch)
@@ -289,17 +289,15 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
     except Exception as error:  # a plot or report that fails must not cost the model it describes
         log.warning(f"could not write the plots, error analysis or model card ({error!r}); the model is saved: "
                     f"run python -m ner.report {cfg.output_dir} to retry")
+    outputs.write_own_files(partial)  # last: what a rerun may replace
     checkpoints.publish(cfg.output_dir, partial)
 
 
 def summary(scores: dict, output_dir: Path) -> str:
-    names = {"validation": "dev", "test": "test"}
-    parts = [f"{names[split]} f1 {scores[split]['f1']:.3f}" for split in names if split in scores]
-    return " | ".join(parts + [f"saved to {output_dir}/"])
+    return " | ".join(outputs.f1_summary(scores) + [f"saved to {output_dir}/"])
 
 
 def run(args: argparse.Namespace) -> None:
-    from transformers import set_seed
     from transformers.utils import logging as transformers_logging
 
     setup_logging()
@@ -307,7 +305,13 @@ def run(args: argparse.Namespace) -> None:
     cfg = load_config(args.config, args.overrides)
     add_hardware_defaults(cfg)
     training_args = training_arguments(cfg)
-    resume_from = prepare_output_dir(cfg, training_args)
+    with checkpoints.removed_if_failed(cfg.output_dir):
+        fit(cfg, training_args, prepare_output_dir(cfg, training_args))
+
+
+def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
+    """Data -> model -> (search) -> train -> score -> save."""
+    from transformers import set_seed
 
     banner("data")
     splits, labels = load_splits(cfg.data)

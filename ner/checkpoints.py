@@ -8,6 +8,8 @@ in its place with one rename: a reader sees the previous complete output or the 
 
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import yaml
 
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError
-from ner.outputs import read_labels
+from ner.outputs import METRICS_FILE, f1_summary, files_under, read_labels, read_own_files
 
 log = logging.getLogger("ner")
 
@@ -103,23 +105,54 @@ def room_problem(output_dir: Path, free_bytes: int, parameters: int) -> str | No
 # The output directory
 
 
-def foreign_entries(names: list[str]) -> list[str]:
-    """Entries of an existing output_dir that no earlier run of train.py wrote. output_dir is
-    replaced whole at the end of a run, so anything else in it would be lost."""
-    if MARKER in names:  # a finished run's output
-        return []
-    return sorted(name for name in names if checkpoint_step(name) is None and not name.startswith("."))
+WRITE_PROBE = ".write-test-"  # train.py's own probe for a writable output_dir, deleted at once
+
+
+def foreign_files(files: list[str], own: set[str] | None) -> list[str]:
+    """Of the files under an existing output_dir (relative paths, `files_under`), those that no
+    earlier run wrote: neither listed in its record of own files (`own`; None where there is none)
+    nor Trainer's checkpoints. output_dir is replaced whole at the end of a run, so anything else in
+    it would be lost."""
+    own = own or set()
+    return [
+        name
+        for name in files
+        if name not in own and checkpoint_step(name.split("/")[0]) is None and not name.startswith(WRITE_PROBE)
+    ]
 
 
 def check_replaceable(output_dir: Path) -> None:
+    """Refuse an output_dir that holds anything a run would destroy, naming it; say in one line
+    when the run will replace a finished model."""
     if not output_dir.is_dir():
         return
-    foreign = foreign_entries([path.name for path in output_dir.iterdir()])
-    if foreign:
+    files = files_under(output_dir)
+    own = read_own_files(output_dir)
+    if own is None and MARKER in files:
         raise UserError(
-            f"training.output_dir: '{output_dir}' holds files that train.py did not write (e.g. '{foreign[0]}'), and a run "
-            "replaces the whole directory; choose a new or empty directory"
+            f"training.output_dir: '{output_dir}' holds a model from an older bert-ner, which did not record the files it "
+            "wrote; move out anything of yours, delete the directory, and rerun (or choose another output_dir)"
         )
+    if foreign := foreign_files(files, own):
+        shown = ", ".join(f"'{name}'" for name in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UserError(
+            f"training.output_dir: '{output_dir}' holds files that train.py did not write ({shown}), and a run "
+            "replaces the whole directory; move them out, or choose a new or empty directory"
+        )
+    if MARKER in files:
+        log.info(f"{output_dir} holds a finished model{scores_of(output_dir)}; this run replaces it when it finishes")
+
+
+def scores_of(output_dir: Path) -> str:
+    """' (dev f1 0.912, test f1 0.889)' from a finished run's metrics, or '' where there are none."""
+    import json
+
+    try:
+        metrics = json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    parts = f1_summary(metrics)
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def partial_dir(output_dir: Path) -> Path:
@@ -155,6 +188,21 @@ def publish(output_dir: Path, partial: Path) -> None:
         output_dir.rename(previous)
     partial.rename(output_dir)
     shutil.rmtree(previous, ignore_errors=True)
+
+
+@contextmanager
+def removed_if_failed(output_dir: Path) -> Iterator[None]:
+    """A run that fails leaves no empty directories behind: output_dir and the parents it creates
+    for it are removed again when they are still empty (a killed run's checkpoints stay)."""
+    output_dir = output_dir.resolve()
+    missing = [directory for directory in (output_dir, *output_dir.parents) if not directory.exists()]
+    try:
+        yield
+    except BaseException:
+        for directory in missing:  # deepest first
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
+        raise
 
 
 def start_fresh(output_dir: Path) -> None:

@@ -3,6 +3,9 @@ scripts, fonts or images from anywhere, so it opens in any browser with no netwo
 
 import html
 
+# Marks a page as infer.py's, so that --html may replace it but never a file of the user's.
+GENERATOR = '<meta name="generator" content="bert-ner infer.py">'
+
 # CoNLL-2003's types get fixed colours; any other type takes the next colour of the palette.
 TYPE_COLOURS = {"PER": "#ffd08a", "ORG": "#9fd3ff", "LOC": "#a8e6a1", "MISC": "#e3b8ff"}
 PALETTE = ("#ffb3b3", "#fff29e", "#b8f0ec", "#d9c7a3", "#c9c9ff", "#f6c1dd")
@@ -61,6 +64,7 @@ def page(records: list[tuple[str, list[dict]]], title: str = "Named entities") -
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            GENERATOR,
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
             f"<h1>{html.escape(title)}</h1>",
             f'<p class="legend">{legend or "no entities found"} <span class="none">hover an entity for its score</span></p>',
@@ -69,3 +73,12 @@ def page(records: list[tuple[str, list[dict]]], title: str = "Named entities") -
             "",
         ]
     )
+
+
+def is_our_page(path) -> bool:
+    """Whether the file at `path` is a page this module wrote (read from its first few KiB)."""
+    try:
+        with open(path, "rb") as file:
+            return GENERATOR.encode() in file.read(4096)
+    except OSError:
+        return False

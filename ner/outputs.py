@@ -7,7 +7,18 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "classification_report.txt"
 PREDICTIONS_FILE = "test_predictions.txt"
 LOG_FILE = "training_log.tsv"
+# Every file bert-ner wrote into an output directory, one relative path a line: a rerun may replace
+# these, and refuses to run over anything else (a user's notes, an HTML page saved there).
+OWN_FILES = ".bert-ner-files"
 LOG_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "eval_precision", "eval_recall", "eval_f1")
+
+
+SPLIT_NAMES = {"validation": "dev", "test": "test"}  # how summaries name the scored splits
+
+
+def f1_summary(scores: dict) -> list[str]:
+    """["dev f1 0.912", "test f1 0.889"] for the splits that `scores` (metrics.json) has."""
+    return [f"{name} f1 {scores[split]['f1']:.3f}" for split, name in SPLIT_NAMES.items() if isinstance(scores.get(split), dict)]
 
 
 def write_metrics(output_dir: Path, metrics: dict) -> None:
@@ -77,3 +88,36 @@ def read_predictions(output_dir: Path) -> tuple[list[list[str]], list[list[str]]
                 all_.append(one)
             current = ([], [], [])
     return sentences
+
+
+def files_under(directory: Path) -> list[str]:
+    """Every file under `directory`, and every empty directory (with a trailing /), as sorted
+    relative POSIX paths."""
+    found = []
+    for path in directory.rglob("*"):
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                found.append(path.relative_to(directory).as_posix() + "/")
+        else:
+            found.append(path.relative_to(directory).as_posix())
+    return sorted(found)
+
+
+def write_own_files(output_dir: Path) -> None:
+    """Record everything now in output_dir as bert-ner's own (the last file a run writes)."""
+    (output_dir / OWN_FILES).write_text("\n".join(files_under(output_dir) + [OWN_FILES]) + "\n", encoding="utf-8")
+
+
+def read_own_files(output_dir: Path) -> set[str] | None:
+    """The files bert-ner recorded as its own in output_dir, or None where it recorded none."""
+    path = output_dir / OWN_FILES
+    if not path.is_file():
+        return None
+    return {line for line in path.read_text(encoding="utf-8").splitlines() if line}
+
+
+def add_own_files(output_dir: Path, paths: list[str]) -> None:
+    """Record more files as bert-ner's own (export.py's ONNX files) in a directory train.py wrote."""
+    own = read_own_files(output_dir)
+    if own is not None:
+        (output_dir / OWN_FILES).write_text("\n".join(sorted(own | set(paths))) + "\n", encoding="utf-8")

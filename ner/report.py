@@ -15,7 +15,7 @@ from ner import analysis, plots
 from ner.card import model_card
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError, run_cli
-from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, read_labels, read_log, read_predictions
+from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, add_own_files, read_labels, read_log, read_predictions
 
 ERRORS_MD = "errors.md"
 ERRORS_JSONL = "errors.jsonl"
@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         if not (args.output_dir / METRICS_FILE).is_file():
             raise UserError(f"no {METRICS_FILE} in {args.output_dir}/: give a directory train.py wrote")
-        for name in write_insights(args.output_dir):
+        written = write_insights(args.output_dir)
+        add_own_files(args.output_dir, written)
+        for name in written:
             print(args.output_dir / name)
 
     return run_cli(body, args.debug)

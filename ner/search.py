@@ -112,5 +112,21 @@ def scratch_dir(output_dir: Path) -> Path:
     return output_dir.with_name(f".{output_dir.name}.search")
 
 
+TRIAL_DIR_PREFIX = "run-"  # how Trainer.hyperparameter_search names each trial's directory
+
+
+def check_scratch(output_dir: Path) -> None:
+    """The scratch directory is removed after the search: refuse one that holds anything but the
+    trial directories a killed search left."""
+    scratch = scratch_dir(output_dir)
+    if scratch.exists():
+        foreign = sorted(p.name for p in scratch.iterdir() if not (p.is_dir() and p.name.startswith(TRIAL_DIR_PREFIX)))
+        if foreign or not scratch.is_dir():
+            raise UserError(
+                f"search: '{scratch}' is where the trials run and is deleted after them, but it holds other files "
+                f"(e.g. '{foreign[0] if foreign else scratch.name}'); move them out or choose another training.output_dir"
+            )
+
+
 def cleanup(output_dir: Path) -> None:
     shutil.rmtree(scratch_dir(output_dir), ignore_errors=True)

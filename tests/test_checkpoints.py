@@ -8,12 +8,13 @@ from ner.checkpoints import (
     TRAINER_STATE,
     check_replaceable,
     config_differences,
-    foreign_entries,
+    foreign_files,
     newest_complete,
     partial_dir,
     previous_dir,
     publish,
     recover,
+    removed_if_failed,
     resume_problems,
     room_problem,
 )
@@ -92,22 +93,71 @@ def test_room_for_a_checkpoint(free, parameters, fits, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "names, foreign",
+    "files, own, foreign",
     [
-        ([], []),
-        (["checkpoint-10", ".write-test"], []),  # an unfinished first run
-        ([MARKER, "model.safetensors", "onnx", "notes.txt"], []),  # a finished run's output (and an export)
-        (["thesis.tex", "checkpoint-10"], ["thesis.tex"]),  # somebody's directory: never replaced
+        ([], None, []),
+        (["checkpoint-10/model.safetensors", ".write-test-77"], None, []),  # an unfinished first run
+        ([MARKER, "model.safetensors", ".bert-ner-files"], {MARKER, "model.safetensors", ".bert-ner-files"}, []),
+        ([MARKER, "model.safetensors", "onnx/model.onnx"], {MARKER, "model.safetensors", "onnx/model.onnx"}, []),  # exported
+        # what the user adds to a finished run's directory is theirs, however it got there
+        ([MARKER, "my_notes.md", "page.html", "onnx/mine.txt", "data/"], {MARKER}, ["my_notes.md", "page.html", "onnx/mine.txt", "data/"]),
+        (["thesis.tex", "checkpoint-10/optimizer.pt"], None, ["thesis.tex"]),  # somebody's directory: never replaced
+        ([".hidden"], None, [".hidden"]),
     ],
 )
-def test_foreign_entries(names, foreign):
-    assert foreign_entries(names) == foreign
+def test_foreign_files(files, own, foreign):
+    assert foreign_files(files, own) == foreign
 
 
 def test_a_directory_of_other_files_is_never_replaced(tmp_path):
     (tmp_path / "thesis.tex").write_text("years of work")
-    with pytest.raises(UserError, match="holds files that train.py did not write .e.g. 'thesis.tex'"):
+    with pytest.raises(UserError, match="holds files that train.py did not write .'thesis.tex'."):
         check_replaceable(tmp_path)
+
+
+def test_an_older_finished_output_without_a_record_of_its_files_is_refused(tmp_path):
+    (tmp_path / MARKER).write_text("model: {}")
+    (tmp_path / "notes.md").write_text("mine")
+    with pytest.raises(UserError, match="from an older bert-ner, which did not record the files it wrote"):
+        check_replaceable(tmp_path)
+
+
+def test_a_finished_output_is_replaced_with_a_line_that_says_so(tmp_path, caplog):
+    import logging
+
+    from ner.outputs import write_own_files
+
+    (tmp_path / MARKER).write_text("model: {}")
+    (tmp_path / "metrics.json").write_text('{"validation": {"f1": 0.9}, "test": {"f1": 0.85}}')
+    write_own_files(tmp_path)
+    with caplog.at_level(logging.INFO, logger="ner"):
+        check_replaceable(tmp_path)
+    assert "holds a finished model (dev f1 0.900, test f1 0.850); this run replaces it when it finishes" in caplog.text
+
+
+def test_a_failed_run_leaves_no_empty_directories(tmp_path):
+    output = tmp_path / "runs" / "x"
+    with pytest.raises(RuntimeError), removed_if_failed(output):
+        output.mkdir(parents=True)
+        raise RuntimeError("failed")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt), removed_if_failed(output):  # a killed run keeps its checkpoints
+        (output / "checkpoint-5").mkdir(parents=True)
+        raise KeyboardInterrupt
+    assert (output / "checkpoint-5").is_dir()
+
+
+def test_search_scratch_with_a_user_file_is_refused(tmp_path):
+    from ner.search import check_scratch, scratch_dir
+
+    output = tmp_path / "bert-ner"
+    check_scratch(output)  # none yet
+    scratch = scratch_dir(output)
+    (scratch / "run-0").mkdir(parents=True)  # a killed search's trial: ours
+    check_scratch(output)
+    (scratch / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="keep.txt"):
+        check_scratch(output)
 
 
 def test_publish_replaces_the_output_whole_and_recover_undoes_a_cut_off_publish(tmp_path):

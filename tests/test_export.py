@@ -28,6 +28,19 @@ def test_export_writes_fp32_and_int8(exported):
     assert (exported / "onnx" / "model.int8.onnx").stat().st_size < (exported / "onnx" / "model.onnx").stat().st_size
 
 
+def test_the_export_is_bert_ner_s_own_but_a_user_file_beside_it_is_not(exported, tmp_path):
+    """A rerun of train.py may replace the export with the model it belongs to, never a file of the user's."""
+    from ner.checkpoints import check_replaceable
+    from ner.errors import UserError
+
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    check_replaceable(copy)
+    (copy / "onnx" / "deploy-notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="onnx/deploy-notes.txt"):
+        check_replaceable(copy)
+
+
 def test_export_reports_parity_and_fails_when_fp32_differs(exported, capsys, monkeypatch):
     assert export.main(["--model", str(exported)]) == 0
     out = capsys.readouterr().out

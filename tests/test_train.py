@@ -9,6 +9,7 @@ import yaml
 
 from ner.config import load_config
 from ner.data import TAGS, TOKENS, read_conll
+from ner.outputs import OWN_FILES, read_own_files
 from tests.conftest import REPO
 from train import main
 
@@ -17,6 +18,7 @@ WRITTEN = {
     "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.bin",
     "train_config.yaml", "metrics.json", "classification_report.txt", "test_predictions.txt", "training_log.tsv",
     "learning_curves.png", "per_type_scores.png", "confusion_matrix.png", "errors.md", "errors.jsonl", "README.md",
+    OWN_FILES,
 }
 # An untrained model tags next to nothing correctly (F1 about 0.0); the demo reaches about 0.7.
 LEARNED_F1 = 0.5
@@ -25,6 +27,7 @@ LEARNED_F1 = 0.5
 def test_demo_writes_every_output(demo_run):
     files = {p.name for p in demo_run.iterdir() if p.is_file()}
     assert files == WRITTEN
+    assert read_own_files(demo_run) == WRITTEN  # what a rerun may replace, and nothing else
     assert not [p for p in demo_run.iterdir() if p.is_dir()]  # checkpoints are for resuming; a finished run drops them
 
 
