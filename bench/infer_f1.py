@@ -5,10 +5,11 @@ the gold words and scored with train.py's scorer (ner.scoring, seqeval strict IO
     python bench/infer_f1.py --model runs/minilm-conll2003 [--conll ../shared/data/conll2003/test.txt]
                              [--forms spaces detokenized] [--limit N] [--metrics FILE]
 
-Two forms of the same sentences, one per line:
-- spaces: the gold tokens joined by spaces (`Obama 's`, `( IBM )`);
-- detokenized: the tokens put back together by sacremoses' Moses detokenizer (`Obama's`, `(IBM)`),
-  which is what real text looks like.
+Three forms of the same sentences:
+- spaces: one sentence per line, the gold tokens joined by spaces (`Obama 's`, `( IBM )`);
+- detokenized: one sentence per line, the tokens put back together by sacremoses' Moses
+  detokenizer (`Obama's`, `(IBM)`), which is what real text looks like;
+- documents: each article's detokenized sentences joined by spaces, one article per line.
 For each: the word splitter's token agreement (gold tokens it reproduces exactly, by offsets), the
 entities whose edge falls inside a gold word, and span F1 next to train.py's test F1 for the model
 (its metrics.json). Needs requirements-dev.txt (sacremoses).
@@ -24,21 +25,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.config import trained_data_config  # noqa: E402
-from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
+from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.outputs import METRICS_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
 from ner.words import split_words, tags_for  # noqa: E402
 
-FORMS = ("spaces", "detokenized")
+FORMS = ("spaces", "detokenized", "documents")
 
 
 def texts_of(sentences: list[list[str]], form: str) -> list[str]:
+    """One text per sentence (spaces, detokenized)."""
     if form == "spaces":
         return [" ".join(words) for words in sentences]
     from sacremoses import MosesDetokenizer
 
     detokenizer = MosesDetokenizer(lang="en")
     return [detokenizer.detokenize(words) for words in sentences]
+
+
+def lines_of(sentences: list[list[str]], documents: list[int], form: str) -> tuple[list[str], list[list[int]]]:
+    """The input lines of a form, and which sentences each line holds."""
+    texts = texts_of(sentences, "spaces" if form == "spaces" else "detokenized")
+    if form != "documents":
+        return texts, [[i] for i in range(len(sentences))]
+    groups: list[list[int]] = []
+    for i, document in enumerate(documents):
+        if groups and documents[groups[-1][-1]] == document:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return [" ".join(texts[i] for i in group) for group in groups], groups
 
 
 def locate(words: list[str], text: str) -> list[tuple[int, int]]:
@@ -78,18 +94,24 @@ def main() -> None:
     metrics_file = Path(args.metrics or Path(args.model) / METRICS_FILE)
     trained_f1 = json.loads(metrics_file.read_text())["test"]["f1"] if metrics_file.is_file() else None
 
+    documents = rows[DOCUMENT][: args.limit]
     print(f"{len(sentences)} sentences from {args.conll}; model {args.model}")
     print("| text | token agreement | entities cut inside a word | infer.py test F1 | train.py test F1 | difference |")
     print("|---|---|---|---|---|---|")
     for form in args.forms:
-        texts = texts_of(sentences, form)
-        gold_spans = [locate(words, text) for words, text in zip(sentences, texts)]
-        agreed = sum(len(set(spans) & set(split_words(text))) for spans, text in zip(gold_spans, texts))
+        texts, groups = lines_of(sentences, documents, form)
+        line_spans = [locate([w for i in group for w in sentences[i]], text) for group, text in zip(groups, texts)]
+        agreed = sum(len(set(spans) & set(split_words(text))) for spans, text in zip(line_spans, texts))
         start = time.perf_counter()
         found = [entities for chunk in chunks(iter(texts), TEXTS_PER_CHUNK) for entities in predict(ner, chunk, args.batch_size)]
         seconds = time.perf_counter() - start
-        predicted = [tags_for(spans, entities) for spans, entities in zip(gold_spans, found)]
-        cut = sum(inside_a_word(e, spans) for spans, entities in zip(gold_spans, found) for e in entities)
+        predicted = []
+        for group, spans, entities in zip(groups, line_spans, found):
+            tags = tags_for(spans, entities)
+            for i in group:  # back to the line's sentences, in order
+                predicted.append(tags[: len(sentences[i])])
+                tags = tags[len(sentences[i]) :]
+        cut = sum(inside_a_word(e, spans) for spans, entities in zip(line_spans, found) for e in entities)
         f1 = score(gold, predicted)["f1"] * 100
         tokens = sum(len(words) for words in sentences)
         reference = f"{trained_f1 * 100:.2f}" if trained_f1 is not None else "-"

@@ -1,11 +1,13 @@
 """Which word splitter matches CoNLL-2003's tokens: how many gold test tokens each reproduces
-exactly (same character offsets), on the tokens joined by spaces and on detokenized text.
+exactly (same character offsets), on the tokens joined by spaces, on detokenized text (one
+sentence per line), and on whole detokenized articles (one per line).
 
-    pip install sacremoses syntok spacy      # the detokenizer and the candidates NLTK is measured against
+    pip install sacremoses syntok spacy      # the detokenizer and the candidates ner.words is measured against
     python bench/word_splitters.py [--conll ../shared/data/conll2003/test.txt]
 
-Candidates: NLTK's NLTKWordTokenizer (what ner.words uses), NLTK's plain TreebankWordTokenizer,
-syntok, and spaCy's rule-based English tokenizer (spacy.blank("en"), no model download). A
+Candidates: ner.words.split_words (pySBD sentences, then NLTK's NLTKWordTokenizer), NLTK's
+NLTKWordTokenizer and TreebankWordTokenizer on the whole line, syntok (its own sentences and
+words), and spaCy's rule-based English tokenizer (spacy.blank("en"), no model download). A
 candidate that is not installed is skipped.
 """
 
@@ -16,14 +18,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.infer_f1 import locate, texts_of  # noqa: E402
-from ner.data import TOKENS, read_conll  # noqa: E402
+from bench.infer_f1 import lines_of, locate  # noqa: E402
+from ner.data import DOCUMENT, TOKENS, read_conll  # noqa: E402
 
 
-def nltk_words(text: str) -> list[tuple[int, int]]:
+def ner_words(text: str) -> list[tuple[int, int]]:
     from ner.words import split_words
 
     return split_words(text)
+
+
+def nltk_words(text: str) -> list[tuple[int, int]]:
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return list(NLTKWordTokenizer().span_tokenize(text))
 
 
 def treebank(text: str) -> list[tuple[int, int]]:
@@ -33,9 +41,9 @@ def treebank(text: str) -> list[tuple[int, int]]:
 
 
 def syntok_words(text: str) -> list[tuple[int, int]]:
-    from syntok.tokenizer import Tokenizer
+    import syntok.segmenter
 
-    return [(token.offset, token.offset + len(token.value)) for token in Tokenizer().tokenize(text)]
+    return [(t.offset, t.offset + len(t.value)) for paragraph in syntok.segmenter.analyze(text) for s in paragraph for t in s]
 
 
 _SPACY = {}
@@ -50,7 +58,8 @@ def spacy_words(text: str) -> list[tuple[int, int]]:
 
 
 CANDIDATES = {
-    "NLTK NLTKWordTokenizer (ner.words)": nltk_words,
+    "ner.words: pySBD sentences, then NLTK NLTKWordTokenizer": ner_words,
+    "NLTK NLTKWordTokenizer": nltk_words,
     "NLTK TreebankWordTokenizer": treebank,
     "syntok": syntok_words,
     "spaCy blank English": spacy_words,
@@ -61,18 +70,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     args = parser.parse_args()
-    sentences = read_conll(Path(args.conll))[TOKENS]
-    forms = {form: texts_of(sentences, form) for form in ("spaces", "detokenized")}
+    rows = read_conll(Path(args.conll))
+    sentences = rows[TOKENS]
+    forms = [lines_of(sentences, rows[DOCUMENT], form) for form in ("spaces", "detokenized", "documents")]
     tokens = sum(map(len, sentences))
     print(f"{len(sentences)} sentences, {tokens} tokens from {args.conll}")
-    print("| splitter | tokens joined by spaces | detokenized text | seconds (both) |\n|---|---|---|---|")
+    print("| splitter | sentences, tokens joined by spaces | sentences, detokenized | articles, detokenized | seconds (all) |")
+    print("|---|---|---|---|---|")
     for name, split in CANDIDATES.items():
         try:
             start, shares = time.perf_counter(), []
-            for texts in forms.values():
-                agreed = sum(len(set(locate(words, text)) & set(split(text))) for words, text in zip(sentences, texts))
+            for texts, groups in forms:
+                agreed = 0
+                for text, group in zip(texts, groups):
+                    gold = locate([w for i in group for w in sentences[i]], text)
+                    agreed += len(set(gold) & set(split(text)))
                 shares.append(f"{agreed / tokens:.2%}")
-            print(f"| {name} | {shares[0]} | {shares[1]} | {time.perf_counter() - start:.1f} |", flush=True)
+            print(f"| {name} | {' | '.join(shares)} | {time.perf_counter() - start:.1f} |", flush=True)
         except ImportError as error:
             print(f"| {name} | not installed ({error.name}) | | |")
 

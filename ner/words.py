@@ -61,19 +61,34 @@ def _split_symbols(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
+def sentence_starts(text: str) -> list[int]:
+    """Where each sentence of `text` starts (character offsets, the first is 0), by pySBD's
+    rule-based English splitter (no model or data download): abbreviations such as `U.S.` or
+    `Dr.` do not end a sentence."""
+    import pysbd
+
+    segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    # Only its starts are used, so every character lands in exactly one sentence whatever the spans.
+    return sorted({0} | {span.start for span in segmenter.segment(text) if 0 < span.start < len(text)})
+
+
 def split_words(text: str) -> list[tuple[int, int]]:
     """The words of raw text as (start, end) character offsets; text[start:end] is the word.
 
-    NLTK's NLTKWordTokenizer (the improved Penn Treebank rules behind nltk.word_tokenize, without
-    its sentence splitter, so no data download) reproduces 99.7% of CoNLL-2003's test tokens on
-    detokenized text, more than syntok or spaCy (README: "What a word is"). Symbols stuck to a
-    word become words of their own.
+    The text is split into sentences first (`sentence_starts`), so that a period ends a sentence
+    and not a word (`Paris.` is `Paris` `.` mid-paragraph too); then each sentence into words by
+    NLTK's NLTKWordTokenizer (the improved Penn Treebank rules behind nltk.word_tokenize, no
+    data download). Together they reproduce 99.9% of CoNLL-2003's test tokens on one sentence
+    per line and 99.4% on whole detokenized articles per line, more than the other splitters we
+    measured (README: "What a word is"). Symbols stuck to a word become words of their own.
     """
     from nltk.tokenize import NLTKWordTokenizer
 
-    spans = []
-    for start, end in NLTKWordTokenizer().span_tokenize(text):
-        spans += _split_symbols(text, start, end)
+    tokenizer, spans = NLTKWordTokenizer(), []
+    starts = sentence_starts(text) if text else []
+    for first, end in zip(starts, starts[1:] + [len(text)]):
+        for start, stop in tokenizer.span_tokenize(text[first:end]):
+            spans += _split_symbols(text, first + start, first + stop)
     return spans
 
 

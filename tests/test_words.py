@@ -124,6 +124,11 @@ SOFT_HYPHEN, ZWJ, ZWSP = "\u00ad", "\u200d", "\u200b"
         ("I love Paris\U0001F600 and \U0001F1EB\U0001F1F7France", ["I", "love", "Paris", "\U0001F600", "and", "\U0001F1EB\U0001F1F7", "France"]),
         ("thumbs \U0001F44D\U0001F3FD up", ["thumbs", "\U0001F44D\U0001F3FD", "up"]),  # a skin tone stays with its emoji
         ("  spaced\tout\n\nlines ", ["spaced", "out", "lines"]),
+        # a paragraph: each sentence's final period is a word, abbreviations keep theirs
+        ("I visited Paris. Then Anna Schmidt met Reuters.", ["I", "visited", "Paris", ".", "Then", "Anna", "Schmidt", "met", "Reuters", "."]),
+        ("Mr. Smith flew to Washington D.C. on Monday. He left.",
+         ["Mr.", "Smith", "flew", "to", "Washington", "D.C.", "on", "Monday", ".", "He", "left", "."]),
+        ("Anna went home. Anna went home.", ["Anna", "went", "home", ".", "Anna", "went", "home", "."]),
         ("", []),
     ],
 )
