@@ -318,7 +318,10 @@ def _optional_of(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def _check_value(key: str, value: Any, hint: Any, minimum: float | None, problems: list[str]) -> Any:
+POSITIVE = "positive"  # a minimum for values that must be above 0, however small
+
+
+def _check_value(key: str, value: Any, hint: Any, minimum: float | str | None, problems: list[str]) -> Any:
     kind, optional = _optional_of(hint)
     if value is None:
         if not optional:
@@ -331,7 +334,9 @@ def _check_value(key: str, value: Any, hint: Any, minimum: float | None, problem
     ok, value = _check_scalar(value, kind)
     if not ok:
         problems.append(f"{key}: {value!r} is not {_EXPECTED[kind]}")
-    elif minimum is not None and value < minimum:
+    elif minimum == POSITIVE and value <= 0:
+        problems.append(f"{key}: {value!r} is too small; expected more than 0")
+    elif minimum not in (None, POSITIVE) and value < minimum:
         problems.append(f"{key}: {value!r} is too small; expected at least {minimum}")
     return value
 
@@ -372,7 +377,7 @@ def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
         elif key not in fields:
             problems.append(f"{name}: not a TrainingArguments field{_suggest(str(key), fields)}")
         else:
-            minimum = 1e-12 if key in POSITIVE_TRAINING_ARGS else None
+            minimum = POSITIVE if key in POSITIVE_TRAINING_ARGS else None
             checked[key] = _check_value(name, value, hints.get(key), minimum, problems)
     return {**TRAINING_DEFAULTS, **checked}
 
@@ -382,6 +387,11 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
     model, data = cfg.model, cfg.data
     if model.scratch is None and not model.name_or_path:
         problems.append("model.name_or_path: is null; name a Hub model or a directory, or set model.scratch")
+    if model.scratch is not None and model.scratch.hidden_size % model.scratch.num_attention_heads:
+        problems.append(
+            f"model.scratch.num_attention_heads: {model.scratch.num_attention_heads} does not divide "
+            f"model.scratch.hidden_size {model.scratch.hidden_size}; choose heads that divide it (e.g. hidden_size / 64)"
+        )
     if model.scratch is not None and not model.fine_tune:
         problems.append("model.fine_tune: false needs a trained model; unset model.scratch")
     if model.scratch is None and model.name_or_path and looks_local(model.name_or_path):
@@ -425,9 +435,11 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     raw = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected sections (model:, data:, training:), got {type(raw).__name__}")
+    overridden = set()
     for text in overrides:
         keys, value = parse_override(text)
         apply_override(raw, keys, value)
+        overridden.add(".".join(keys))
         log.info(f"override: {'.'.join(keys)} = {value!r}")
 
     problems: list[str] = []
@@ -445,7 +457,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     if not problems:
         check_consistency(cfg, problems)
     if problems:
-        raise UserError("\n".join(f"{path}: {p}" for p in problems))
+        # A problem with a value given on the command line is the command line's, not the file's.
+        raise UserError("\n".join(f"{'command line' if p.split(':')[0] in overridden else path}: {p}" for p in problems))
     return cfg
 
 
