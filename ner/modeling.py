@@ -161,8 +161,6 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
     label2id = {label: i for i, label in id2label.items()}
     if cfg.scratch is not None:
         sizes = {k: v for k, v in vars(cfg.scratch).items() if k not in ("vocab", "vocab_size", "lowercase")}
-        if sizes["hidden_size"] % sizes["num_attention_heads"]:
-            raise UserError("model.scratch.num_attention_heads: must divide model.scratch.hidden_size")
         bert = BertConfig(
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, id2label=id2label, label2id=label2id, **sizes
         )
@@ -170,12 +168,22 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
     config.id2label, config.label2id = id2label, label2id
     trust = Trust.of(cfg)
     refuse_pickle(cfg.name_or_path, "model.name_or_path", trust)
+    from transformers.utils import logging as transformers_logging
+
+    # transformers prints a table of the new head's weights (MISSING) and the unused pooler
+    # (UNEXPECTED), which reads like an error to a newcomer; one line says what happened.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
     try:
-        return AutoModelForTokenClassification.from_pretrained(
+        model = AutoModelForTokenClassification.from_pretrained(
             cfg.name_or_path, revision=cfg.revision, config=config, ignore_mismatched_sizes=True, **trust.model_kwargs()
         )
     except (OSError, ValueError) as error:
         raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    log.info(f"pretrained encoder from {cfg.name_or_path}, with a new classification head for {len(labels)} labels")
+    return model
 
 
 def load_trained(
