@@ -1,7 +1,7 @@
 """Fine-tune BERT for named-entity recognition and save a ready-to-use model.
 
     python train.py                                   # bert-base-cased on CoNLL-2003 (needs the Hub)
-    python train.py --config configs/demo.yaml        # offline demo: a tiny BERT on a shipped sample
+    python train.py --config configs/demo.yaml        # offline demo (make demo): MiniLM fine-tuned on a shipped sample
     python train.py training.learning_rate=3e-5       # override any config key, dotted
     python train.py search.trials=20                  # search hyperparameters first (pip install -r requirements-search.txt)
 

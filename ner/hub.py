@@ -14,7 +14,7 @@ from ner.errors import UserError
 CONNECT_TIMEOUT_S = 5
 OFFLINE_HINT = (
     "set HF_HUB_OFFLINE=1 to use your Hugging Face cache, point {key} at local files, "
-    "or try the offline demo: python train.py --config configs/demo.yaml"
+    "or try the offline demo: make demo"
 )
 
 

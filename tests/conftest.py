@@ -33,5 +33,5 @@ def demo_run(tmp_path_factory):
 
     output_dir = tmp_path_factory.mktemp("demo") / "bert-ner"
     os.chdir(REPO)
-    assert main(["--config", str(REPO / "configs/demo.yaml"), f"training.output_dir={output_dir}"]) == 0
+    assert main(["--config", str(REPO / "configs/scratch.yaml"), f"training.output_dir={output_dir}"]) == 0
     return output_dir

@@ -142,7 +142,7 @@ def test_a_failing_report_does_not_cost_the_model(tmp_path, monkeypatch, caplog)
     monkeypatch.setattr(train, "write_insights", broken)
     caplog.set_level("WARNING", logger="ner")
     output_dir = tmp_path / "out"
-    args = ["--config", "configs/demo.yaml", "training.num_train_epochs=1",
+    args = ["--config", "configs/scratch.yaml", "training.num_train_epochs=1",
             "data.max_train_samples=64", f"training.output_dir={output_dir}"]
     assert train.main(args) == 0
     assert (output_dir / "model.safetensors").is_file()

@@ -11,7 +11,7 @@ from ner.data import TAGS, TOKENS, read_conll
 from tests.conftest import REPO
 from train import main as train
 
-DEMO = str(REPO / "configs/demo.yaml")
+DEMO = str(REPO / "configs/scratch.yaml")
 QUICK = ["training.num_train_epochs=1", "data.max_eval_samples=16", "data.max_test_samples=16"]
 
 

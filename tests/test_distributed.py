@@ -16,7 +16,7 @@ from tests.test_train import WRITTEN
 # Random batches from 992 sentences (a multiple of 32): two shards of 16 are exactly one batch of 32.
 SAME_RECIPE = [
     "--config",
-    str(REPO / "configs/demo.yaml"),
+    str(REPO / "configs/scratch.yaml"),
     "training.num_train_epochs=5",
     "training.disable_tqdm=true",
     "training.train_sampling_strategy=random",

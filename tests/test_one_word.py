@@ -11,7 +11,7 @@ from ner.words import tags_for
 from tests.conftest import REPO
 from train import main as train
 
-DEMO = str(REPO / "configs/demo.yaml")
+DEMO = str(REPO / "configs/scratch.yaml")
 DEMO_TEST = REPO / "data/demo/test.txt"
 ZWSP = "\u200b"
 

@@ -14,7 +14,7 @@ from ner.checkpoints import MARKER
 from tests.conftest import REPO
 from train import main
 
-DEMO = str(REPO / "configs/demo.yaml")
+DEMO = str(REPO / "configs/scratch.yaml")
 # Short enough for a test, long enough to learn something (F1 well above 0) and to be killed midway.
 SHORT = ["training.num_train_epochs=3", "data.max_eval_samples=64", "data.max_test_samples=64", "training.disable_tqdm=true"]
 STEPS_PER_EPOCH = 64  # the demo's 1,024 training sentences in batches of 16

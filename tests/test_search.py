@@ -12,7 +12,7 @@ from tests.conftest import REPO
 from tests.test_train import WRITTEN
 from train import main
 
-DEMO = str(REPO / "configs/demo.yaml")
+DEMO = str(REPO / "configs/scratch.yaml")
 
 
 def test_space_samples_within_the_configured_ranges():

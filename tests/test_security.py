@@ -12,7 +12,7 @@ from ner.modeling import Trust, pickle_only
 from tests.conftest import REPO
 from train import main as train
 
-DEMO = str(REPO / "configs/demo.yaml")
+DEMO = str(REPO / "configs/scratch.yaml")
 
 
 @pytest.mark.parametrize(

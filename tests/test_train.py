@@ -13,7 +13,7 @@ from ner.outputs import OWN_FILES, read_own_files
 from tests.conftest import REPO
 from train import main
 
-DEMO = str(REPO / "configs/demo.yaml")
+DEMO = str(REPO / "configs/scratch.yaml")
 WRITTEN = {
     "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.bin",
     "train_config.yaml", "metrics.json", "classification_report.txt", "test_predictions.txt", "training_log.tsv",
@@ -65,7 +65,7 @@ def test_training_log_has_loss_and_validation_f1_per_epoch(demo_run):
     header, body = rows[0], rows[1:]
     assert header[:3] == ["step", "epoch", "loss"]
     f1 = [row[header.index("eval_f1")] for row in body if row[header.index("eval_f1")]]
-    epochs = yaml.safe_load((REPO / "configs/demo.yaml").read_text())["training"]["num_train_epochs"]
+    epochs = yaml.safe_load((REPO / "configs/scratch.yaml").read_text())["training"]["num_train_epochs"]
     assert len(f1) == epochs
     assert any(row[header.index("loss")] for row in body)
 
@@ -117,7 +117,7 @@ def test_unreachable_hub_fails_in_seconds_and_points_to_the_demo(monkeypatch, tm
     assert time.monotonic() - start < 15
     error = capsys.readouterr().err
     assert "data.dataset: 'lhoestq/conll2003' is not a local path, and the Hugging Face Hub is unreachable" in error
-    assert "HF_HUB_OFFLINE=1" in error and "configs/demo.yaml" in error
+    assert "HF_HUB_OFFLINE=1" in error and "configs/scratch.yaml" in error
 
 
 def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):

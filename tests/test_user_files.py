@@ -6,7 +6,7 @@ from infer import main as infer
 from tests.conftest import REPO
 from train import main as train
 
-DEMO = str(REPO / "configs/demo.yaml")
+DEMO = str(REPO / "configs/scratch.yaml")
 SENTENCE = "Anna Schmidt said on Tuesday that Reuters would open a new office in Germany ."
 
 
