@@ -51,7 +51,10 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
     """Turn a loader's failure for `name` into one line that says what to do next."""
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if offline() and not looks_local(name):
-        return UserError(f"{key}: '{name}' is not in the Hugging Face cache (HF_HUB_OFFLINE is set): {reason}")
+        return UserError(
+            f"{key}: '{name}' is not in your Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; run once "
+            "with network and without HF_HUB_OFFLINE to cache it, or use local files (README: Without network)"
+        )
     if os.path.isdir(name):
         return UserError(f"{key}: could not load '{name}': {reason}")
     return UserError(f"{key}: could not load '{name}' ({reason}); check the id, or the path if it is a local directory")

@@ -117,7 +117,18 @@ def test_unreachable_hub_fails_in_seconds_and_points_to_the_demo(monkeypatch, tm
     assert time.monotonic() - start < 15
     error = capsys.readouterr().err
     assert "data.dataset: 'lhoestq/conll2003' is not a local path, and the Hugging Face Hub is unreachable" in error
-    assert "HF_HUB_OFFLINE=1" in error and "configs/scratch.yaml" in error
+    assert "HF_HUB_OFFLINE=1" in error and "make demo" in error
+
+
+def test_offline_without_the_dataset_in_the_cache_says_what_to_do(monkeypatch, tmp_path, capsys):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert main([f"training.output_dir={tmp_path / 'out'}"]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert "'lhoestq/conll2003' is not in your Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it" in error
+    assert "run once with network and without HF_HUB_OFFLINE" in error
+    assert not (tmp_path / "out").exists()  # a failed run leaves no empty output directory
 
 
 def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):
@@ -125,7 +136,7 @@ def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert errors[0].endswith(
-        "demo.yaml: model.name_or_path: no model directory './no-such-model'; check the path, or give a Hub id such as bert-base-cased"
+        "command line: model.name_or_path: no model directory './no-such-model'; check the path, or give a Hub id such as bert-base-cased"
     )
 
 
