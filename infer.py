@@ -94,6 +94,10 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
         return decoded_lines(sys.stdin.buffer, "stdin"), True
     if not args.texts:
         raise UserError('nothing to tag: give TEXT, --file PATH, or pipe text in (python infer.py --help)')
+    if len(args.texts) > 1 and all(len(text.split()) == 1 for text in args.texts):
+        joined = " ".join(args.texts)
+        print(f'note: each argument is one text, so these are {len(args.texts)} one-word texts; to tag a sentence, '
+              f'quote it: python infer.py "{joined}"', file=sys.stderr)
     return iter(args.texts), False
 
 
@@ -152,15 +156,17 @@ def run(args: argparse.Namespace) -> None:
     from transformers.utils import logging as transformers_logging
 
     from ner.config import trained_data_config
-    from ner.inference import make_pipeline, predict, set_threads
+    from ner.inference import make_pipeline, predict, resolve_device, set_threads
     from ner.modeling import Trust, load_trained
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
 
+    if args.backend != "torch" and args.device == "cuda":
+        raise UserError("--device cuda: the ONNX backends run on CPU; use --backend torch for a GPU, or --device cpu")
+    device = "cpu" if args.backend != "torch" else resolve_device(args.device)  # before the model loads
     trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
     set_threads(args.threads)
     model, tokenizer = load_trained(args.model, key="--model", backend=args.backend, trust=trust, threads=args.threads)
-    device = "cpu" if args.backend != "torch" else args.device
     ner = make_pipeline(model, tokenizer, args.aggregation, device, trained_data_config(args.model))
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)

@@ -261,6 +261,14 @@ def evaluate(trainer, splits, encoded, use_viterbi: bool) -> tuple[dict, dict, l
         banner(f"score {split}")
         gold, predicted = predict(trainer, splits[split], encoded[split], use_viterbi)
         scores[split], reports[split] = score(gold, predicted), report_text(gold, predicted)
+        if scores[split]["f1"] == 0:
+            found = sum(tag.startswith("B-") for tags in predicted for tag in tags)
+            what = "predicts no entities at all" if not found else f"gets none of its {found} predicted entities right"
+            log.warning(
+                f"the model {what} on {split}, so its F1 is 0. This usually means it has not learned yet: "
+                f"{trainer.state.global_step} training steps are too few; train longer (training.num_train_epochs, "
+                "more sentences) or with a larger training.learning_rate"
+            )
         if split == "test":
             test_predictions = predicted
     return scores, reports, test_predictions

@@ -272,6 +272,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """`training.learning_rate=3e-5` -> (["training", "learning_rate"], 3e-05), the value parsed as YAML."""
     key, sep, value = text.partition("=")
     parts = key.strip().split(".")
+    if not sep and text.lower().endswith((".yaml", ".yml")):
+        raise UserError(f"'{text}' looks like a config file, and a config file needs --config: --config {text}")
     if not sep or len(parts) < 2 or not all(parts):
         raise UserError(f"override '{text}': expected section.key=value, e.g. training.learning_rate=3e-5")
     return parts, parse_yaml(value, f"override '{text}'")

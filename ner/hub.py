@@ -60,10 +60,21 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
     return UserError(f"{key}: could not load '{name}' ({reason}); check the id, or the path if it is a local directory")
 
 
-def check_model_dir(name: str, default: str) -> None:
-    """Fail at once, before torch loads, when there is no model where the user points: a directory
-    without config.json, or a missing path (the default name is always a path, never a Hub id)."""
+def check_model_dir(name: str, default: str, key: str = "--model") -> None:
+    """Fail at once, before torch loads, when there is no model where the user points: a missing
+    path (the default, a name that looks like a path, or `dir/name` where `dir` is a local
+    directory), or a directory without config.json (pointing at its newest checkpoint if it has one)."""
     path = Path(name)
-    missing = not path.exists() and (name == default or looks_local(name))
-    if missing or (path.is_dir() and not (path / "config.json").is_file()):
-        raise UserError(f"no model in {name.rstrip('/')}/: run python train.py first, or pass --model DIR")
+    if not path.exists():
+        if name == default:
+            raise UserError(f"no model in {name}/: run python train.py first (or make demo), or pass {key} DIR")
+        if looks_local(name) or (path.parent != Path(".") and path.parent.is_dir()):
+            raise UserError(f"{key} {name}: no such directory; check the path (a Hub id would not start with a local directory)")
+        return  # a Hub id
+    if path.is_dir() and not (path / "config.json").is_file():
+        from ner.checkpoints import checkpoint_step  # imported here: checkpoints imports config, which imports this
+
+        saved = sorted((p for p in path.iterdir() if checkpoint_step(p.name) is not None and (p / "config.json").is_file()),
+                       key=lambda p: checkpoint_step(p.name))
+        hint = f"; it holds a checkpoint of an unfinished run: {key} {saved[-1]}" if saved else ": run python train.py first, or pass --model DIR"
+        raise UserError(f"no model in {name.rstrip('/')}/{hint}")

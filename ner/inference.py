@@ -8,6 +8,8 @@ sub-tokens by the encoding's `word_ids()`, and decodes tags with the same Viterb
 
 from collections.abc import Iterator
 
+from ner.errors import UserError
+
 from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION  # noqa: F401 (infer.py's --aggregation)
 
 ENTITY_KEYS = ("entity_group", "word", "start", "end", "score")
@@ -20,11 +22,14 @@ def window_stride(max_length: int) -> int:
 
 
 def resolve_device(device: str) -> str:
-    """cpu / cuda / auto (cuda when there is one)."""
-    if device != "auto":
+    """cpu / cuda / auto (cuda when there is one); cuda without one is a UserError."""
+    if device == "cpu":
         return device
     import torch
 
+    if device == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}, but it finds no GPU"
+        raise UserError(f"--device cuda: PyTorch {torch.__version__} is {build}; use --device cpu (or auto)")
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 

@@ -56,6 +56,11 @@ def test_bad_override_says_the_expected_form(text):
         parse_override(text)
 
 
+def test_a_config_file_without_config_flag_gets_the_flag_suggested():
+    with pytest.raises(UserError, match="'configs/demo.yaml' looks like a config file, and a config file needs --config: --config configs/demo.yaml"):
+        parse_override("configs/demo.yaml")
+
+
 def test_overrides_apply_and_are_echoed(caplog):
     caplog.set_level("INFO", logger="ner")
     cfg = load_config(REPO / "configs/scratch.yaml", ["training.learning_rate=3e-5", "model.scratch.hidden_size=64"])
