@@ -87,6 +87,10 @@ def file_lines(path: str) -> Iterator[str]:
 
 def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
     """The texts to tag, lazily, and whether they come from a stream (file or stdin)."""
+    if args.file and args.texts:
+        raise UserError(f"give TEXT or --file, not both (--file {args.file} and {len(args.texts)} TEXT); put the texts in the file")
+    if STDIN in args.texts and len(args.texts) > 1:
+        raise UserError('TEXT "-" reads stdin and must come alone; give the other texts on stdin too')
     if args.file:
         stream = decoded_lines(sys.stdin.buffer, "stdin") if args.file == STDIN else file_lines(args.file)
         return stream, True

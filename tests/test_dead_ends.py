@@ -70,3 +70,21 @@ def test_a_model_that_predicts_no_entities_says_why(tmp_path, caplog):
     assert train(args) == 0
     assert "on test, so its F1 is 0. This usually means it has not learned yet: 16 training steps are too few" in caplog.text
     assert "train longer" in caplog.text
+
+
+def test_texts_are_never_silently_ignored(demo_run, tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Anna Schmidt .\n")
+    assert infer(["--model", str(demo_run), "--file", str(texts), "Reuters ."]) == 2
+    assert errors(capsys) == [f"error: give TEXT or --file, not both (--file {texts} and 1 TEXT); put the texts in the file"]
+    assert infer(["--model", str(demo_run), "Anna Schmidt .", "-"]) == 2
+    assert errors(capsys) == ['error: TEXT "-" reads stdin and must come alone; give the other texts on stdin too']
+
+
+def test_checkpoints_fresh_never_deletes_a_user_file(tmp_path, capsys):
+    output = tmp_path / "out"
+    (output / "checkpoint-5").mkdir(parents=True)
+    (output / "notes.md").write_text("mine")
+    assert train(["--config", SCRATCH, f"training.output_dir={output}", "checkpoints.fresh=true"]) == 2
+    assert "holds files that train.py did not write ('notes.md')" in errors(capsys)[0]
+    assert (output / "notes.md").read_text() == "mine" and (output / "checkpoint-5").is_dir()
