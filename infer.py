@@ -10,6 +10,7 @@ import functools
 import itertools
 import json
 import sys
+from bisect import bisect_right
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote, or a Hub model id (default: {DEFAULT_MODEL})")
     parser.add_argument("--file", help='read texts from this file, one per line ("-" = stdin)')
     parser.add_argument("--json", action="store_true", help="write one JSON object per input line instead of tables")
+    parser.add_argument(
+        "--documents",
+        action="store_true",
+        help="consecutive non-blank lines form one document and are each other's context (a blank line ends it); "
+        "each line is still its own record. For models trained with data.context_tokens",
+    )
     parser.add_argument("--html", metavar="PATH", help="also write a page with the entities highlighted (self-contained, opens offline)")
     parser.add_argument(
         "--aggregation",
@@ -148,6 +155,57 @@ def check_html_path(path: str | None) -> None:
         raise UserError(f"--html '{path}' exists and is not a page infer.py wrote; choose another path, or delete it first")
 
 
+def documents_in_chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    """Lines in chunks of about `size` that never cut a document (a run of non-blank lines)."""
+    chunk: list[str] = []
+    for line in lines:
+        if len(chunk) >= size and not line.strip():
+            yield chunk
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        yield chunk
+
+
+def documents(lines: list[str]) -> list[list[int]]:
+    """The indexes of each run of consecutive non-blank lines (blank lines belong to none)."""
+    found: list[list[int]] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if found and found[-1][-1] == i - 1:
+            found[-1].append(i)
+        else:
+            found.append([i])
+    return found
+
+
+def by_line(lines: list[str], entities: list[dict]) -> list[list[dict]]:
+    """Entities of "\n".join(lines) as each line's own, with offsets into that line."""
+    starts = [sum(len(line) + 1 for line in lines[:i]) for i in range(len(lines))]
+    result: list[list[dict]] = [[] for _ in lines]
+    for entity in entities:
+        i = bisect_right(starts, entity["start"]) - 1
+        result[i].append({**entity, "start": entity["start"] - starts[i], "end": entity["end"] - starts[i]})
+    return result
+
+
+def tag(ner, chunk: list[str], args: argparse.Namespace) -> list[list[dict]]:
+    """Entities for each line of `chunk`: each line alone, or with --documents each document's
+    lines together, one text with a line break between lines (which always ends a sentence)."""
+    from ner.inference import predict
+
+    if not args.documents:
+        return predict(ner, chunk, args.batch_size, args.min_score)
+    groups = documents(chunk)
+    found = predict(ner, ["\n".join(chunk[i] for i in group) for group in groups], args.batch_size, args.min_score)
+    result: list[list[dict]] = [[] for _ in chunk]
+    for group, entities in zip(groups, found):
+        for i, line_entities in zip(group, by_line([chunk[i] for i in group], entities)):
+            result[i] = line_entities
+    return result
+
+
 def run(args: argparse.Namespace) -> None:
     check_model_dir(args.model, DEFAULT_MODEL)
     check_html_path(args.html)
@@ -160,7 +218,7 @@ def run(args: argparse.Namespace) -> None:
     from transformers.utils import logging as transformers_logging
 
     from ner.config import trained_data_config
-    from ner.inference import make_pipeline, predict, resolve_device, set_threads
+    from ner.inference import make_pipeline, resolve_device, set_threads
     from ner.modeling import Trust, load_trained
 
     transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
@@ -175,8 +233,9 @@ def run(args: argparse.Namespace) -> None:
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html
-    for chunk in chunks(itertools.chain([first], texts), TEXTS_PER_CHUNK):
-        for text, entities in zip(chunk, predict(ner, chunk, args.batch_size, args.min_score)):
+    lines = itertools.chain([first], texts)
+    for chunk in documents_in_chunks(lines, TEXTS_PER_CHUNK) if args.documents else chunks(lines, TEXTS_PER_CHUNK):
+        for text, entities in zip(chunk, tag(ner, chunk, args)):
             if args.html:
                 page_records.append((text, entities))
             if args.json:

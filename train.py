@@ -157,8 +157,8 @@ def without_invisible_words(splits, tokenizer):
 
 
 def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
-    """Sub-token inputs and labels for every split, with document context when configured.
-    Only train uses label_all_tokens: scores are per word."""
+    """Sub-token inputs and labels for every split, with document context when configured and the
+    data has documents; and the context used. Only train uses label_all_tokens: scores are per word."""
     label2id = {label: i for i, label in enumerate(labels)}
     context_tokens = cfg.data.context_tokens
     if context_tokens and not has_documents(splits):
@@ -180,7 +180,7 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
         )
         if lost := sum(len(words) for words in dataset[TOKENS]) - sum(encoded[split]["words_kept"]):
             log.warning(f"{split}: {lost} words lie beyond max_length {max_length} and cannot be labelled; they count as O in scores")
-    return encoded
+    return encoded, context_tokens
 
 
 def make_trainer(model, tokenizer, args, encoded, labels: list[str], use_viterbi: bool, resolved_yaml: str = "", model_init=None):
@@ -332,7 +332,7 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         warn_missing_types(labels, model)
     log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
     splits = without_invisible_words(splits, tokenizer)
-    encoded = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
+    encoded, context_tokens = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
 
     search_files = {}
     if cfg.search.trials:
@@ -346,7 +346,9 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
     scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.data.viterbi)
     if trainer.is_world_process_zero():
-        save(trainer, cfg, splits, scores | metrics, reports, test_predictions, search_files)
+        # The saved config says what the model was trained with: infer.py reads its context from there.
+        as_trained = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, context_tokens=context_tokens))
+        save(trainer, as_trained, splits, scores | metrics, reports, test_predictions, search_files)
         log.info(summary(scores, cfg.output_dir))
 
 

@@ -76,7 +76,7 @@ def main() -> None:
         cfg = Config(model=model_cfg, data=data, training=training)
         set_seed(42)
         model, tokenizer, model_labels = train.load_model(cfg, splits, labels)
-        encoded = train.encode({"train": splits["train"]}, tokenizer, model_labels, cfg, 512)
+        encoded, _ = train.encode({"train": splits["train"]}, tokenizer, model_labels, cfg, 512)
         trainer = train.make_trainer(model, tokenizer, train.training_arguments(cfg), encoded, model_labels, cfg.data.viterbi)
         trainer.data_collator.pad_to_multiple_of = multiple
         counter = trainer.data_collator = CountingCollator(trainer.data_collator)

@@ -68,22 +68,35 @@ def context_words(
     return result
 
 
-def add_context(batch: dict, tokenizer, context_tokens: int, limit: int) -> dict:
-    """`Dataset.map` over a whole split (batch_size=None): the LEFT and RIGHT context word columns."""
-    pieces = tokenizer(batch[TOKENS], is_split_into_words=True, add_special_tokens=False)
+def sub_token_lengths(tokenizer, sentences: list[list[str]]) -> list[list[int]]:
+    """How many sub-tokens each word of each sentence becomes (special tokens excluded)."""
+    if not sentences:
+        return []
+    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
     lengths = []
-    for i, words in enumerate(batch[TOKENS]):
+    for i, words in enumerate(sentences):
         counts = [0] * len(words)
         for word in pieces.word_ids(i):
             counts[word] += 1
         lengths.append(counts)
+    return lengths
+
+
+def room(tokenizer, max_length: int) -> int:
+    """Sub-tokens an input of `max_length` holds besides the special tokens."""
+    return max_length - len(tokenizer("")["input_ids"])
+
+
+def add_context(batch: dict, tokenizer, context_tokens: int, limit: int) -> dict:
+    """`Dataset.map` over a whole split (batch_size=None): the LEFT and RIGHT context word columns."""
+    lengths = sub_token_lengths(tokenizer, batch[TOKENS])
     pairs = context_words(batch[TOKENS], lengths, batch[DOCUMENT], context_tokens, limit)
     return {LEFT: [left for left, _ in pairs], RIGHT: [right for _, right in pairs]}
 
 
 def with_context(dataset, tokenizer, context_tokens: int, max_length: int):
     """`dataset` with LEFT and RIGHT context columns for inputs of at most `max_length` sub-tokens."""
-    limit = max_length - len(tokenizer("")["input_ids"])  # the room the special tokens leave
+    limit = room(tokenizer, max_length)
     options = {"tokenizer": tokenizer, "context_tokens": context_tokens, "limit": limit}
     return dataset.map(add_context, batched=True, batch_size=None, fn_kwargs=options)  # neighbours: the whole split
 

@@ -6,6 +6,7 @@ train.py scores with: the pipeline subclass below splits the text into its words
 sub-tokens by the encoding's `word_ids()`, and decodes tags with the same Viterbi pass.
 """
 
+from bisect import bisect_right
 from collections.abc import Iterator
 
 from ner.errors import UserError
@@ -33,6 +34,21 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def line_groups(sentences: list[list[tuple[int, int]]], line_starts: tuple[int, ...]) -> list[range]:
+    """The word ranges of each line of a text (one range for a text of one line): tags are
+    decoded line by line, so that no entity runs across a line break."""
+    groups: list[range] = []
+    first, previous_line = 0, None
+    for sentence in sentences:
+        line = bisect_right(line_starts, sentence[0][0])
+        if groups and line == previous_line:
+            groups[-1] = range(groups[-1].start, first + len(sentence))
+        else:
+            groups.append(range(first, first + len(sentence)))
+        first, previous_line = first + len(sentence), line
+    return groups or [range(0)]
+
+
 def word_pipeline():
     """transformers' token-classification pipeline on ner.words' words and entities, run under
     torch.inference_mode instead of no_grad (no autograd bookkeeping at all). Made on demand:
@@ -40,50 +56,90 @@ def word_pipeline():
     import torch
     from transformers import TokenClassificationPipeline
 
-    from ner.words import decode, encode, entities, labels_of, softmax, split_words, word_scores
+    from ner.context import room, sub_token_lengths
+    from ner.words import NO_WORD, Decoded, decode, encode, encode_with_context, entities, labels_of, softmax, split_sentences, word_scores
 
     class WordPipeline(TokenClassificationPipeline):
+        """Each text is split into sentences and words. A model trained without context reads the
+        text's words whole, in overlapping windows when they are too many; a model trained with
+        `data.context_tokens` reads each sentence between its neighbours' words, as train.py
+        encoded it, and its tags are decoded sentence by sentence, as train.py scored them."""
+
         def get_inference_context(self):
             return torch.inference_mode
 
-        def _sanitize_parameters(self, max_length=None, stride=None, aggregation=None, use_viterbi=None, **_):
+        def _sanitize_parameters(self, max_length=None, stride=None, context_tokens=None, aggregation=None, use_viterbi=None, **_):
             # The parent's __call__ adds is_split_into_words and delimiter: the words are ours here.
-            preprocess = {"max_length": max_length, "stride": stride}
+            preprocess = {"max_length": max_length, "stride": stride, "context_tokens": context_tokens}
             postprocess = {"aggregation": aggregation, "use_viterbi": use_viterbi}
             drop_unset = lambda params: {k: v for k, v in params.items() if v is not None}  # noqa: E731
             return drop_unset(preprocess), {}, drop_unset(postprocess)
 
-        def preprocess(self, text: str, max_length: int | None = None, stride: int = 0):
-            word_spans = split_words(text)
-            words = [text[start:end] for start, end in word_spans]
-            windows = encode(
+        def windows(self, words: list[str], first: int, max_length: int | None, stride: int):
+            """Overlapping windows over `words`, the first of which is word `first` of the text."""
+            encoded = encode(
                 self.tokenizer, [words], max_length, stride=stride, return_overflowing_tokens=True, padding=True, return_tensors="pt"
             )
-            for i in range(len(windows["input_ids"])):
+            for i in range(len(encoded["input_ids"])):
+                inputs = {name: encoded[name][i : i + 1] for name in self.tokenizer.model_input_names if name in encoded}
+                yield inputs, [None if w is None else first + w for w in encoded.word_ids(i)]
+
+        def in_context(self, sentences: list[list[str]], firsts: list[int], context_tokens: int, max_length: int, stride: int):
+            """One input per sentence, between its neighbours' words; a sentence too long for any
+            context is read in windows instead, as without context."""
+            encoded, indexes = encode_with_context(self.tokenizer, sentences, context_tokens, max_length)
+            limit = room(self.tokenizer, max_length)
+            for i, (lengths, first) in enumerate(zip(sub_token_lengths(self.tokenizer, sentences), firsts)):
+                if sum(lengths) > limit:
+                    yield from self.windows(sentences[i], first, max_length, stride)
+                    continue
+                inputs = {name: torch.tensor([encoded[name][i]]) for name in self.tokenizer.model_input_names if name in encoded}
+                yield inputs, [None if w == NO_WORD else first + w for w in indexes[i]]
+
+        def preprocess(self, text: str, max_length: int | None = None, stride: int = 0, context_tokens: int = 0):
+            line_starts = tuple(i + 1 for i, character in enumerate(text) if character == "\n")  # a line ends a sentence
+            sentences = split_sentences(text, line_starts)
+            word_spans = [word for sentence in sentences for word in sentence]
+            firsts = [sum(len(s) for s in sentences[:i]) for i in range(len(sentences))]
+            words = [[text[start:end] for start, end in sentence] for sentence in sentences]
+            if context_tokens and max_length and sentences:
+                inputs = list(self.in_context(words, firsts, context_tokens, max_length, stride))
+                groups = [range(first, first + len(sentence)) for first, sentence in zip(firsts, sentences)]
+            else:
+                inputs = list(self.windows([w for sentence in words for w in sentence], 0, max_length, stride))
+                groups = line_groups(sentences, line_starts)
+            for i, (model_inputs, word_ids) in enumerate(inputs):
                 yield {
-                    **{name: windows[name][i : i + 1] for name in self.tokenizer.model_input_names if name in windows},
-                    "word_ids": windows.word_ids(i),
-                    "text": text if i == 0 else None,  # postprocess needs them once per text
+                    **model_inputs,
+                    "word_ids": word_ids,
+                    # postprocess needs these once per text
+                    "text": text if i == 0 else None,
                     "word_spans": word_spans if i == 0 else None,
-                    "is_last": i == len(windows["input_ids"]) - 1,
+                    "groups": groups if i == 0 else None,
+                    "is_last": i == len(inputs) - 1,
                 }
 
         def _forward(self, inputs):
-            kept = {key: inputs.pop(key) for key in ("word_ids", "text", "word_spans", "is_last")}
+            kept = {key: inputs.pop(key) for key in ("word_ids", "text", "word_spans", "groups", "is_last")}
             output = self.model(**inputs)
             return {"logits": output["logits"], **kept}
 
         def postprocess(self, outputs, aggregation: str = DEFAULT_AGGREGATION, use_viterbi: bool = True):
-            text, word_spans = outputs[0]["text"], outputs[0]["word_spans"]
+            text, word_spans, groups = outputs[0]["text"], outputs[0]["word_spans"], outputs[0]["groups"]
             windows = []
             for output in outputs:
                 logits = output["logits"][0].float().cpu().numpy()
                 word_ids = output["word_ids"]
-                # Batched windows are padded to the longest of the batch, on the tokenizer's side.
+                # Batched inputs are padded to the longest of the batch, on the tokenizer's side.
                 first = len(logits) - len(word_ids) if self.tokenizer.padding_side == "left" else 0
                 windows.append((word_ids, softmax(logits[first : first + len(word_ids)])))
             scores, seen = word_scores(windows, len(word_spans), aggregation)
-            return entities(text, word_spans, decode(scores, seen, labels_of(self.model.config.id2label), use_viterbi))
+            labels, decoded = labels_of(self.model.config.id2label), Decoded([], [])
+            for group in groups:  # sentence by sentence where the model was trained so, as train.py scores
+                part = decode(scores[group.start : group.stop], seen[group.start : group.stop], labels, use_viterbi)
+                decoded.tags += part.tags
+                decoded.probabilities += part.probabilities
+            return entities(text, word_spans, decoded)
 
     return WordPipeline
 
@@ -98,7 +154,8 @@ def set_threads(threads: int | None) -> None:
 
 def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, device: str = "cpu", trained=None):
     """The pipeline for `model`, encoding and decoding as `trained` (the model's DataConfig from
-    its train_config.yaml; None = defaults, for a Hub model) says: its max_length and Viterbi."""
+    its train_config.yaml; None = defaults, for a Hub model) says: its max_length, document
+    context and Viterbi."""
     from transformers.utils import logging as transformers_logging
 
     from ner.modeling import input_limit
@@ -115,6 +172,7 @@ def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, devi
             device=resolve_device(device),
             max_length=max_length,
             stride=window_stride(max_length),
+            context_tokens=trained.context_tokens if trained else 0,
             aggregation=aggregation,
             use_viterbi=trained.viterbi if trained else True,
         )

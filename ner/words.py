@@ -61,19 +61,22 @@ def _split_symbols(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def sentence_starts(text: str) -> list[int]:
+def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
     """Where each sentence of `text` starts (character offsets, the first is 0), by pySBD's
     rule-based English splitter (no model or data download): abbreviations such as `U.S.` or
-    `Dr.` do not end a sentence."""
+    `Dr.` do not end a sentence. `breaks` are offsets where a sentence starts in any case (the
+    lines of a document)."""
     import pysbd
 
     segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
     # Only its starts are used, so every character lands in exactly one sentence whatever the spans.
-    return sorted({0} | {span.start for span in segmenter.segment(text) if 0 < span.start < len(text)})
+    starts = {span.start for span in segmenter.segment(text)} | set(breaks)
+    return sorted({0} | {start for start in starts if 0 < start < len(text)})
 
 
-def split_words(text: str) -> list[tuple[int, int]]:
-    """The words of raw text as (start, end) character offsets; text[start:end] is the word.
+def split_sentences(text: str, breaks: tuple[int, ...] = ()) -> list[list[tuple[int, int]]]:
+    """The words of raw text as (start, end) character offsets, grouped by sentence; sentences
+    without words are left out.
 
     The text is split into sentences first (`sentence_starts`), so that a period ends a sentence
     and not a word (`Paris.` is `Paris` `.` mid-paragraph too); then each sentence into words by
@@ -84,12 +87,21 @@ def split_words(text: str) -> list[tuple[int, int]]:
     """
     from nltk.tokenize import NLTKWordTokenizer
 
-    tokenizer, spans = NLTKWordTokenizer(), []
-    starts = sentence_starts(text) if text else []
+    tokenizer, sentences = NLTKWordTokenizer(), []
+    starts = sentence_starts(text, breaks) if text else []
     for first, end in zip(starts, starts[1:] + [len(text)]):
+        words = []
         for start, stop in tokenizer.span_tokenize(text[first:end]):
-            spans += _split_symbols(text, first + start, first + stop)
-    return spans
+            words += _split_symbols(text, first + start, first + stop)
+        if words:
+            sentences.append(words)
+    return sentences
+
+
+def split_words(text: str) -> list[tuple[int, int]]:
+    """The words of raw text as (start, end) character offsets; text[start:end] is the word
+    (`split_sentences`, without the grouping)."""
+    return [word for sentence in split_sentences(text) for word in sentence]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,6 +130,20 @@ def visible_words(batch, tokenizer) -> dict:
         tokens.append([word for j, word in enumerate(words) if j in seen])
         tags.append(to_iob2([tag for j, tag in enumerate(word_tags) if j in seen]))
     return {TOKENS: tokens, TAGS: tags}
+
+
+def encode_with_context(tokenizer, sentences: list[list[str]], context_tokens: int, max_length: int):
+    """The model inputs of one document's sentences, each between up to `context_tokens`
+    sub-tokens of its neighbours' words on each side, exactly as train.py encodes them
+    (`with_context`, then `tokenize_and_align`), and per input the sentence word of each sub-token
+    (`sentence_word_index`)."""
+    from ner.context import context_words, room, sub_token_lengths
+
+    lengths = sub_token_lengths(tokenizer, sentences)
+    pairs = context_words(sentences, lengths, [0] * len(sentences), context_tokens, room(tokenizer, max_length))
+    encoded = encode(tokenizer, [left + words + right for (left, right), words in zip(pairs, sentences)], max_length)
+    indexes = [sentence_word_index(encoded.word_ids(i), len(left), len(words)) for i, ((left, _), words) in enumerate(zip(pairs, sentences))]
+    return encoded, indexes
 
 
 def inside_labels(labels: list[str]) -> list[int]:

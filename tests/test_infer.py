@@ -225,3 +225,22 @@ def test_threads_option_reaches_pytorch(demo_run, capsys, monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", seen.append)
     (record,) = run_json(capsys, "--model", str(demo_run), "--threads", "1", SENTENCE)
     assert seen == [1] and found(record) == EXPECTED
+
+
+def test_documents_option_gives_one_record_per_line_in_order(demo_run, capsys, tmp_path):
+    lines = [SENTENCE, "Both sides said they hoped for peace .", "", SENTENCE]
+    (tmp_path / "news.txt").write_text("\n".join(lines) + "\n")
+    records = run_json(capsys, "--model", str(demo_run), "--documents", "--file", str(tmp_path / "news.txt"))
+    assert [r["text"] for r in records] == lines
+    assert found(records[0]) == found(records[3]) == EXPECTED
+    assert records[2]["entities"] == []
+
+
+def test_a_model_without_train_config_still_works(demo_run, capsys, tmp_path):
+    """A Hub model has no train_config.yaml: no context, the model's own limit, Viterbi."""
+    import shutil
+
+    model = tmp_path / "hub-like"
+    shutil.copytree(demo_run, model, ignore=shutil.ignore_patterns("train_config.yaml"))
+    (record,) = run_json(capsys, "--model", str(model), SENTENCE)
+    assert found(record) == EXPECTED

@@ -99,3 +99,86 @@ def test_max_length_comes_from_the_trained_config_and_long_texts_keep_every_enti
     found = entities_of(tagger, text, max_length=16)  # 16 sub-tokens a window, overlapping by 4
     assert len(found) == 90
     assert [kind for kind, *_ in found[:3]] == ["PER", "ORG", "LOC"]
+
+
+DOCUMENT_LINES = ["Anna Schmidt met Reuters in Paris .", "The firm said so .", "Jean-Pierre Dupont arrived from Paris .", "Reuters said so ."]
+
+
+@pytest.mark.parametrize("context_tokens, max_length", [(4, 24), (16, 24), (2, 12), (64, 512)])
+def test_inference_builds_the_context_windows_train_py_builds(tagger, context_tokens, max_length):
+    """The same sentences of one document, encoded by train.py (with_context, tokenize_and_align)
+    and by infer.py's pipeline (a line each, as --documents gives them): the same sub-tokens."""
+    from datasets import Dataset
+
+    from ner.context import with_context
+    from ner.words import split_words, tokenize_and_align
+
+    model, tokenizer = tagger
+    sentences = [[line[s:e] for s, e in split_words(line)] for line in DOCUMENT_LINES]
+    dataset = Dataset.from_dict({"tokens": sentences, "tags": [["O"] * len(s) for s in sentences], "document": [0] * len(sentences)})
+    dataset = with_context(dataset, tokenizer, context_tokens, max_length)
+    label2id = {label: i for i, label in enumerate(LABELS)}
+    trained = dataset.map(tokenize_and_align, batched=True, fn_kwargs={"tokenizer": tokenizer, "label2id": label2id,
+                                                                       "max_length": max_length, "label_all_tokens": False})
+    ner = make_pipeline(model, tokenizer, trained=DataConfig(context_tokens=context_tokens, max_length=max_length))
+    inputs = list(ner.preprocess("\n".join(DOCUMENT_LINES), max_length=max_length, stride=4, context_tokens=context_tokens))
+    assert [item["input_ids"][0].tolist() for item in inputs] == trained["input_ids"]
+    assert any(len(left) for left in dataset["left_context"])  # there was context to build
+
+
+def test_a_model_trained_without_context_reads_the_text_whole(tagger):
+    ner = make_pipeline(*tagger, trained=DataConfig(context_tokens=0, max_length=512))
+    (item,) = ner.preprocess(" ".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
+    assert item["groups"] == [range(0, sum(len(line.split()) for line in DOCUMENT_LINES))]
+    (item,) = ner.preprocess("\n".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
+    assert item["groups"] == [range(0, 7), range(7, 12), range(12, 18), range(18, 22)]  # decoded line by line
+
+
+@pytest.mark.parametrize(
+    "lines, expected",
+    [
+        (["a", "b", "", "c"], [[0, 1], [3]]),
+        (["", "a", "  ", "b", "c", ""], [[1], [3, 4]]),
+        (["a"], [[0]]),
+        (["", ""], []),
+    ],
+)
+def test_documents_are_runs_of_non_blank_lines(lines, expected):
+    from infer import documents
+
+    assert documents(lines) == expected
+
+
+def test_documents_in_chunks_never_cut_a_document():
+    from infer import documents_in_chunks
+
+    lines = ["a", "b", "c", "", "d", "e", "", "f"]
+    assert list(documents_in_chunks(iter(lines), 2)) == [["a", "b", "c"], ["", "d", "e"], ["", "f"]]
+
+
+def test_with_documents_each_line_keeps_its_record_and_a_blank_line_ends_the_document(tagger, monkeypatch):
+    """Lines of one document are read together (each other's context); a blank line starts a new one."""
+    import argparse
+
+    import infer
+    import ner.inference
+
+    seen = []
+    real_predict = ner.inference.predict
+
+    def spy(pipeline, texts, *options):
+        seen.extend(texts)
+        return real_predict(pipeline, texts, *options)
+
+    monkeypatch.setattr(ner.inference, "predict", spy)
+    ner_pipeline = make_pipeline(*tagger, trained=DataConfig(context_tokens=16, max_length=64))
+    lines = ["Anna Schmidt met Reuters .", "Paris said so .", "", "Reuters said so ."]
+    args = argparse.Namespace(documents=True, batch_size=4, min_score=0.0)
+    found = infer.tag(ner_pipeline, lines, args)
+    assert seen == ["Anna Schmidt met Reuters .\nParis said so .", "Reuters said so ."]
+    assert [[(e["entity_group"], e["word"], e["start"], e["end"]) for e in line] for line in found] == [
+        [("PER", "Anna Schmidt", 0, 12), ("ORG", "Reuters", 17, 24)],
+        [("LOC", "Paris", 0, 5)],
+        [],
+        [("ORG", "Reuters", 0, 7)],
+    ]

@@ -218,6 +218,8 @@ def test_context_without_documents_says_so_once_and_trains_without(tmp_path, cap
     )
     assert code == 0
     assert caplog.text.count("the data has no documents") == 1
+    # saved as trained, so that infer.py does not give the model context it never learned to use
+    assert load_config(tmp_path / "out" / "train_config.yaml").data.context_tokens == 0
 
 
 def test_length_grouped_training_still_scores_every_sentence_in_order(tmp_path):
