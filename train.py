@@ -156,9 +156,10 @@ def without_invisible_words(splits, tokenizer):
     return cleaned
 
 
-def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
+def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int, seed: int = 0):
     """Sub-token inputs and labels for every split, with document context when configured and the
-    data has documents; and the context used. Only train uses label_all_tokens: scores are per word."""
+    data has documents; and the context used. Only train uses label_all_tokens: scores are per word.
+    `seed` draws which training sentences go without context in each epoch (data.context_dropout)."""
     label2id = {label: i for i, label in enumerate(labels)}
     context_tokens = cfg.data.context_tokens
     if context_tokens and not has_documents(splits):
@@ -169,17 +170,20 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int):
         context_tokens = 0
     encoded = {}
     for split, dataset in splits.items():
+        options = {"tokenizer": tokenizer, "label2id": label2id, "max_length": max_length,
+                   "label_all_tokens": cfg.data.label_all_tokens and split == "train"}
+        alone = dataset
         if context_tokens:
             dataset = with_context(dataset, tokenizer, context_tokens, max_length)
-        options = {"label_all_tokens": cfg.data.label_all_tokens and split == "train"}
-        encoded[split] = dataset.map(
-            tokenize_and_align,
-            batched=True,
-            remove_columns=dataset.column_names,
-            fn_kwargs={"tokenizer": tokenizer, "label2id": label2id, "max_length": max_length, **options},
-        )
+        encoded[split] = dataset.map(tokenize_and_align, batched=True, remove_columns=dataset.column_names, fn_kwargs=options)
         if lost := sum(len(words) for words in dataset[TOKENS]) - sum(encoded[split]["words_kept"]):
             log.warning(f"{split}: {lost} words lie beyond max_length {max_length} and cannot be labelled; they count as O in scores")
+        if split == "train" and context_tokens and cfg.data.context_dropout:
+            from ner.trainer import ContextDropout
+
+            # Validation and test keep their context; training also sees sentences alone.
+            alone = alone.map(tokenize_and_align, batched=True, remove_columns=alone.column_names, fn_kwargs=options)
+            encoded[split] = ContextDropout(encoded[split], alone, cfg.data.context_dropout, seed)
     return encoded, context_tokens
 
 
@@ -187,7 +191,7 @@ def make_trainer(model, tokenizer, args, encoded, labels: list[str], use_viterbi
     """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
     from transformers import DataCollatorForTokenClassification
 
-    from ner.trainer import InOrderTrainer, MarkCompleteCheckpoints, token_cross_entropy
+    from ner.trainer import ContextDropout, EpochOfContextDropout, InOrderTrainer, MarkCompleteCheckpoints, token_cross_entropy
 
     id2label = model.config.id2label if model is not None else dict(enumerate(labels))
     return InOrderTrainer(
@@ -200,7 +204,8 @@ def make_trainer(model, tokenizer, args, encoded, labels: list[str], use_viterbi
         processing_class=tokenizer,
         compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
         compute_loss_func=token_cross_entropy,
-        callbacks=[MarkCompleteCheckpoints(resolved_yaml)],
+        callbacks=[MarkCompleteCheckpoints(resolved_yaml)]
+        + ([EpochOfContextDropout(encoded["train"])] if isinstance(encoded.get("train"), ContextDropout) else []),
     )
 
 
@@ -332,7 +337,7 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         warn_missing_types(labels, model)
     log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
     splits = without_invisible_words(splits, tokenizer)
-    encoded, context_tokens = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length))
+    encoded, context_tokens = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length), training_args.seed)
 
     search_files = {}
     if cfg.search.trials:

@@ -156,6 +156,14 @@ class DataConfig:
         default=128,
         metadata=_help("sub-tokens of neighbouring sentences (same document) added on each side as context; 0 = off", min=0),
     )
+    context_dropout: float = field(
+        default=0.0,
+        metadata=_help(
+            "share of training sentences that see no context in each epoch, drawn anew per epoch, so that one model "
+            "also learns sentences alone (FLERT uses 0.5); 0 = always context",
+            min=0.0,
+        ),
+    )
     document_column: str | None = field(
         default=None, metadata=_help("Hub column with a document id per sentence (CoNLL files use -DOCSTART-); null = none")
     )
@@ -394,6 +402,8 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             f"model.scratch.num_attention_heads: {model.scratch.num_attention_heads} does not divide "
             f"model.scratch.hidden_size {model.scratch.hidden_size}; choose heads that divide it (e.g. hidden_size / 64)"
         )
+    if data.context_dropout > 1:
+        problems.append(f"data.context_dropout: {data.context_dropout} is a probability; expected 0 to 1")
     if model.scratch is not None and not model.fine_tune:
         problems.append("model.fine_tune: false needs a trained model; unset model.scratch")
     if model.scratch is None and model.name_or_path and looks_local(model.name_or_path):

@@ -104,3 +104,12 @@ def with_context(dataset, tokenizer, context_tokens: int, max_length: int):
 def has_documents(splits) -> bool:
     """Whether any sentence of any split belongs to a document (context needs one)."""
     return any(d != NO_DOCUMENT for dataset in splits.values() for d in dataset[DOCUMENT])
+
+
+def drops_context(seed: int, epoch: int, sentence: int, probability: float) -> bool:
+    """Whether training sentence `sentence` is shown without its context in `epoch`
+    (data.context_dropout, FLERT's context dropout): a fixed draw per run seed, epoch and sentence,
+    so that a resumed run sees what the uninterrupted one would have."""
+    import random
+
+    return random.Random(f"{seed}:{epoch}:{sentence}").random() < probability

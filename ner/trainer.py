@@ -9,6 +9,7 @@ from transformers import Trainer, TrainerCallback
 
 from ner.words import IGNORE_INDEX
 from ner.checkpoints import CHECKPOINT_PREFIX, mark_complete
+from ner.context import drops_context
 
 
 def token_cross_entropy(outputs, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None = None) -> torch.Tensor:
@@ -49,3 +50,32 @@ class MarkCompleteCheckpoints(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             mark_complete(Path(args.output_dir) / f"{CHECKPOINT_PREFIX}{state.global_step}", self.resolved_yaml)
+
+
+class ContextDropout(torch.utils.data.Dataset):
+    """The training sentences encoded twice, with their context and alone; each epoch shows a
+    share `probability` of them alone (`drops_context`). EpochOfContextDropout tells it the epoch."""
+
+    MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+    def __init__(self, with_context, alone, probability: float, seed: int):
+        self.with_context, self.alone, self.probability, self.seed = with_context, alone, probability, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.with_context)
+
+    def __getitem__(self, index: int) -> dict:
+        source = self.alone if drops_context(self.seed, self.epoch, index, self.probability) else self.with_context
+        row = source[int(index)]
+        return {key: row[key] for key in self.MODEL_KEYS if key in row}
+
+
+class EpochOfContextDropout(TrainerCallback):
+    """Tells a ContextDropout training set which epoch begins, so each epoch draws anew."""
+
+    def __init__(self, dataset: ContextDropout):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.epoch = int(state.epoch or 0)

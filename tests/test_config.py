@@ -88,6 +88,7 @@ def config_error(tmp_path, text: str, overrides=()) -> str:
         ("training:\n  learning_rate: fast\n", "training.learning_rate: 'fast' is not a number"),
         ("training:\n  num_train_epochs: -1\n", "training.num_train_epochs: -1.0 is too small"),
         ("training:\n  per_device_train_batch_size: 0\n", "training.per_device_train_batch_size: 0 is too small; expected more than 0"),
+        ("data:\n  context_dropout: 1.5\n", "data.context_dropout: 1.5 is a probability; expected 0 to 1"),
         ("training:\n  learning_rate: 0\n", "training.learning_rate: 0.0 is too small; expected more than 0"),
         ("model:\n  scratch:\n    hidden_size: 100\n    num_attention_heads: 3\n",
          "model.scratch.num_attention_heads: 3 does not divide model.scratch.hidden_size 100"),

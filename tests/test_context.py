@@ -83,3 +83,34 @@ def test_encoded_sentence_sits_between_its_neighbours_and_only_it_is_labelled():
     assert encoded["labels"][1] == [X, X, X, 3, 0, 0, X]
     assert encoded["labels"][0] == [X, 1, 0, 0, X, X, X]  # right context: Oslo won
     assert encoded["words_kept"] == [3, 3, 3]
+
+
+@pytest.mark.parametrize("probability, share", [(0.0, 0.0), (1.0, 1.0), (0.5, 0.5), (0.2, 0.2)])
+def test_drops_context_draws_the_share_asked_for(probability, share):
+    from ner.context import drops_context
+
+    drawn = [drops_context(42, epoch, sentence, probability) for epoch in range(3) for sentence in range(1000)]
+    assert sum(drawn) / len(drawn) == pytest.approx(share, abs=0.03)
+
+
+def test_drops_context_is_fixed_per_seed_epoch_and_sentence_and_new_each_epoch():
+    from ner.context import drops_context
+
+    first = [drops_context(42, 0, i, 0.5) for i in range(200)]
+    assert first == [drops_context(42, 0, i, 0.5) for i in range(200)]  # a resumed run sees the same
+    assert first != [drops_context(42, 1, i, 0.5) for i in range(200)]  # another epoch draws anew
+    assert first != [drops_context(1, 0, i, 0.5) for i in range(200)]
+
+
+def test_context_dropout_dataset_shows_sentences_alone_when_drawn():
+    from ner.context import drops_context
+    from ner.trainer import ContextDropout
+
+    with_context = [{"input_ids": [1, 7, 8, 9, 2], "labels": [X, X, 3, X, X], "word_index": [0]} for _ in range(50)]
+    alone = [{"input_ids": [1, 8, 2], "labels": [X, 3, X], "word_index": [0]} for _ in range(50)]
+    dataset = ContextDropout(with_context, alone, 0.5, seed=7)
+    for epoch in (0, 1):
+        dataset.epoch = epoch
+        for i in range(50):
+            expected = alone[i] if drops_context(7, epoch, i, 0.5) else with_context[i]
+            assert dataset[i] == {"input_ids": expected["input_ids"], "labels": expected["labels"]}  # model inputs only

@@ -231,3 +231,10 @@ def test_length_grouped_training_still_scores_every_sentence_in_order(tmp_path):
     gold = read_conll(REPO / "data/demo/test.txt")
     blocks = [b.splitlines() for b in (output_dir / "test_predictions.txt").read_text().split("\n\n") if b.strip()]
     assert [[line.split(" ")[1] for line in b] for b in blocks] == gold[TAGS][:16]
+
+
+def test_context_dropout_trains_and_keeps_context_for_scoring(tmp_path):
+    output_dir = tmp_path / "dropout"
+    assert main(["--config", DEMO, "data.context_tokens=16", "data.context_dropout=0.5", *QUICK, f"training.output_dir={output_dir}"]) == 0
+    resolved = load_config(output_dir / "train_config.yaml")
+    assert (resolved.data.context_tokens, resolved.data.context_dropout) == (16, 0.5)
