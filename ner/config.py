@@ -439,6 +439,13 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             problems.append(f"{key}: '{path}' has an unknown extension; use .txt/.conll (CoNLL) or .json/.jsonl (JSON lines)")
 
 
+def source_of(key: str, overridden: set[str], path: Path) -> str:
+    """Where the value a problem names came from: the command line when an override set that key,
+    a key inside it, or the section it lies in; else the config file."""
+    on_command_line = any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in overridden)
+    return "command line" if on_command_line else str(path)
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read config.yaml, apply dotted overrides (echoing each), and validate everything at once."""
     path = Path(path)
@@ -470,7 +477,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         check_consistency(cfg, problems)
     if problems:
         # A problem with a value given on the command line is the command line's, not the file's.
-        raise UserError("\n".join(f"{'command line' if p.split(':')[0] in overridden else path}: {p}" for p in problems))
+        raise UserError("\n".join(f"{source_of(p.split(':')[0], overridden, path)}: {p}" for p in problems))
     return cfg
 
 

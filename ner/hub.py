@@ -44,7 +44,10 @@ def require(name: str, key: str) -> None:
         socket.create_connection((endpoint.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError:
         hint = OFFLINE_HINT.format(key=key)
-        raise UserError(f"{key}: '{name}' is not a local path, and the Hugging Face Hub is unreachable from here; {hint}") from None
+        raise UserError(
+            f"{key}: '{name}' is no local directory, and the Hugging Face Hub, where it would be a model or dataset id, "
+            f"is unreachable from here; check the path, or {hint}"
+        ) from None
 
 
 def load_error(name: str, key: str, error: Exception) -> UserError:

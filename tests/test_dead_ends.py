@@ -88,3 +88,15 @@ def test_checkpoints_fresh_never_deletes_a_user_file(tmp_path, capsys):
     assert train(["--config", SCRATCH, f"training.output_dir={output}", "checkpoints.fresh=true"]) == 2
     assert "holds files that train.py did not write ('notes.md')" in errors(capsys)[0]
     assert (output / "notes.md").read_text() == "mine" and (output / "checkpoint-5").is_dir()
+
+
+def test_a_mistyped_path_that_could_be_a_hub_id_says_both(tmp_path, capsys, monkeypatch):
+    """`runs/nothere` in a fresh clone (no runs/ yet) reads like a Hub id; the message covers both readings."""
+    import huggingface_hub.constants
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    assert infer(["--model", "runs/nothere", "x"]) == 2
+    (error,) = errors(capsys)
+    assert error.startswith("error: --model: 'runs/nothere' is no local directory, and the Hugging Face Hub") and "check the path" in error

@@ -116,7 +116,7 @@ def test_unreachable_hub_fails_in_seconds_and_points_to_the_demo(monkeypatch, tm
     assert main([f"training.output_dir={tmp_path}"]) == 2
     assert time.monotonic() - start < 15
     error = capsys.readouterr().err
-    assert "data.dataset: 'lhoestq/conll2003' is not a local path, and the Hugging Face Hub is unreachable" in error
+    assert "data.dataset: 'lhoestq/conll2003' is no local directory, and the Hugging Face Hub, where it would be" in error
     assert "HF_HUB_OFFLINE=1" in error and "make demo" in error
 
 
