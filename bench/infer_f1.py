@@ -9,7 +9,9 @@ Three forms of the same sentences:
 - spaces: one sentence per line, the gold tokens joined by spaces (`Obama 's`, `( IBM )`);
 - detokenized: one sentence per line, the tokens put back together by sacremoses' Moses
   detokenizer (`Obama's`, `(IBM)`), which is what real text looks like;
-- documents: each article's detokenized sentences joined by spaces, one article per line.
+- documents: each article's detokenized sentences joined by spaces, one article per line;
+- lines as documents: one detokenized sentence per line, each article's lines read together as
+  `infer.py --documents` reads them (a context-trained model sees its neighbours).
 For each: the word splitter's token agreement (gold tokens it reproduces exactly, by offsets), the
 entities whose edge falls inside a gold word, and span F1 next to train.py's test F1 for the model
 (its metrics.json). Needs requirements-dev.txt (sacremoses).
@@ -30,7 +32,7 @@ from ner.outputs import METRICS_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
 from ner.words import split_words, tags_for  # noqa: E402
 
-FORMS = ("spaces", "detokenized", "documents")
+FORMS = ("spaces", "detokenized", "documents", "lines-as-documents")
 
 
 def texts_of(sentences: list[list[str]], form: str) -> list[str]:
@@ -46,7 +48,7 @@ def texts_of(sentences: list[list[str]], form: str) -> list[str]:
 def lines_of(sentences: list[list[str]], documents: list[int], form: str) -> tuple[list[str], list[list[int]]]:
     """The input lines of a form, and which sentences each line holds."""
     texts = texts_of(sentences, "spaces" if form == "spaces" else "detokenized")
-    if form != "documents":
+    if form not in ("documents", "lines-as-documents"):
         return texts, [[i] for i in range(len(sentences))]
     groups: list[list[int]] = []
     for i, document in enumerate(documents):
@@ -54,7 +56,8 @@ def lines_of(sentences: list[list[str]], documents: list[int], form: str) -> tup
             groups[-1].append(i)
         else:
             groups.append([i])
-    return [" ".join(texts[i] for i in group) for group in groups], groups
+    joiner = "\n" if form == "lines-as-documents" else " "  # infer.py --documents joins a document's lines so
+    return [joiner.join(texts[i] for i in group) for group in groups], groups
 
 
 def locate(words: list[str], text: str) -> list[tuple[int, int]]:

@@ -60,8 +60,8 @@ def word_pipeline():
     from ner.words import NO_WORD, Decoded, decode, encode, encode_with_context, entities, labels_of, softmax, split_sentences, word_scores
 
     class WordPipeline(TokenClassificationPipeline):
-        """Each text is split into sentences and words. A model trained without context reads the
-        text's words whole, in overlapping windows when they are too many; a model trained with
+        """Each text is split into sentences and words. A model trained without context reads each
+        line's words whole, in overlapping windows when they are too many; a model trained with
         `data.context_tokens` reads each sentence between its neighbours' words, as train.py
         encoded it, and its tags are decoded sentence by sentence, as train.py scored them."""
 
@@ -105,9 +105,10 @@ def word_pipeline():
             if context_tokens and max_length and sentences:
                 inputs = list(self.in_context(words, firsts, context_tokens, max_length, stride))
                 groups = [range(first, first + len(sentence)) for first, sentence in zip(firsts, sentences)]
-            else:
-                inputs = list(self.windows([w for sentence in words for w in sentence], 0, max_length, stride))
+            else:  # each line alone, as infer.py reads lines without --documents
                 groups = line_groups(sentences, line_starts)
+                flat = [word for sentence in words for word in sentence]
+                inputs = [item for group in groups for item in self.windows(flat[group.start : group.stop], group.start, max_length, stride)]
             for i, (model_inputs, word_ids) in enumerate(inputs):
                 yield {
                     **model_inputs,

@@ -130,8 +130,13 @@ def test_a_model_trained_without_context_reads_the_text_whole(tagger):
     ner = make_pipeline(*tagger, trained=DataConfig(context_tokens=0, max_length=512))
     (item,) = ner.preprocess(" ".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
     assert item["groups"] == [range(0, sum(len(line.split()) for line in DOCUMENT_LINES))]
-    (item,) = ner.preprocess("\n".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
-    assert item["groups"] == [range(0, 7), range(7, 12), range(12, 18), range(18, 22)]  # decoded line by line
+    items = list(ner.preprocess("\n".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0))
+    assert items[0]["groups"] == [range(0, 7), range(7, 12), range(12, 18), range(18, 22)]  # decoded line by line
+    # ... and each line read alone, as without --documents: a sentence model gains nothing from it
+    _, tokenizer = tagger
+    assert [item["input_ids"][0].tolist() for item in items] == [
+        tokenizer(line.split(), is_split_into_words=True)["input_ids"] for line in DOCUMENT_LINES
+    ]
 
 
 @pytest.mark.parametrize(
