@@ -203,7 +203,7 @@ def make_trainer(model, tokenizer, args, encoded, labels: list[str], use_viterbi
         eval_dataset=encoded.get("validation"),
         processing_class=tokenizer,
         compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
-        compute_loss_func=token_cross_entropy,
+        compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
         callbacks=[MarkCompleteCheckpoints(resolved_yaml)]
         + ([EpochOfContextDropout(encoded["train"])] if isinstance(encoded.get("train"), ContextDropout) else []),
     )

@@ -12,17 +12,24 @@ from ner.checkpoints import CHECKPOINT_PREFIX, mark_complete
 from ner.context import drops_context
 
 
-def token_cross_entropy(outputs, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None = None) -> torch.Tensor:
+def token_cross_entropy(
+    outputs, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None = None, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Cross-entropy summed over labelled sub-tokens, divided by the labelled sub-tokens of the whole
     step: every process of a distributed run and every accumulated batch together.
 
     Trainer multiplies the loss by the number of processes, expecting the model to divide by that
     global count, but BERT's token-classification head takes a per-process mean: two processes
     trained with doubled gradients. With this loss, two processes of 16 sentences learn what one
-    process of 32 learns."""
+    process of 32 learns.
+
+    `label_smoothing` is TrainingArguments.label_smoothing_factor, which Trainer itself applies only
+    without a compute_loss_func: (1 - e) * cross-entropy + e * the mean of -log p over all labels,
+    per labelled sub-token (transformers' LabelSmoother, and torch's label_smoothing)."""
     logits = outputs["logits"]
     total = torch.nn.functional.cross_entropy(
-        logits.view(-1, logits.size(-1)).float(), labels.view(-1).to(logits.device), ignore_index=IGNORE_INDEX, reduction="sum"
+        logits.view(-1, logits.size(-1)).float(), labels.view(-1).to(logits.device), ignore_index=IGNORE_INDEX, reduction="sum",
+        label_smoothing=label_smoothing,
     )
     count = num_items_in_batch if num_items_in_batch is not None else (labels != IGNORE_INDEX).sum()
     return total / count

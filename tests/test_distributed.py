@@ -105,3 +105,36 @@ def test_loss_divides_by_the_labelled_sub_tokens_of_the_whole_step():
     assert token_cross_entropy({"logits": logits}, labels) == pytest.approx(mean.item())
     # a step of 8 labelled sub-tokens across processes, 4 of them here: half this process's mean
     assert token_cross_entropy({"logits": logits}, labels, num_items_in_batch=8) == pytest.approx(mean.item() / 2)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1, 0.5])
+def test_label_smoothing_factor_changes_the_loss_as_its_formula_says(epsilon):
+    """training.label_smoothing_factor reaches our loss: (1 - e) * NLL + e * mean over labels of -log p,
+    over labelled sub-tokens only (transformers' LabelSmoother)."""
+    import torch
+
+    from ner.trainer import token_cross_entropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 5)
+    labels = torch.tensor([[-100, 1, 3, -100], [0, 4, -100, -100]])
+    log_p = torch.log_softmax(logits, dim=-1)
+    labelled = labels != -100
+    nll = -log_p[labelled].gather(-1, labels[labelled].unsqueeze(-1)).squeeze(-1)
+    smooth = -log_p[labelled].mean(dim=-1)
+    expected = ((1 - epsilon) * nll + epsilon * smooth).mean()
+    assert token_cross_entropy({"logits": logits}, labels, label_smoothing=epsilon) == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_train_py_hands_label_smoothing_factor_to_its_loss(tmp_path):
+    from transformers import BertConfig, BertForTokenClassification, TrainingArguments
+
+    from tests.conftest import wordpiece
+    from train import make_trainer
+
+    tokenizer = wordpiece(["Anna"])
+    model = BertForTokenClassification(BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=1,
+                                                  num_attention_heads=1, intermediate_size=8, num_labels=3))
+    args = TrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=0.2, report_to="none", use_cpu=True)
+    trainer = make_trainer(model, tokenizer, args, {}, ["O", "B-PER", "I-PER"], use_viterbi=True)
+    assert trainer.compute_loss_func.keywords == {"label_smoothing": 0.2}
