@@ -21,6 +21,7 @@ import yaml
 from ner import checkpoints, outputs, search
 from ner.config import (
     CONFIG_FILE,
+    EVALUATE_ONLY_TRAINING,
     RESOLVED_CONFIG_FILE,
     Config,
     cpu_processes_defaults,
@@ -317,6 +318,8 @@ def run(args: argparse.Namespace) -> None:
     transformers_logging.disable_progress_bar()  # weight loading and writing bars; Trainer's own bar stays
     cfg = load_config(args.config, args.overrides)
     add_hardware_defaults(cfg)
+    if not cfg.model.fine_tune:
+        cfg.training |= EVALUATE_ONLY_TRAINING
     training_args = training_arguments(cfg)
     with checkpoints.removed_if_failed(cfg.output_dir):
         fit(cfg, training_args, prepare_output_dir(cfg, training_args))

@@ -44,6 +44,11 @@ TRAINING_DEFAULTS = {
     "ddp_find_unused_parameters": False,
 }
 
+# An evaluate-only run (model.fine_tune: false) trains nothing, so nothing is evaluated or saved
+# per epoch; Trainer refuses per-epoch evaluation without a validation set, which such a run may lack.
+EVALUATE_ONLY_TRAINING = {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}
+
+
 def precision_defaults(training: dict[str, Any], cuda: bool, bf16_supported: bool) -> dict[str, Any]:
     """Mixed precision on a GPU unless the config chose: bf16 where the GPU has it, else fp16.
     Nothing on CPU, where half precision is slower for BERT-sized models."""

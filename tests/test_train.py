@@ -238,3 +238,12 @@ def test_context_dropout_trains_and_keeps_context_for_scoring(tmp_path):
     assert main(["--config", DEMO, "data.context_tokens=16", "data.context_dropout=0.5", *QUICK, f"training.output_dir={output_dir}"]) == 0
     resolved = load_config(output_dir / "train_config.yaml")
     assert (resolved.data.context_tokens, resolved.data.context_dropout) == (16, 0.5)
+
+
+def test_evaluate_only_without_a_validation_file_writes_the_test_scores(demo_run, tmp_path):
+    output_dir = tmp_path / "scores"
+    code = main(["--config", DEMO, "model.scratch=null", f"model.name_or_path={demo_run}", "model.fine_tune=false",
+                 "data.validation_file=null", f"training.output_dir={output_dir}"])
+    assert code == 0
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert "validation" not in metrics and metrics["test"]["f1"] == json.loads((demo_run / "metrics.json").read_text())["test"]["f1"]
