@@ -188,9 +188,11 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int, s
     return encoded, context_tokens
 
 
-def make_trainer(model, tokenizer, args, encoded, labels: list[str], use_viterbi: bool, resolved_yaml: str = "", model_init=None):
+def make_trainer(
+    model, tokenizer, args, encoded, labels: list[str], use_viterbi: bool, resolved_yaml: str = "", model_init=None, early_stopping=None
+):
     """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
-    from transformers import DataCollatorForTokenClassification
+    from transformers import DataCollatorForTokenClassification, EarlyStoppingCallback
 
     from ner.trainer import ContextDropout, EpochOfContextDropout, InOrderTrainer, MarkCompleteCheckpoints, token_cross_entropy
 
@@ -206,7 +208,8 @@ def make_trainer(model, tokenizer, args, encoded, labels: list[str], use_viterbi
         compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
         compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
         callbacks=[MarkCompleteCheckpoints(resolved_yaml)]
-        + ([EpochOfContextDropout(encoded["train"])] if isinstance(encoded.get("train"), ContextDropout) else []),
+        + ([EpochOfContextDropout(encoded["train"])] if isinstance(encoded.get("train"), ContextDropout) else [])
+        + ([EarlyStoppingCallback(early_stopping.patience, early_stopping.threshold)] if early_stopping and early_stopping.patience else []),
     )
 
 
@@ -349,7 +352,9 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         training_args = training_arguments(cfg)
         set_seed(training_args.seed)  # the final model starts as a plain run with these settings would
         model = new_model(cfg, splits, labels)
-    trainer = make_trainer(model, tokenizer, training_args, encoded, labels, cfg.data.viterbi, to_yaml(cfg))
+    trainer = make_trainer(
+        model, tokenizer, training_args, encoded, labels, cfg.data.viterbi, to_yaml(cfg), early_stopping=cfg.early_stopping
+    )
 
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
     scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.data.viterbi)

@@ -201,6 +201,19 @@ class CheckpointsConfig:
     fresh: bool = field(default=False, metadata=_help("true = delete output_dir's checkpoints first and train from the start"))
 
 
+@dataclass
+class EarlyStoppingConfig:
+    """Stop training when validation F1 (training.metric_for_best_model) stops improving; the best
+    epoch is still the model saved. The names are those of transformers' EarlyStoppingCallback."""
+
+    patience: int = field(
+        default=0, metadata=_help("stop after this many evaluations without improvement; 0 = never stop early", min=0)
+    )
+    threshold: float = field(
+        default=0.0, metadata=_help("how much the metric must improve to count as improving (e.g. 0.001 of F1)", min=0.0)
+    )
+
+
 SEARCH_OBJECTIVES = ("f1", "precision", "recall", "accuracy")
 
 
@@ -247,6 +260,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     training: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -407,6 +421,11 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             f"model.scratch.num_attention_heads: {model.scratch.num_attention_heads} does not divide "
             f"model.scratch.hidden_size {model.scratch.hidden_size}; choose heads that divide it (e.g. hidden_size / 64)"
         )
+    if cfg.early_stopping.patience and not (cfg.training.get("load_best_model_at_end") and cfg.training.get("eval_strategy") != "no"):
+        problems.append(
+            "early_stopping.patience: needs evaluations to watch and the best model kept "
+            "(training.eval_strategy other than no, training.load_best_model_at_end: true, as by default)"
+        )
     if data.context_dropout > 1:
         problems.append(f"data.context_dropout: {data.context_dropout} is a probability; expected 0 to 1")
     if model.scratch is not None and not model.fine_tune:
@@ -476,6 +495,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         data=build_section(DataConfig, raw.get("data") or {}, "data", problems),
         checkpoints=build_section(CheckpointsConfig, raw.get("checkpoints") or {}, "checkpoints", problems),
         search=build_section(SearchConfig, raw.get("search") or {}, "search", problems),
+        early_stopping=build_section(EarlyStoppingConfig, raw.get("early_stopping") or {}, "early_stopping", problems),
         training=check_training(raw.get("training"), problems),
     )
     if not problems:

@@ -9,7 +9,7 @@ import yaml
 
 from ner.config import load_config
 from ner.data import TAGS, TOKENS, read_conll
-from ner.outputs import OWN_FILES, read_own_files
+from ner.outputs import OWN_FILES, read_log, read_own_files
 from tests.conftest import REPO
 from train import main
 
@@ -247,3 +247,24 @@ def test_evaluate_only_without_a_validation_file_writes_the_test_scores(demo_run
     assert code == 0
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert "validation" not in metrics and metrics["test"]["f1"] == json.loads((demo_run / "metrics.json").read_text())["test"]["f1"]
+
+
+def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path):
+    """Ten epochs asked; an improvement must be 0.5 F1 to count, so the second evaluation already
+    counts as none and patience 1 stops there. The best epoch is the one kept."""
+    output_dir = tmp_path / "early"
+    code = main(["--config", DEMO, "training.num_train_epochs=10", "early_stopping.patience=1", "early_stopping.threshold=0.5",
+                 "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16", f"training.output_dir={output_dir}"])
+    assert code == 0
+    evaluations = [row for row in read_log(output_dir) if row["eval_f1"] is not None]
+    assert [row["epoch"] for row in evaluations] == [1.0, 2.0]
+    scores = json.loads((output_dir / "metrics.json").read_text())
+    assert scores["validation"]["f1"] == pytest.approx(max(row["eval_f1"] for row in evaluations))
+
+
+def test_early_stopping_needs_evaluations(tmp_path):
+    from ner.config import load_config as load
+    from ner.errors import UserError
+
+    with pytest.raises(UserError, match="early_stopping.patience: needs evaluations"):
+        load(REPO / "configs/scratch.yaml", ["early_stopping.patience=2", "training.load_best_model_at_end=false"])
