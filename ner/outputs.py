@@ -17,8 +17,14 @@ SPLIT_NAMES = {"validation": "dev", "test": "test"}  # how summaries name the sc
 
 
 def f1_summary(scores: dict) -> list[str]:
-    """["dev f1 0.912", "test f1 0.889"] for the splits that `scores` (metrics.json) has."""
-    return [f"{name} f1 {scores[split]['f1']:.3f}" for split, name in SPLIT_NAMES.items() if isinstance(scores.get(split), dict)]
+    """["dev f1 0.912 (spans 0.950)", ...] for the splits that `scores` (metrics.json) has: span F1
+    strict, and in brackets with the type ignored, where the scores have it."""
+    parts = []
+    for split, name in SPLIT_NAMES.items():
+        if isinstance(scores.get(split), dict):
+            untyped = f" (spans {scores[split]['span_f1']:.3f})" if "span_f1" in scores[split] else ""
+            parts.append(f"{name} f1 {scores[split]['f1']:.3f}{untyped}")
+    return parts
 
 
 def write_metrics(output_dir: Path, metrics: dict) -> None:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ner.words import IGNORE_INDEX, NO_WORD, decode_logits, labels_of
+from ner.words import IGNORE_INDEX, NO_WORD, decode_logits, labels_of, spans
 
 
 def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
@@ -27,8 +27,22 @@ def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
         "recall": float(overall["recall"]),
         "f1": float(overall["f1-score"]),
         "accuracy": float(accuracy_score(gold, predicted)),
+        **{f"span_{name}": value for name, value in untyped_span_scores(gold, predicted).items()},
         "per_type": per_type,
     }
+
+
+def untyped_span_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """Precision, recall and F1 of entity spans with their type ignored: an entity counts as found
+    when both its boundaries are right, whatever type it is given. Beside the strict scores, it
+    separates finding an entity from naming its type."""
+    gold_spans = {(i, first, end) for i, tags in enumerate(gold) for _, first, end in spans(tags)}
+    predicted_spans = {(i, first, end) for i, tags in enumerate(predicted) for _, first, end in spans(tags)}
+    right = len(gold_spans & predicted_spans)
+    precision = right / len(predicted_spans) if predicted_spans else 0.0
+    recall = right / len(gold_spans) if gold_spans else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def report_text(gold: list[list[str]], predicted: list[list[str]]) -> str:

@@ -59,3 +59,18 @@ def test_metrics_decode_predictions_by_the_models_own_label_names():
     labels = np.array([[X, 1, 2, X]])  # dataset says: B-PER I-PER
     metrics = SeqevalMetrics(dataset_labels, model_id2label)(EvalPrediction(predictions=logits, label_ids=labels))
     assert metrics["f1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "predicted, strict_f1, span_f1",
+    [
+        ([["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]], 1.0, 1.0),  # exact
+        ([["B-ORG", "I-ORG", "O", "B-LOC"], ["B-ORG", "O"]], 2 / 3, 1.0),  # wrong type: found, misnamed
+        ([["B-PER", "O", "O", "B-LOC"], ["B-ORG", "O"]], 2 / 3, 2 / 3),  # wrong boundary: not found either way
+        ([["O", "O", "O", "O"], ["O", "O"]], 0.0, 0.0),
+    ],
+)
+def test_untyped_span_f1_ignores_the_type_but_not_the_boundaries(predicted, strict_f1, span_f1):
+    result = score(GOLD, predicted)
+    assert result["f1"] == pytest.approx(strict_f1)
+    assert result["span_f1"] == pytest.approx(span_f1)
