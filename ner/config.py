@@ -180,6 +180,13 @@ class DataConfig:
         default=True,
         metadata=_help("decode tags with a Viterbi pass that allows only valid IOB2 (scores and infer.py alike); false = each word's likeliest tag"),
     )
+    label_map: dict[str, str | None] = field(
+        default_factory=dict,
+        metadata=_help(
+            "rename the data's entity types before anything else, e.g. {person: PER, geo-loc: LOC}; a type mapped to "
+            "null becomes O; when set, every type of the data must be named; {} = as they are"
+        ),
+    )
     max_train_samples: int | None = field(default=None, metadata=_help("use only the first N sentences", min=1))
     max_eval_samples: int | None = field(default=None, metadata=_help("same, for validation", min=1))
     max_test_samples: int | None = field(default=None, metadata=_help("same, for test", min=1))
@@ -426,6 +433,10 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             "early_stopping.patience: needs evaluations to watch and the best model kept "
             "(training.eval_strategy other than no, training.load_best_model_at_end: true, as by default)"
         )
+    if not isinstance(data.label_map, dict) or not all(
+        isinstance(k, str) and (v is None or (isinstance(v, str) and v and "-" not in v[:2])) for k, v in data.label_map.items()
+    ):
+        problems.append(f"data.label_map: {data.label_map!r} is not a mapping of type names to type names (or null), e.g. {{person: PER}}")
     if data.context_dropout > 1:
         problems.append(f"data.context_dropout: {data.context_dropout} is a probability; expected 0 to 1")
     if model.scratch is not None and not model.fine_tune:

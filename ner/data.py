@@ -60,6 +60,24 @@ def to_iob2(tags: list[str]) -> list[str]:
     return repaired
 
 
+def map_types(tags: list[str], label_map: dict[str, str | None]) -> list[str]:
+    """Tags with their entity types renamed by `label_map` (data.label_map); a type mapped to None
+    becomes O. Types the map does not name stay as they are (`unmapped_types` finds them)."""
+    mapped = []
+    for tag in tags:
+        if tag == OUTSIDE or tag[2:] not in label_map:
+            mapped.append(tag)
+        else:
+            new = label_map[tag[2:]]
+            mapped.append(OUTSIDE if new is None else f"{tag[:2]}{new}")
+    return to_iob2(mapped)
+
+
+def unmapped_types(tag_lists: Iterable[list[str]], label_map: dict[str, str | None]) -> list[str]:
+    """The entity types in the tags that `label_map` does not name."""
+    return sorted({tag[2:] for tags in tag_lists for tag in tags if tag != OUTSIDE} - set(label_map))
+
+
 def build_labels(tag_lists: Iterable[list[str]]) -> list[str]:
     """The label list for tags seen in training: O, then B-/I- pairs by entity type, alphabetically.
 
@@ -217,6 +235,10 @@ def document_numbers(ids: list) -> list[int]:
 # One path from here on
 
 
+def _rename_types(batch: dict[str, list], label_map: dict[str, str | None]) -> dict[str, list]:
+    return {TAGS: [map_types(tags, label_map) for tags in batch[TAGS]]}
+
+
 def _repair(batch: dict[str, list]) -> dict[str, list]:
     return {TAGS: [to_iob2(tags) for tags in batch[TAGS]]}
 
@@ -240,6 +262,14 @@ def load_splits(cfg: DataConfig) -> tuple[Any, list[str]]:
     splits = splits.map(_repair, batched=True)
 
     check_tags(splits, source)
+    if cfg.label_map:
+        for split, dataset in splits.items():
+            if missing := unmapped_types(dataset[TAGS], cfg.label_map):
+                raise UserError(
+                    f"data.label_map: {source[split]} has types the map does not name: {', '.join(missing)}; "
+                    "map each to a type (or to null to drop it)"
+                )
+        splits = splits.map(_rename_types, batched=True, fn_kwargs={"label_map": cfg.label_map})
     # Evaluate-only runs may have no train split; their labels come from what they score.
     labelled = [splits["train"]] if "train" in splits else list(splits.values())
     labels = names or build_labels(tags for dataset in labelled for tags in dataset[TAGS])

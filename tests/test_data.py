@@ -181,3 +181,32 @@ def test_sample_caps(tmp_path):
     splits, _ = load_splits(cfg)
     assert (len(splits["train"]), len(splits["validation"])) == (7, 3)
 
+
+
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        (["B-person", "I-person", "O", "B-geo-loc"], ["B-PER", "I-PER", "O", "B-LOC"]),
+        (["B-product", "I-product"], ["B-MISC", "I-MISC"]),
+        (["B-other", "I-other", "B-person"], ["O", "O", "B-PER"]),  # dropped
+        (["O"], ["O"]),
+    ],
+)
+def test_map_types(tags, expected):
+    from ner.data import map_types
+
+    label_map = {"person": "PER", "geo-loc": "LOC", "product": "MISC", "other": None}
+    assert map_types(tags, label_map) == expected
+
+
+def test_a_type_the_label_map_does_not_name_is_a_config_error(tmp_path):
+    from ner.config import DataConfig
+    from ner.data import load_splits
+
+    (tmp_path / "test.txt").write_text("Anna B-person\nvisits O\nIKEA B-corporation\n")
+    cfg = DataConfig(dataset=None, test_file=str(tmp_path / "test.txt"), label_map={"person": "PER"})
+    with pytest.raises(UserError, match="has types the map does not name: corporation; map each to a type"):
+        load_splits(cfg)
+    cfg.label_map = {"person": "PER", "corporation": "ORG"}
+    splits, labels = load_splits(cfg)
+    assert splits["test"]["tags"] == [["B-PER", "O", "B-ORG"]] and labels == ["O", "B-ORG", "I-ORG", "B-PER", "I-PER"]
