@@ -37,7 +37,7 @@ def test_demo_learns(demo_run):
     for split in ("validation", "test"):
         assert metrics[split]["f1"] > LEARNED_F1, split
         assert set(metrics[split]["per_type"]) == {"PER", "ORG", "LOC", "MISC"}
-        assert set(metrics[split]) == {"precision", "recall", "f1", "accuracy", "per_type"}
+        assert set(metrics[split]) == {"precision", "recall", "f1", "accuracy", "span_precision", "span_recall", "span_f1", "per_type"}
 
 
 def test_saved_config_names_the_labels_and_the_resolved_config_reloads(demo_run):
