@@ -3,11 +3,12 @@
 train.py, its scores, the error analysis, infer.py (PyTorch and ONNX) and the HTML view all go
 through these steps, so that what infer.py finds on text is what train.py scored:
 
-1. text -> words (`split_words`): character spans, cut by NLTK's Treebank-style word tokenizer
-   (CoNLL's conventions: `U.S.-based` stays one word, `Obama's` is `Obama` `'s`); training data
-   comes already split into words.
-2. words -> model inputs (`encode`): a fast tokenizer on the words; `word_ids()` ties every
-   sub-token to its word.
+1. text -> words (`split_sentences`, `split_words`): character spans, sentences by pySBD, then
+   words by NLTK's Treebank-style word tokenizer (CoNLL's conventions: `U.S.-based` stays one
+   word, `Obama's` is `Obama` `'s`); training data comes already split into words.
+2. words -> model inputs (`encode`, `encode_with_context`, `tokenize_and_align`): a fast
+   tokenizer on the words, a sentence between its neighbours' words where the model was trained
+   with document context; `word_ids()` ties every sub-token to its word.
 3. sub-token outputs -> one score vector per word (`word_scores`): the word's first sub-token, as
    training labels it, paired by `word_ids`, never by position.
 4. scores -> one tag per word (`decode`): a Viterbi pass that only allows valid IOB2 (I-X only
