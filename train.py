@@ -192,9 +192,9 @@ def make_trainer(
     model, tokenizer, args, encoded, labels: list[str], use_viterbi: bool, resolved_yaml: str = "", model_init=None, early_stopping=None
 ):
     """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
-    from transformers import DataCollatorForTokenClassification, EarlyStoppingCallback
+    from transformers import DataCollatorForTokenClassification
 
-    from ner.trainer import ContextDropout, EpochOfContextDropout, InOrderTrainer, MarkCompleteCheckpoints, token_cross_entropy
+    from ner.trainer import InOrderTrainer, token_cross_entropy
 
     id2label = model.config.id2label if model is not None else dict(enumerate(labels))
     return InOrderTrainer(
@@ -207,10 +207,22 @@ def make_trainer(
         processing_class=tokenizer,
         compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
         compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
-        callbacks=[MarkCompleteCheckpoints(resolved_yaml)]
-        + ([EpochOfContextDropout(encoded["train"])] if isinstance(encoded.get("train"), ContextDropout) else [])
-        + ([EarlyStoppingCallback(early_stopping.patience, early_stopping.threshold)] if early_stopping and early_stopping.patience else []),
+        callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
     )
+
+
+def trainer_callbacks(resolved_yaml: str, train_dataset, early_stopping) -> list:
+    """Checkpoints marked complete, always; the epoch for context dropout; early stopping if asked."""
+    from transformers import EarlyStoppingCallback
+
+    from ner.trainer import ContextDropout, EpochOfContextDropout, MarkCompleteCheckpoints
+
+    callbacks = [MarkCompleteCheckpoints(resolved_yaml)]
+    if isinstance(train_dataset, ContextDropout):
+        callbacks.append(EpochOfContextDropout(train_dataset))
+    if early_stopping and early_stopping.patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping.patience, early_stopping.threshold))
+    return callbacks
 
 
 def new_model(cfg: Config, splits, labels: list[str]):
