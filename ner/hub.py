@@ -45,7 +45,8 @@ def require(name: str, key: str) -> None:
     except OSError:
         hint = OFFLINE_HINT.format(key=key)
         raise UserError(
-            f"{key}: '{name}' is no local directory, and the Hugging Face Hub, where it would be a model or dataset id, "
+            f"{key}: '{name}' is no local directory, and the Hugging Face Hub, where it would be a "
+            f"{'dataset' if key.startswith('data.') else 'model'} id, "
             f"is unreachable from here; check the path, or {hint}"
         ) from None
 

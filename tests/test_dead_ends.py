@@ -99,4 +99,5 @@ def test_a_mistyped_path_that_could_be_a_hub_id_says_both(tmp_path, capsys, monk
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     assert infer(["--model", "runs/nothere", "x"]) == 2
     (error,) = errors(capsys)
-    assert error.startswith("error: --model: 'runs/nothere' is no local directory, and the Hugging Face Hub") and "check the path" in error
+    assert error.startswith("error: --model: 'runs/nothere' is no local directory, and the Hugging Face Hub, where it would be a model id,")
+    assert "check the path" in error
