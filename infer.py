@@ -155,18 +155,6 @@ def check_html_path(path: str | None) -> None:
         raise UserError(f"--html '{path}' exists and is not a page infer.py wrote; choose another path, or delete it first")
 
 
-def documents_in_chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
-    """Lines in chunks of about `size` that never cut a document (a run of non-blank lines)."""
-    chunk: list[str] = []
-    for line in lines:
-        if len(chunk) >= size and not line.strip():
-            yield chunk
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        yield chunk
-
-
 def documents(lines: list[str]) -> list[list[int]]:
     """The indexes of each run of consecutive non-blank lines (blank lines belong to none)."""
     found: list[list[int]] = []
@@ -182,7 +170,7 @@ def documents(lines: list[str]) -> list[list[int]]:
 
 def by_line(lines: list[str], entities: list[dict]) -> list[list[dict]]:
     """Entities of "\n".join(lines) as each line's own, with offsets into that line."""
-    starts = [sum(len(line) + 1 for line in lines[:i]) for i in range(len(lines))]
+    starts = [0, *itertools.accumulate(len(line) + 1 for line in lines)][:-1]
     result: list[list[dict]] = [[] for _ in lines]
     for entity in entities:
         i = bisect_right(starts, entity["start"]) - 1
@@ -234,7 +222,9 @@ def run(args: argparse.Namespace) -> None:
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html
     lines = itertools.chain([first], texts)
-    for chunk in documents_in_chunks(lines, TEXTS_PER_CHUNK) if args.documents else chunks(lines, TEXTS_PER_CHUNK):
+    # With --documents a chunk ends only at a blank line: a document is read whole.
+    can_start = (lambda line: not line.strip()) if args.documents else (lambda line: True)
+    for chunk in chunks(lines, TEXTS_PER_CHUNK, can_start):
         for text, entities in zip(chunk, tag(ner, chunk, args)):
             if args.html:
                 page_records.append((text, entities))

@@ -17,7 +17,7 @@ import yaml
 
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError
-from ner.outputs import METRICS_FILE, f1_summary, files_under, read_labels, read_own_files
+from ner.outputs import f1_summary, files_under, read_labels, read_metrics, read_own_files
 
 log = logging.getLogger("ner")
 
@@ -145,10 +145,8 @@ def check_replaceable(output_dir: Path) -> None:
 
 def scores_of(output_dir: Path) -> str:
     """' (dev f1 0.912, test f1 0.889)' from a finished run's metrics, or '' where there are none."""
-    import json
-
     try:
-        metrics = json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))
+        metrics = read_metrics(output_dir)
     except (OSError, ValueError):
         return ""
     parts = f1_summary(metrics)

@@ -76,9 +76,8 @@ def check_model_dir(name: str, default: str, key: str = "--model") -> None:
             raise UserError(f"{key} {name}: no such directory; check the path (a Hub id would not start with a local directory)")
         return  # a Hub id
     if path.is_dir() and not (path / "config.json").is_file():
-        from ner.checkpoints import checkpoint_step  # imported here: checkpoints imports config, which imports this
+        from ner.checkpoints import checkpoint_step, list_checkpoints  # here: checkpoints imports config, which imports this
 
-        saved = sorted((p for p in path.iterdir() if checkpoint_step(p.name) is not None and (p / "config.json").is_file()),
-                       key=lambda p: checkpoint_step(p.name))
-        hint = f"; it holds a checkpoint of an unfinished run: {key} {saved[-1]}" if saved else ": run python train.py first, or pass --model DIR"
+        saved = sorted((n for n, files in list_checkpoints(path).items() if "config.json" in files), key=checkpoint_step)
+        hint = f"; it holds a checkpoint of an unfinished run: {key} {path / saved[-1]}" if saved else ": run python train.py first, or pass --model DIR"
         raise UserError(f"no model in {name.rstrip('/')}/{hint}")

@@ -7,10 +7,10 @@ sub-tokens by the encoding's `word_ids()`, and decodes tags with the same Viterb
 """
 
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import accumulate
 
 from ner.errors import UserError
-
 from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION  # noqa: F401 (infer.py's --aggregation)
 
 ENTITY_KEYS = ("entity_group", "word", "start", "end", "score")
@@ -56,7 +56,7 @@ def word_pipeline():
     import torch
     from transformers import TokenClassificationPipeline
 
-    from ner.context import room, sub_token_lengths
+    from ner.context import room
     from ner.words import NO_WORD, Decoded, decode, encode, encode_with_context, entities, labels_of, softmax, split_sentences, word_scores
 
     class WordPipeline(TokenClassificationPipeline):
@@ -87,10 +87,10 @@ def word_pipeline():
         def in_context(self, sentences: list[list[str]], firsts: list[int], context_tokens: int, max_length: int, stride: int):
             """One input per sentence, between its neighbours' words; a sentence too long for any
             context is read in windows instead, as without context."""
-            encoded, indexes = encode_with_context(self.tokenizer, sentences, context_tokens, max_length)
+            encoded, indexes, sizes = encode_with_context(self.tokenizer, sentences, context_tokens, max_length)
             limit = room(self.tokenizer, max_length)
-            for i, (lengths, first) in enumerate(zip(sub_token_lengths(self.tokenizer, sentences), firsts)):
-                if sum(lengths) > limit:
+            for i, (size, first) in enumerate(zip(sizes, firsts)):
+                if size > limit:
                     yield from self.windows(sentences[i], first, max_length, stride)
                     continue
                 inputs = {name: torch.tensor([encoded[name][i]]) for name in self.tokenizer.model_input_names if name in encoded}
@@ -100,7 +100,7 @@ def word_pipeline():
             line_starts = tuple(i + 1 for i, character in enumerate(text) if character == "\n")  # a line ends a sentence
             sentences = split_sentences(text, line_starts)
             word_spans = [word for sentence in sentences for word in sentence]
-            firsts = [sum(len(s) for s in sentences[:i]) for i in range(len(sentences))]
+            firsts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
             words = [[text[start:end] for start, end in sentence] for sentence in sentences]
             if context_tokens and max_length and sentences:
                 inputs = list(self.in_context(words, firsts, context_tokens, max_length, stride))
@@ -198,16 +198,17 @@ def predict(ner, texts: list[str], batch_size: int, min_score: float = 0.0) -> l
     return results
 
 
-def chunks(items: Iterator[str], size: int) -> Iterator[list[str]]:
-    """Consecutive lists of `size` items (the last may be shorter), read lazily. When reading fails
-    midway, the items read so far still come out before the error does."""
-    chunk = []
+def chunks(items: Iterator[str], size: int, can_start: Callable[[str], bool] = lambda item: True) -> Iterator[list[str]]:
+    """Consecutive lists of `size` items or a few more, read lazily: a new list starts only at an
+    item for which `can_start` holds (infer.py --documents: at a blank line, never inside a
+    document). When reading fails midway, the items read so far still come out before the error does."""
+    chunk: list[str] = []
     try:
         for item in items:
-            chunk.append(item)
-            if len(chunk) == size:
+            if len(chunk) >= size and can_start(item):
                 yield chunk
                 chunk = []
+            chunk.append(item)
     except Exception:
         if chunk:
             yield chunk

@@ -27,6 +27,11 @@ def f1_summary(scores: dict) -> list[str]:
     return parts
 
 
+def read_metrics(output_dir: Path) -> dict:
+    """metrics.json of a run, as write_metrics wrote it."""
+    return json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))
+
+
 def write_metrics(output_dir: Path, metrics: dict) -> None:
     (output_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 

@@ -5,7 +5,6 @@ and the model card. train.py writes them at the end of every run; to make them a
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from ner import analysis, plots
 from ner.card import model_card
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError, run_cli
-from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, add_own_files, read_labels, read_log, read_predictions
+from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, add_own_files, read_labels, read_log, read_metrics, read_predictions
 
 ERRORS_MD = "errors.md"
 ERRORS_JSONL = "errors.jsonl"
@@ -25,7 +24,7 @@ MODEL_CARD = "README.md"
 def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
     """Write plots, errors.md/errors.jsonl and the model card into output_dir; return their names.
     `name` is how the card refers to the model (default: the directory's name)."""
-    metrics = json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))
+    metrics = read_metrics(output_dir)
     written = []
     rows = read_log(output_dir) if (output_dir / LOG_FILE).is_file() else []
     if any(row.get("loss") is not None for row in rows):  # an evaluate-only run has no curves to draw

@@ -136,15 +136,15 @@ def visible_words(batch, tokenizer) -> dict:
 def encode_with_context(tokenizer, sentences: list[list[str]], context_tokens: int, max_length: int):
     """The model inputs of one document's sentences, each between up to `context_tokens`
     sub-tokens of its neighbours' words on each side, exactly as train.py encodes them
-    (`with_context`, then `tokenize_and_align`), and per input the sentence word of each sub-token
-    (`sentence_word_index`)."""
+    (`with_context`, then `tokenize_and_align`); per input the sentence word of each sub-token
+    (`sentence_word_index`); and each sentence's own size in sub-tokens."""
     from ner.context import context_words, room, sub_token_lengths
 
     lengths = sub_token_lengths(tokenizer, sentences)
     pairs = context_words(sentences, lengths, [0] * len(sentences), context_tokens, room(tokenizer, max_length))
     encoded = encode(tokenizer, [left + words + right for (left, right), words in zip(pairs, sentences)], max_length)
     indexes = [sentence_word_index(encoded.word_ids(i), len(left), len(words)) for i, ((left, _), words) in enumerate(zip(pairs, sentences))]
-    return encoded, indexes
+    return encoded, indexes, [sum(counts) for counts in lengths]
 
 
 def inside_labels(labels: list[str]) -> list[int]:

@@ -154,11 +154,12 @@ def test_documents_are_runs_of_non_blank_lines(lines, expected):
     assert documents(lines) == expected
 
 
-def test_documents_in_chunks_never_cut_a_document():
-    from infer import documents_in_chunks
+def test_chunks_for_documents_never_cut_a_document():
+    from ner.inference import chunks
 
     lines = ["a", "b", "c", "", "d", "e", "", "f"]
-    assert list(documents_in_chunks(iter(lines), 2)) == [["a", "b", "c"], ["", "d", "e"], ["", "f"]]
+    assert list(chunks(iter(lines), 2, lambda line: not line.strip())) == [["a", "b", "c"], ["", "d", "e"], ["", "f"]]
+    assert list(chunks(iter(lines), 3)) == [["a", "b", "c"], ["", "d", "e"], ["", "f"]]
 
 
 def test_with_documents_each_line_keeps_its_record_and_a_blank_line_ends_the_document(tagger, monkeypatch):
