@@ -44,8 +44,9 @@ from ner.modeling import (
     pretrained_config,
 )
 from ner.report import write_insights
-from ner.scoring import SeqevalMetrics, report_text, score
-from ner.words import decode_logits, labels_of, tokenize_and_align, visible_words
+from ner.scoring import SeqevalMetrics, metric_names, report_text, score
+from ner.training_options import best_model_problems, precision_problems
+from ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
 
 log = logging.getLogger("ner")
 
@@ -71,6 +72,8 @@ def add_hardware_defaults(cfg: Config) -> None:
     import torch
 
     cuda = torch.cuda.is_available()
+    if problems := precision_problems(cfg.training, cuda):
+        raise UserError("\n".join(problems))
     cfg.training |= precision_defaults(cfg.training, cuda, cuda and torch.cuda.is_bf16_supported())
     cfg.training |= cpu_processes_defaults(cfg.training, cuda, int(os.environ.get("WORLD_SIZE", "1")))
 
@@ -81,7 +84,7 @@ def training_arguments(cfg: Config):
 
     try:
         return TrainingArguments(**cfg.training)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, ImportError) as error:
         raise UserError(f"training: {error}") from None
 
 
@@ -140,8 +143,7 @@ def load_model(cfg: Config, splits, labels: list[str]):
 
 def warn_missing_types(labels: list[str], model) -> None:
     """Evaluate-only: say which entity types the model can never predict, rather than score 0 silently."""
-    model_types = {label[2:] for label in model.config.id2label.values()}
-    missing = sorted({label[2:] for label in labels if label != "O"} - model_types)
+    missing = sorted(set(entity_types(labels)) - set(entity_types(list(model.config.id2label.values()))))
     if missing:
         log.warning(f"the model has no labels for {', '.join(missing)}; those types will score 0")
 
@@ -194,21 +196,24 @@ def make_trainer(
     """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
     from transformers import DataCollatorForTokenClassification
 
-    from ner.trainer import InOrderTrainer, token_cross_entropy
+    from ner.trainer import InOrderTrainer, model_inputs, token_cross_entropy
 
     id2label = model.config.id2label if model is not None else dict(enumerate(labels))
-    return InOrderTrainer(
-        model=model,
-        model_init=model_init,
-        args=args,
-        data_collator=DataCollatorForTokenClassification(tokenizer),
-        train_dataset=encoded.get("train"),
-        eval_dataset=encoded.get("validation"),
-        processing_class=tokenizer,
-        compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
-        compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
-        callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
-    )
+    try:
+        return InOrderTrainer(
+            model=model,
+            model_init=model_init,
+            args=args,
+            data_collator=DataCollatorForTokenClassification(tokenizer),
+            train_dataset=model_inputs(encoded.get("train")),
+            eval_dataset=model_inputs(encoded.get("validation")),
+            processing_class=tokenizer,
+            compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
+            compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
+            callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
+        )
+    except (ValueError, ImportError) as error:  # Trainer's own checks of the arguments, e.g. fsdp in one process
+        raise UserError(f"training: {error}") from None
 
 
 def trainer_callbacks(resolved_yaml: str, train_dataset, early_stopping) -> list:
@@ -256,6 +261,11 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     if resume_from:
         checkpoints.check_labels(resume_from, list(trainer.model.config.id2label.values()))
         log.info(f"resuming from {resume_from}")
+        if stopped := checkpoints.stopped_early_at(resume_from):
+            # Trainer clears the decision to stop when training begins; ending the run at the step
+            # where it stopped makes Trainer only load the best model, as the stopped run would have.
+            log.info(f"the run had stopped early at step {stopped}; keeping its best model without training on")
+            trainer.args.max_steps = stopped
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     return {"training": {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}}
 
@@ -263,7 +273,9 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
 def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list[str]], list[list[str]]]:
     """Gold and predicted tags for every word of a split, paired by word_ids; a word truncated
     away or without any sub-token is predicted O."""
-    output = trainer.predict(encoded_split)
+    from ner.trainer import model_inputs
+
+    output = trainer.predict(model_inputs(encoded_split))
     labels = labels_of(trainer.model.config.id2label)
     gold = words[TAGS]
     predicted = [
@@ -347,6 +359,8 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     banner("data")
     splits, labels = load_splits(cfg.data)
     log.info(", ".join(f"{split} {len(dataset)} sentences" for split, dataset in splits.items()) + f"; labels {' '.join(labels)}")
+    if cfg.model.fine_tune and (problems := best_model_problems(cfg.training, metric_names(entity_types(labels)))):
+        raise UserError("\n".join(problems))
 
     banner("model")
     set_seed(training_args.seed)

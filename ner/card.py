@@ -5,6 +5,7 @@ from typing import Any
 import yaml
 
 from ner.hub import looks_local
+from ner.words import entity_types
 
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
 MEASURE_NAMES = {"precision": "precision", "recall": "recall", "f1": "F1"}
@@ -95,7 +96,7 @@ def model_card(resolved: dict[str, Any], metrics: dict[str, Any], labels: list[s
         source = f"[`{base}`](https://huggingface.co/{base})" if base else f"`{resolved['model']['name_or_path']}`"
         origin = f"A named-entity recognizer fine-tuned from {source}"
     training = resolved["training"]
-    types = sorted({label[2:] for label in labels if label != "O"})
+    types = entity_types(labels)
     lines = ["---", yaml.safe_dump(metadata(resolved, metrics, name), sort_keys=False).rstrip(), "---", ""]
     lines += [
         f"# {name}",

@@ -6,6 +6,7 @@ needs is there, our own marker last of all. The final model is written beside ou
 in its place with one rename: a reader sees the previous complete output or the new one.
 """
 
+import json
 import logging
 import shutil
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ CHECKPOINT_PREFIX = "checkpoint-"  # what Trainer names them (transformers' PREF
 # Written by MarkCheckpoint after Trainer has written everything else, so it also marks completeness.
 MARKER = RESOLVED_CONFIG_FILE
 TRAINER_STATE = "trainer_state.json"
+OPTIMIZER = "optimizer.pt"  # transformers' OPTIMIZER_NAME; absent with save_only_model
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or shards and their index
 # Sections of the resolved config a checkpoint must share with the run that resumes it: other
 # weights, data or labels would be silently mixed with the checkpoint's.
@@ -231,9 +233,24 @@ def resume_point(output_dir: Path, resume: bool, current: dict[str, Any]) -> Pat
             f"{path} was made with another configuration ({'; '.join(blocking)}); "
             "rerun with the same model and data, set checkpoints.fresh=true to start over, or choose another output_dir"
         )
+    if OPTIMIZER not in checkpoints[newest]:
+        raise UserError(
+            f"{path} holds the weights but no optimizer state (training.save_only_model: true), so training cannot "
+            "continue from it as the transformers docs say; set checkpoints.fresh=true to start over"
+        )
     for change in changed:
         log.warning(f"resuming with a changed setting: {change}")
     return path
+
+
+def stopped_early_at(checkpoint: Path) -> int | None:
+    """The step at which the run that wrote `checkpoint` decided to stop before its planned last
+    step (early stopping), or None. Trainer forgets that decision when training begins again, so a
+    resumed run would train on."""
+    state = json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+    control = state.get("stateful_callbacks", {}).get("TrainerControl", {}).get("args", {})
+    step, planned = state.get("global_step", 0), state.get("max_steps", 0)
+    return step if control.get("should_training_stop") and step < planned else None
 
 
 def check_labels(checkpoint: Path, labels: list[str]) -> None:

@@ -18,6 +18,7 @@ import yaml
 
 from ner.errors import UserError
 from ner.hub import looks_local
+from ner.training_options import refusal_problems
 
 log = logging.getLogger("ner")
 
@@ -42,6 +43,9 @@ TRAINING_DEFAULTS = {
     "train_sampling_strategy": "group_by_length",
     # Every weight of a token classifier gets a gradient; the search for unused ones costs each step.
     "ddp_find_unused_parameters": False,
+    # A resumed run carries on early stopping's count of evaluations without improvement, so that
+    # it stops where an uninterrupted run stops.
+    "restore_callback_states_from_checkpoint": True,
 }
 
 # An evaluate-only run (model.fine_tune: false) trains nothing, so nothing is evaluated or saved
@@ -415,6 +419,7 @@ def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
         else:
             minimum = POSITIVE if key in POSITIVE_TRAINING_ARGS else None
             checked[key] = _check_value(name, value, hints.get(key), minimum, problems)
+    problems += refusal_problems(checked)
     return {**TRAINING_DEFAULTS, **checked}
 
 
@@ -439,6 +444,11 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
         problems.append(f"data.label_map: {data.label_map!r} is not a mapping of type names to type names (or null), e.g. {{person: PER}}")
     if data.context_dropout > 1:
         problems.append(f"data.context_dropout: {data.context_dropout} is a probability; expected 0 to 1")
+    if data.context_dropout and cfg.training.get("dataloader_persistent_workers"):
+        problems.append(
+            "training.dataloader_persistent_workers: workers that persist keep the first epoch's draw of "
+            "data.context_dropout; unset it, or set data.context_dropout: 0"
+        )
     if model.scratch is not None and not model.fine_tune:
         problems.append("model.fine_tune: false needs a trained model; unset model.scratch")
     if model.scratch is None and model.name_or_path and looks_local(model.name_or_path):

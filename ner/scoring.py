@@ -32,6 +32,16 @@ def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
     }
 
 
+# What score() reports overall; Trainer's logs also carry "<type>_f1" for each entity type (flatten).
+OVERALL_SCORES = ("precision", "recall", "f1", "accuracy", "span_precision", "span_recall", "span_f1")
+
+
+def metric_names(types: list[str]) -> list[str]:
+    """The names each evaluation reports to Trainer (without its eval_ prefix), for entity `types`:
+    what training.metric_for_best_model may name besides the loss."""
+    return [*OVERALL_SCORES, *(f"{name}_f1" for name in types)]
+
+
 def untyped_span_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
     """Precision, recall and F1 of entity spans with their type ignored: an entity counts as found
     when both its boundaries are right, whatever type it is given. Beside the strict scores, it

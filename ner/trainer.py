@@ -35,6 +35,17 @@ def token_cross_entropy(
     return total / count
 
 
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+def model_inputs(dataset):
+    """An encoded split with only the columns the model takes (word_index and words_kept stay
+    behind for scoring), so that Trainer's batches are the same whatever remove_unused_columns says."""
+    if dataset is None or isinstance(dataset, ContextDropout):
+        return dataset
+    return dataset.select_columns([column for column in MODEL_INPUTS if column in dataset.column_names])
+
+
 class InOrderTrainer(Trainer):
     """Evaluates and predicts in dataset order, which train.py relies on to pair predictions with
     sentences. (With train_sampling_strategy: group_by_length, transformers 5 length-groups
@@ -63,8 +74,6 @@ class ContextDropout(torch.utils.data.Dataset):
     """The training sentences encoded twice, with their context and alone; each epoch shows a
     share `probability` of them alone (`drops_context`). EpochOfContextDropout tells it the epoch."""
 
-    MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels")
-
     def __init__(self, with_context, alone, probability: float, seed: int):
         self.with_context, self.alone, self.probability, self.seed = with_context, alone, probability, seed
         self.epoch = 0
@@ -75,7 +84,7 @@ class ContextDropout(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         source = self.alone if drops_context(self.seed, self.epoch, index, self.probability) else self.with_context
         row = source[int(index)]
-        return {key: row[key] for key in self.MODEL_KEYS if key in row}
+        return {key: row[key] for key in MODEL_INPUTS if key in row}
 
 
 class EpochOfContextDropout(TrainerCallback):

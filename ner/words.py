@@ -322,6 +322,11 @@ def decode(scores: np.ndarray, seen: np.ndarray, labels: list[str], use_viterbi:
     return Decoded(tags, probabilities)
 
 
+def entity_types(labels: list[str]) -> list[str]:
+    """The entity types an IOB2 label set names, sorted: O B-PER I-PER B-LOC -> LOC PER."""
+    return sorted({label[2:] for label in labels if label[:2] in ("B-", "I-")})
+
+
 def labels_of(id2label: dict) -> list[str]:
     """A model's label names in id order."""
     return [id2label[i] for i in sorted(id2label, key=int)]

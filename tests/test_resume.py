@@ -164,3 +164,13 @@ def test_scoring_a_model_never_replaces_it(demo_run, tmp_path, capsys):
     assert main([*args, f"training.output_dir={model_dir}"]) == 2
     assert "is the model being scored" in capsys.readouterr().err
     assert (model_dir / "model.safetensors").is_file()
+
+
+def test_checkpoint_without_optimizer_state_is_not_resumed(tmp_path, capsys):
+    """training.save_only_model checkpoints cannot be resumed (transformers docs): the rerun says so
+    rather than continue with a fresh optimizer."""
+    output_dir = tmp_path / "out"
+    kill_after_first_checkpoint(output_dir, "training.save_only_model=true")
+    assert main(["--config", DEMO, *SHORT, f"training.output_dir={output_dir}", "training.save_only_model=true"]) == 2
+    assert "holds the weights but no optimizer state (training.save_only_model: true)" in capsys.readouterr().err
+    assert (output_dir / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER).exists()

@@ -262,6 +262,31 @@ def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path):
     assert scores["validation"]["f1"] == pytest.approx(max(row["eval_f1"] for row in evaluations))
 
 
+def test_resuming_a_run_that_stopped_early_does_not_train_on(tmp_path, monkeypatch, caplog):
+    """Killed after early stopping, before the scores were written: the rerun resumes from the
+    checkpoint where the run stopped, trains no further, and keeps the best epoch."""
+    import train
+
+    output_dir = tmp_path / "early"
+    args = ["--config", DEMO, "training.num_train_epochs=10", "early_stopping.patience=1", "early_stopping.threshold=0.5",
+            "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16", f"training.output_dir={output_dir}"]
+
+    def killed(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "evaluate", killed)
+    assert main(args) == 130
+    monkeypatch.undo()
+    caplog.set_level("INFO", logger="ner")
+    assert main(args) == 0
+    evaluations = [row for row in read_log(output_dir) if row["eval_f1"] is not None]
+    assert [row["epoch"] for row in evaluations] == [1.0, 2.0]
+    scores = json.loads((output_dir / "metrics.json").read_text())
+    assert scores["training"]["steps"] == 8  # 2 epochs of 64 sentences in batches of 16
+    assert "the run had stopped early at step 8" in caplog.text
+    assert scores["validation"]["f1"] == pytest.approx(max(row["eval_f1"] for row in evaluations))
+
+
 def test_early_stopping_needs_evaluations(tmp_path):
     from ner.config import load_config as load
     from ner.errors import UserError
