@@ -26,12 +26,12 @@ test: $(VENV)/.dev $(ENCODER)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
+$(VENV)/.runtime: requirements.txt requirements-core.txt | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-onnx.txt requirements-search.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-export.txt requirements-onnx.txt requirements-search.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 

@@ -1,6 +1,6 @@
 """Export a model train.py saved to ONNX (fp32 and int8), then check the export against PyTorch.
 
-    pip install -r requirements-onnx.txt
+    pip install -r requirements-export.txt
     python export.py [--model bert-ner]
     python infer.py --backend onnx-int8 "Barack Obama was born in Hawaii"
 

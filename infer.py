@@ -194,6 +194,32 @@ def tag(ner, chunk: list[str], args: argparse.Namespace) -> list[list[dict]]:
     return result
 
 
+def load_tagger(model: str, backend: str = "torch", device: str = "cpu", threads: int | None = None,
+                aggregation: str = DEFAULT_AGGREGATION, trust=None):
+    """What tags texts: `tagger(texts, batch_size=N)` -> each text's entities. The ONNX backends
+    import neither torch nor transformers, and start in about a second."""
+    from ner.config import trained_data_config
+
+    trained = trained_data_config(model)
+    if backend != "torch":
+        from ner.onnx_backend import OnnxTagger
+
+        if device == "cuda":
+            raise UserError("--device cuda: the ONNX backends run on CPU; use --backend torch for a GPU, or --device cpu")
+        return OnnxTagger(model, backend, threads, aggregation, trained)
+
+    from transformers.utils import logging as transformers_logging
+
+    from ner.inference import make_pipeline, resolve_device, set_threads
+    from ner.modeling import Trust, load_trained
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
+    device = resolve_device(device)  # before the model loads
+    set_threads(threads)
+    weights, tokenizer = load_trained(model, key="--model", trust=trust or Trust())
+    return make_pipeline(weights, tokenizer, aggregation, device, trained)
+
+
 def run(args: argparse.Namespace) -> None:
     check_model_dir(args.model, DEFAULT_MODEL)
     check_html_path(args.html)
@@ -203,21 +229,11 @@ def run(args: argparse.Namespace) -> None:
         return
 
     from tqdm.auto import tqdm
-    from transformers.utils import logging as transformers_logging
 
-    from ner.config import trained_data_config
-    from ner.inference import make_pipeline, resolve_device, set_threads
-    from ner.modeling import Trust, load_trained
+    from ner.modeling import Trust
 
-    transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
-
-    if args.backend != "torch" and args.device == "cuda":
-        raise UserError("--device cuda: the ONNX backends run on CPU; use --backend torch for a GPU, or --device cpu")
-    device = "cpu" if args.backend != "torch" else resolve_device(args.device)  # before the model loads
     trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
-    set_threads(args.threads)
-    model, tokenizer = load_trained(args.model, key="--model", backend=args.backend, trust=trust, threads=args.threads)
-    ner = make_pipeline(model, tokenizer, args.aggregation, device, trained_data_config(args.model))
+    ner = load_tagger(args.model, args.backend, args.device, args.threads, args.aggregation, trust)
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html

@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infer import TEXTS_PER_CHUNK  # noqa: E402
-from ner.config import trained_data_config  # noqa: E402
 from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.outputs import METRICS_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
@@ -82,18 +81,16 @@ def main() -> None:
     parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"], help="as infer.py's")
     parser.add_argument("--metrics", help="train.py's scores to compare with (default: MODEL/metrics.json; an evaluate-only run's)")
     args = parser.parse_args()
 
-    from transformers.utils import logging as transformers_logging
+    from infer import load_tagger
+    from ner.inference import chunks, predict
 
-    from ner.inference import chunks, make_pipeline, predict
-    from ner.modeling import load_trained
-
-    transformers_logging.disable_progress_bar()
     rows = read_conll(Path(args.conll))
     sentences, gold = rows[TOKENS][: args.limit], [to_iob2(tags) for tags in rows[TAGS][: args.limit]]
-    ner = make_pipeline(*load_trained(args.model, key="--model"), trained=trained_data_config(args.model))
+    ner = load_tagger(args.model, args.backend)
     metrics_file = Path(args.metrics or Path(args.model) / METRICS_FILE)
     trained_f1 = json.loads(metrics_file.read_text())["test"]["f1"] if metrics_file.is_file() else None
 

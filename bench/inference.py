@@ -19,11 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infer import TEXTS_PER_CHUNK  # noqa: E402
+from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
 from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
-from ner.inference import clean_entities, make_pipeline, predict  # noqa: E402
-from ner.modeling import load_trained  # noqa: E402
-from ner.config import trained_data_config  # noqa: E402
+from ner.inference import clean_entities, predict  # noqa: E402
 from ner.scoring import score  # noqa: E402
 from ner.words import tags_for  # noqa: E402
 
@@ -81,9 +79,8 @@ def main() -> None:
     reference = None
     for name in sorted(args.runs, key=list(RUNS).index):
         backend, batched = RUNS[name]
-        model, tokenizer = load_trained(args.model, key="--model", backend=backend)
-        ner = make_pipeline(model, tokenizer, device="cpu", trained=trained_data_config(args.model))
-        ner(texts[0])  # warm-up: the first call pays for lazy initialisation
+        ner = load_tagger(args.model, backend)
+        ner([texts[0]])  # warm-up: the first call pays for lazy initialisation
         start = time.perf_counter()
         results, latencies = timed(ner, texts, args.batch_size, batched)
         seconds = time.perf_counter() - start

@@ -16,10 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.inference import timed  # noqa: E402
+from infer import load_tagger  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.config import trained_data_config  # noqa: E402
-from ner.inference import make_pipeline, set_threads  # noqa: E402
-from ner.modeling import load_trained  # noqa: E402
 from ner.onnx_backend import onnx_path  # noqa: E402
 
 
@@ -51,12 +49,10 @@ def main() -> None:
     print(f"{len(texts)} sentences from {args.conll}; model {args.model}; {cores} CPUs; torch default threads {torch.get_num_threads()}")
     print("| backend | autograd context | threads | sentences/s |\n|---|---|---|---|")
     for backend, context, threads in variants:
-        set_threads(threads)
-        model, tokenizer = load_trained(args.model, key="--model", backend=backend, threads=threads)
-        ner = make_pipeline(model, tokenizer, device="cpu", trained=trained_data_config(args.model))
+        ner = load_tagger(args.model, backend, threads=threads)
         if context == "no_grad":
             ner = no_grad(ner)
-        ner(texts[0])
+        ner([texts[0]])
         start = time.perf_counter()
         timed(ner, texts, args.batch_size, batched=True)
         print(f"| {backend} | {context} | {threads} | {len(texts) / (time.perf_counter() - start):.1f} |", flush=True)

@@ -8,10 +8,29 @@ sub-tokens by the encoding's `word_ids()`, and decodes tags with the same Viterb
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import accumulate
 
+import numpy as np
+
 from ner.errors import UserError
-from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION  # noqa: F401 (infer.py's --aggregation)
+from ner.words import (  # noqa: F401 (AGGREGATIONS: infer.py's --aggregation)
+    AGGREGATIONS,
+    DEFAULT_AGGREGATION,
+    NO_WORD,
+    Decoded,
+    decode,
+    encode,
+    encode_with_context,
+    entities,
+    labels_of,
+    softmax,
+    split_sentences,
+    word_scores,
+)
+
+# What a BERT-style token classifier takes, by the names its tokenizer gives them.
+MODEL_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 
 ENTITY_KEYS = ("entity_group", "word", "start", "end", "score")
 
@@ -49,21 +68,89 @@ def line_groups(sentences: list[list[tuple[int, int]]], line_starts: tuple[int, 
     return groups or [range(0)]
 
 
+Inputs = list[tuple[dict[str, list[int]], list[int | None]]]  # per model input: its sub-token ids by name, and each one's word
+
+
+@dataclass
+class Prepared:
+    """One text ready for a model: its words (character spans), the word ranges decoded together
+    (`groups`: each sentence, or each line), and one model input per window or sentence."""
+
+    text: str
+    word_spans: list[tuple[int, int]]
+    groups: list[range]
+    inputs: Inputs
+
+
+def windows(tokenizer, words: list[str], first: int, max_length: int | None, stride: int) -> Inputs:
+    """Overlapping windows over `words`, the first of which is word `first` of the text."""
+    encoded = encode(tokenizer, [words], max_length, stride=stride, return_overflowing_tokens=True)
+    return [
+        ({name: encoded[name][i] for name in MODEL_INPUT_NAMES if name in encoded}, [None if w is None else first + w for w in encoded.word_ids(i)])
+        for i in range(len(encoded["input_ids"]))
+    ]
+
+
+def in_context(tokenizer, sentences: list[list[str]], firsts: list[int], context_tokens: int, max_length: int, stride: int) -> Inputs:
+    """One input per sentence, between its neighbours' words; a sentence too long for any context
+    is read in windows instead, as without context."""
+    from ner.context import room
+
+    encoded, indexes, sizes = encode_with_context(tokenizer, sentences, context_tokens, max_length)
+    limit, inputs = room(tokenizer, max_length), []
+    for i, (size, first) in enumerate(zip(sizes, firsts)):
+        if size > limit:
+            inputs += windows(tokenizer, sentences[i], first, max_length, stride)
+        else:
+            ids = {name: encoded[name][i] for name in MODEL_INPUT_NAMES if name in encoded}
+            inputs.append((ids, [None if w == NO_WORD else first + w for w in indexes[i]]))
+    return inputs
+
+
+def prepare(tokenizer, text: str, max_length: int | None = None, stride: int = 0, context_tokens: int = 0) -> Prepared:
+    """Split `text` into sentences and words and encode them. A model trained without context
+    reads each line's words whole, in overlapping windows when they are too many; a model trained
+    with `data.context_tokens` reads each sentence between its neighbours' words, as train.py
+    encoded it, and its tags are decoded sentence by sentence, as train.py scored them."""
+    line_starts = tuple(i + 1 for i, character in enumerate(text) if character == "\n")  # a line ends a sentence
+    sentences = split_sentences(text, line_starts)
+    word_spans = [word for sentence in sentences for word in sentence]
+    firsts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
+    words = [[text[start:end] for start, end in sentence] for sentence in sentences]
+    if context_tokens and max_length and sentences:
+        inputs = in_context(tokenizer, words, firsts, context_tokens, max_length, stride)
+        groups = [range(first, first + len(sentence)) for first, sentence in zip(firsts, sentences)]
+    else:  # each line alone, as infer.py reads lines without --documents
+        groups = line_groups(sentences, line_starts)
+        flat = [word for sentence in words for word in sentence]
+        inputs = [item for group in groups for item in windows(tokenizer, flat[group.start : group.stop], group.start, max_length, stride)]
+    return Prepared(text, word_spans, groups, inputs)
+
+
+def finish(prepared: Prepared, probabilities: list[np.ndarray], labels: list[str], aggregation: str, use_viterbi: bool) -> list[dict]:
+    """The entities of a prepared text from the label probabilities of each of its inputs (shape
+    [sub-tokens of that input, labels]): one vector per word, then tags decoded group by group."""
+    scores, seen = word_scores(
+        [(word_ids, rows) for (_, word_ids), rows in zip(prepared.inputs, probabilities)], len(prepared.word_spans), aggregation
+    )
+    decoded = Decoded([], [])
+    for group in prepared.groups:  # sentence by sentence where the model was trained so, as train.py scores
+        part = decode(scores[group.start : group.stop], seen[group.start : group.stop], labels, use_viterbi)
+        decoded.tags += part.tags
+        decoded.probabilities += part.probabilities
+    return entities(prepared.text, prepared.word_spans, decoded)
+
+
 def word_pipeline():
-    """transformers' token-classification pipeline on ner.words' words and entities, run under
-    torch.inference_mode instead of no_grad (no autograd bookkeeping at all). Made on demand:
-    importing transformers takes seconds, and infer.py --help must not wait for it."""
+    """transformers' token-classification pipeline on ner.words' words and entities (`prepare`
+    and `finish` above), run under torch.inference_mode instead of no_grad (no autograd
+    bookkeeping at all). Made on demand: importing transformers takes seconds, and infer.py
+    --help must not wait for it."""
     import torch
     from transformers import TokenClassificationPipeline
 
-    from ner.context import room
-    from ner.words import NO_WORD, Decoded, decode, encode, encode_with_context, entities, labels_of, softmax, split_sentences, word_scores
-
     class WordPipeline(TokenClassificationPipeline):
-        """Each text is split into sentences and words. A model trained without context reads each
-        line's words whole, in overlapping windows when they are too many; a model trained with
-        `data.context_tokens` reads each sentence between its neighbours' words, as train.py
-        encoded it, and its tags are decoded sentence by sentence, as train.py scored them."""
+        """The pipeline's batching and devices around `prepare` and `finish`."""
 
         def get_inference_context(self):
             return torch.inference_mode
@@ -75,72 +162,27 @@ def word_pipeline():
             drop_unset = lambda params: {k: v for k, v in params.items() if v is not None}  # noqa: E731
             return drop_unset(preprocess), {}, drop_unset(postprocess)
 
-        def windows(self, words: list[str], first: int, max_length: int | None, stride: int):
-            """Overlapping windows over `words`, the first of which is word `first` of the text."""
-            encoded = encode(
-                self.tokenizer, [words], max_length, stride=stride, return_overflowing_tokens=True, padding=True, return_tensors="pt"
-            )
-            for i in range(len(encoded["input_ids"])):
-                inputs = {name: encoded[name][i : i + 1] for name in self.tokenizer.model_input_names if name in encoded}
-                yield inputs, [None if w is None else first + w for w in encoded.word_ids(i)]
-
-        def in_context(self, sentences: list[list[str]], firsts: list[int], context_tokens: int, max_length: int, stride: int):
-            """One input per sentence, between its neighbours' words; a sentence too long for any
-            context is read in windows instead, as without context."""
-            encoded, indexes, sizes = encode_with_context(self.tokenizer, sentences, context_tokens, max_length)
-            limit = room(self.tokenizer, max_length)
-            for i, (size, first) in enumerate(zip(sizes, firsts)):
-                if size > limit:
-                    yield from self.windows(sentences[i], first, max_length, stride)
-                    continue
-                inputs = {name: torch.tensor([encoded[name][i]]) for name in self.tokenizer.model_input_names if name in encoded}
-                yield inputs, [None if w == NO_WORD else first + w for w in indexes[i]]
-
         def preprocess(self, text: str, max_length: int | None = None, stride: int = 0, context_tokens: int = 0):
-            line_starts = tuple(i + 1 for i, character in enumerate(text) if character == "\n")  # a line ends a sentence
-            sentences = split_sentences(text, line_starts)
-            word_spans = [word for sentence in sentences for word in sentence]
-            firsts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
-            words = [[text[start:end] for start, end in sentence] for sentence in sentences]
-            if context_tokens and max_length and sentences:
-                inputs = list(self.in_context(words, firsts, context_tokens, max_length, stride))
-                groups = [range(first, first + len(sentence)) for first, sentence in zip(firsts, sentences)]
-            else:  # each line alone, as infer.py reads lines without --documents
-                groups = line_groups(sentences, line_starts)
-                flat = [word for sentence in words for word in sentence]
-                inputs = [item for group in groups for item in self.windows(flat[group.start : group.stop], group.start, max_length, stride)]
-            for i, (model_inputs, word_ids) in enumerate(inputs):
-                yield {
-                    **model_inputs,
-                    "word_ids": word_ids,
-                    # postprocess needs these once per text
-                    "text": text if i == 0 else None,
-                    "word_spans": word_spans if i == 0 else None,
-                    "groups": groups if i == 0 else None,
-                    "is_last": i == len(inputs) - 1,
-                }
+            prepared = prepare(self.tokenizer, text, max_length, stride, context_tokens)
+            for i, (ids, _) in enumerate(prepared.inputs):
+                inputs = {name: torch.tensor([values]) for name, values in ids.items() if name in self.tokenizer.model_input_names}
+                # postprocess needs the prepared text once
+                yield {**inputs, "prepared": prepared if i == 0 else None, "is_last": i == len(prepared.inputs) - 1}
 
         def _forward(self, inputs):
-            kept = {key: inputs.pop(key) for key in ("word_ids", "text", "word_spans", "groups", "is_last")}
+            kept = {key: inputs.pop(key) for key in ("prepared", "is_last")}
             output = self.model(**inputs)
             return {"logits": output["logits"], **kept}
 
         def postprocess(self, outputs, aggregation: str = DEFAULT_AGGREGATION, use_viterbi: bool = True):
-            text, word_spans, groups = outputs[0]["text"], outputs[0]["word_spans"], outputs[0]["groups"]
-            windows = []
-            for output in outputs:
+            prepared = outputs[0]["prepared"]
+            probabilities = []
+            for output, (_, word_ids) in zip(outputs, prepared.inputs):
                 logits = output["logits"][0].float().cpu().numpy()
-                word_ids = output["word_ids"]
                 # Batched inputs are padded to the longest of the batch, on the tokenizer's side.
                 first = len(logits) - len(word_ids) if self.tokenizer.padding_side == "left" else 0
-                windows.append((word_ids, softmax(logits[first : first + len(word_ids)])))
-            scores, seen = word_scores(windows, len(word_spans), aggregation)
-            labels, decoded = labels_of(self.model.config.id2label), Decoded([], [])
-            for group in groups:  # sentence by sentence where the model was trained so, as train.py scores
-                part = decode(scores[group.start : group.stop], seen[group.start : group.stop], labels, use_viterbi)
-                decoded.tags += part.tags
-                decoded.probabilities += part.probabilities
-            return entities(text, word_spans, decoded)
+                probabilities.append(softmax(logits[first : first + len(word_ids)]))
+            return finish(prepared, probabilities, labels_of(self.model.config.id2label), aggregation, use_viterbi)
 
     return WordPipeline
 

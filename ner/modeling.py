@@ -186,18 +186,10 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
     return model
 
 
-def load_trained(
-    name: str,
-    revision: str | None = None,
-    key: str = "model.name_or_path",
-    backend: str = "torch",
-    trust: Trust = Trust(),
-    threads: int | None = None,
-):
+def load_trained(name: str, revision: str | None = None, key: str = "model.name_or_path", trust: Trust = Trust()):
     """A fine-tuned NER model and its tokenizer, as they are: what infer.py runs and evaluate-only
-    scores. Its own label names are kept; callers map labels by name. `backend` "onnx" or
-    "onnx-int8" runs the directory's export (python export.py) instead of the PyTorch weights,
-    on `threads` CPU threads (None = ONNX Runtime's default, one per physical core)."""
+    scores. Its own label names are kept; callers map labels by name. (An ONNX export runs
+    without transformers: ner.onnx_backend.OnnxTagger.)"""
     from transformers import AutoModelForTokenClassification
 
     config = pretrained_config(name, revision, key, trust)
@@ -207,10 +199,6 @@ def load_trained(
             "fine-tune it first (python train.py with model.name_or_path set to it)"
         )
     tokenizer = checkpoint_tokenizer(name, revision, config.model_type, key, trust)
-    if backend != "torch":
-        from ner.onnx_backend import load_onnx_model
-
-        return load_onnx_model(name, backend, config, threads), tokenizer
     refuse_pickle(name, key, trust)
     try:
         model = AutoModelForTokenClassification.from_pretrained(name, revision=revision, config=config, **trust.model_kwargs())
@@ -221,7 +209,13 @@ def load_trained(
 
 def input_limit(tokenizer, model, requested: int | None) -> int:
     """The longest input in sub-tokens: what the config asks for, but never more than the model takes."""
-    limit = min(tokenizer.model_max_length, model.config.max_position_embeddings)
+    return longest_input([tokenizer.model_max_length, model.config.max_position_embeddings], requested)
+
+
+def longest_input(limits: list[int], requested: int | None) -> int:
+    """The longest input in sub-tokens: `requested` (data.max_length), but never more than the
+    smallest of `limits` (the tokenizer's model_max_length, the model's position embeddings)."""
+    limit = min(limits)
     if requested is not None and requested > limit:
         log.warning(f"data.max_length {requested} is more than the model takes; using {limit}")
     return limit if requested is None else min(requested, limit)

@@ -1,8 +1,9 @@
-"""ONNX: export a trained model, and run the export inside the transformers pipeline.
+"""ONNX: export a trained model, and run the export without torch or transformers.
 
-The pipeline keeps doing everything but the forward pass (tokenization, long-text windows, word
-aggregation, offsets), so the ONNX backends share all of that with PyTorch instead of copying it.
-onnx, onnxscript and onnxruntime are optional: requirements-onnx.txt.
+Exporting needs torch (export.py). Running an export needs only onnxruntime, tokenizers and numpy
+(requirements-onnx.txt), so that infer.py --backend onnx starts in about a second and deploys
+without torch: the words, windows, context and entities are ner.inference's `prepare` and
+`finish`, the same as the PyTorch pipeline's, and the tokenizer is the model's own tokenizer.json.
 """
 
 import logging
@@ -10,20 +11,22 @@ import warnings
 from pathlib import Path
 
 from ner.errors import UserError
+from ner.words import DEFAULT_AGGREGATION
 
 ONNX_DIR = "onnx"
 BACKEND_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
-INSTALL_HINT = "pip install -r requirements-onnx.txt"
+RUN_REQUIREMENTS = "requirements-onnx.txt"  # running an export
+EXPORT_REQUIREMENTS = "requirements-export.txt"  # making one
 
 
-def require(module: str = "onnxruntime"):
+def require(module: str = "onnxruntime", requirements: str = RUN_REQUIREMENTS):
     """Import an optional ONNX package, or say in one line what to install."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"ONNX support needs the {module} package: {INSTALL_HINT}") from None
+        raise UserError(f"ONNX support needs the {module} package: pip install -r {requirements}") from None
 
 
 def onnx_path(model_dir: str | Path, backend: str) -> Path:
@@ -34,8 +37,8 @@ def export(model, tokenizer, path: Path) -> list[str]:
     """Write `model` as ONNX with dynamic batch and sequence axes; return its input names."""
     import torch
 
-    require("onnx")
-    require("onnxscript")  # torch.onnx's exporter is built on it
+    require("onnx", EXPORT_REQUIREMENTS)
+    require("onnxscript", EXPORT_REQUIREMENTS)  # torch.onnx's exporter is built on it
     sample = tokenizer(["Anna Schmidt", "Reuters said so on Tuesday"], padding=True, return_tensors="pt")
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
@@ -65,7 +68,7 @@ def quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of the MatMul weights (activations are quantized on the fly):
     smaller and faster on CPU. One scale per output channel, not per tensor, which cost 1.2 test F1
     on CoNLL-2003 with MiniLM; embeddings stay float, which is faster here (README, Results)."""
-    require("onnx")
+    require("onnx", EXPORT_REQUIREMENTS)
     quantization = require("onnxruntime.quantization")
     root = logging.getLogger()
     level, root.level = root.level, logging.ERROR  # its advice to pre-process is for static quantization
@@ -85,30 +88,103 @@ def session(path: Path, threads: int | None = None):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxTokenClassifier:
-    """Stands in for the PyTorch model inside a token-classification pipeline: it has the
-    checkpoint's `config` and a CPU `device`, and returns logits from an ONNX Runtime session."""
+class FastTokenizer:
+    """The calls ner.words and ner.context make of a transformers fast tokenizer, answered by the
+    same tokenizer.json through the `tokenizers` package alone (what transformers' fast
+    tokenizers run underneath): the ONNX backends start without importing torch or transformers.
+    Windows of a long text come out as transformers makes them: each encoding, then its overflow."""
 
-    def __init__(self, path: Path, config, threads: int | None = None):
-        import torch
+    padding_side = "right"
 
-        self.config = config
-        self.device = torch.device("cpu")
+    def __init__(self, path: Path):
+        tokenizers = require("tokenizers")
+        self.backend = tokenizers.Tokenizer.from_file(str(path))
+        self.backend.no_padding()
+        self.backend.no_truncation()
+
+    def __call__(self, texts, is_split_into_words: bool = False, truncation: bool = False, max_length: int | None = None,
+                 stride: int = 0, return_overflowing_tokens: bool = False, add_special_tokens: bool = True):
+        if truncation and max_length is not None:
+            self.backend.enable_truncation(max_length, stride=stride)
+        else:
+            self.backend.no_truncation()
+        single = isinstance(texts, str)
+        encodings = self.backend.encode_batch([texts] if single else texts, is_pretokenized=is_split_into_words,
+                                              add_special_tokens=add_special_tokens)
+        if return_overflowing_tokens:
+            encodings = [part for encoding in encodings for part in (encoding, *encoding.overflowing)]
+        return FastEncoding(encodings[0] if single else encodings, single)
+
+
+class FastEncoding(dict):
+    """Input name -> the ids of each encoding (of the one encoding for a single text), with
+    `word_ids(i)` as transformers' BatchEncoding has it."""
+
+    def __init__(self, encodings, single: bool):
+        self.encodings = [encodings] if single else encodings
+        columns = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask"}
+        rows = {name: [getattr(encoding, field) for encoding in self.encodings] for name, field in columns.items()}
+        super().__init__({name: values[0] for name, values in rows.items()} if single else rows)
+
+    def word_ids(self, index: int = 0) -> list[int | None]:
+        return self.encodings[index].word_ids
+
+
+def read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class OnnxTagger:
+    """infer.py's tagger on an export: `tagger(texts, batch_size=32)` gives each text's entities,
+    as the PyTorch pipeline does (the same ner.inference.prepare and finish around the model),
+    with onnxruntime, tokenizers and numpy only."""
+
+    def __init__(self, model_dir: str, backend: str, threads: int | None = None, aggregation: str = DEFAULT_AGGREGATION,
+                 trained=None):
+        from ner.inference import window_stride
+        from ner.modeling import longest_input
+        from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
+        from ner.words import labels_of
+
+        path = onnx_path(model_dir, backend)
+        if not path.is_file():
+            raise UserError(f"no ONNX model at {path}: run python export.py --model {model_dir} first")
         self.session = session(path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
+        config = read_json(Path(model_dir) / MODEL_CONFIG_FILE)
+        self.labels = labels_of(config["id2label"])
+        limits = [config.get("max_position_embeddings"), read_json(Path(model_dir) / TOKENIZER_CONFIG_FILE).get("model_max_length")]
+        self.max_length = longest_input([limit for limit in limits if limit], trained.max_length if trained else None)
+        self.stride = window_stride(self.max_length)
+        self.context_tokens = trained.context_tokens if trained else 0
+        self.use_viterbi = trained.viterbi if trained else True
+        self.aggregation = aggregation
 
-    def __call__(self, **inputs):
+    def __call__(self, texts: list[str], batch_size: int = 32) -> list[list[dict]]:
         import numpy as np
-        import torch
-        from transformers.modeling_outputs import TokenClassifierOutput
 
-        feeds = {name: inputs[name].numpy().astype(np.int64) for name in self.input_names}
-        return TokenClassifierOutput(logits=torch.from_numpy(self.session.run(["logits"], feeds)[0]))
+        from ner.inference import finish, prepare
+        from ner.words import softmax
 
-
-def load_onnx_model(model_dir: str, backend: str, config, threads: int | None = None) -> OnnxTokenClassifier:
-    """The exported model of `backend` ("onnx" or "onnx-int8") in `model_dir`."""
-    path = onnx_path(model_dir, backend)
-    if not path.is_file():
-        raise UserError(f"no ONNX model at {path}: run python export.py --model {model_dir} first")
-    return OnnxTokenClassifier(path, config, threads)
+        prepared = [prepare(self.tokenizer, text, self.max_length, self.stride, self.context_tokens) for text in texts]
+        inputs = [ids for text in prepared for ids, _ in text.inputs]
+        probabilities = [None] * len(inputs)
+        order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]["input_ids"]))  # similar lengths pad little
+        for batch in (order[i : i + batch_size] for i in range(0, len(order), batch_size)):
+            width = len(inputs[batch[0]]["input_ids"])
+            feeds = {name: np.zeros((len(batch), width), dtype=np.int64) for name in self.input_names}
+            for row, i in enumerate(batch):
+                for name in self.input_names:
+                    feeds[name][row, : len(inputs[i][name])] = inputs[i][name]
+            logits = self.session.run(["logits"], feeds)[0]
+            for row, i in enumerate(batch):
+                probabilities[i] = softmax(logits[row, : len(inputs[i]["input_ids"])])
+        results, first = [], 0
+        for text in prepared:
+            count = len(text.inputs)
+            results.append(finish(text, probabilities[first : first + count], self.labels, self.aggregation, self.use_viterbi))
+            first += count
+        return results

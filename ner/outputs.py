@@ -3,6 +3,10 @@
 import json
 from pathlib import Path
 
+# What transformers' save_pretrained names (the ONNX backends read them without transformers).
+MODEL_CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "classification_report.txt"
 PREDICTIONS_FILE = "test_predictions.txt"
@@ -72,7 +76,7 @@ def write_log(output_dir: Path, log_history: list[dict]) -> None:
 
 def read_labels(model_dir: Path) -> list[str]:
     """A saved model's label names in id order (its config.json), or [] where there is no model."""
-    config = model_dir / "config.json"
+    config = model_dir / MODEL_CONFIG_FILE
     if not config.is_file():
         return []
     id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label", {})

@@ -3,6 +3,7 @@
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from ner.data import TOKENS, read_conll
 from tests.conftest import REPO
 
 for package in ("onnx", "onnxscript", "onnxruntime"):
-    pytest.importorskip(package, reason="ONNX support is optional: pip install -r requirements-onnx.txt")
+    pytest.importorskip(package, reason="ONNX support is optional: pip install -r requirements-export.txt")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def entities(capsys, model_dir, backend: str, texts: list[str]) -> list[list[tup
 
 
 def test_onnx_fp32_gives_the_same_entities_as_pytorch(exported, capsys):
-    texts = [" ".join(words) for words in read_conll(REPO / "data/demo/test.txt")[TOKENS]]
+    texts = demo_sentences()
     torch_entities = entities(capsys, exported, "torch", texts)
     assert sum(map(len, torch_entities)) > 100
     assert entities(capsys, exported, "onnx", texts) == torch_entities
@@ -81,7 +82,109 @@ def test_missing_onnxruntime_says_what_to_install(exported, capsys, monkeypatch)
 
 
 def test_onnx_threads_reach_the_session(exported):
-    from ner.modeling import load_trained
+    from ner.onnx_backend import OnnxTagger
 
-    model, _ = load_trained(str(exported), backend="onnx-int8", threads=1)
-    assert model.session.get_session_options().intra_op_num_threads == 1
+    assert OnnxTagger(str(exported), "onnx-int8", threads=1).session.get_session_options().intra_op_num_threads == 1
+
+
+def demo_sentences() -> list[str]:
+    return [" ".join(words) for words in read_conll(REPO / "data/demo/test.txt")[TOKENS]]
+
+
+def test_onnx_gives_pytorchs_entities_on_long_texts_and_in_context(exported, tmp_path, capsys):
+    """Texts of many windows (every test sentence on one line, far beyond the model's 128
+    sub-tokens), and a model trained with document context reading --documents: the same
+    entities from ONNX fp32 as from PyTorch."""
+    import yaml
+
+    sentences = demo_sentences()
+    long_texts = [" ".join(sentences[i : i + 40]) for i in range(0, len(sentences), 40)]
+    torch_entities = entities(capsys, exported, "torch", long_texts)
+    assert sum(map(len, torch_entities)) > 100
+    assert entities(capsys, exported, "onnx", long_texts) == torch_entities
+
+    in_context = tmp_path / "in-context"
+    shutil.copytree(exported, in_context)
+    saved = yaml.safe_load((in_context / "train_config.yaml").read_text())
+    saved["data"]["context_tokens"] = 16  # read each sentence between its neighbours, as such a model was trained
+    (in_context / "train_config.yaml").write_text(yaml.safe_dump(saved))
+    lines = sentences[:30] + [""] + sentences[30:60]
+    documents = tmp_path / "news.txt"
+    documents.write_text("\n".join(lines) + "\n")
+    outputs = {}
+    for backend in ("torch", "onnx"):
+        assert infer(["--json", "--documents", "--model", str(in_context), "--backend", backend, "--file", str(documents)]) == 0
+        outputs[backend] = capsys.readouterr().out
+    assert outputs["onnx"] == outputs["torch"] and outputs["torch"].count('"entity_group"') > 20
+
+
+ONNX_RUN = """
+import sys
+import infer
+code = infer.main(sys.argv[1:])
+heavy = sorted({name.split(".")[0] for name in sys.modules} & {"torch", "transformers", "datasets", "accelerate"})
+print("heavy modules:", heavy, file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def test_the_onnx_backends_import_neither_torch_nor_transformers(exported):
+    import subprocess
+
+    for backend in ("onnx", "onnx-int8"):
+        run = subprocess.run([sys.executable, "-c", ONNX_RUN, "--model", str(exported), "--backend", backend, "Anna Schmidt flew to Paris ."],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert "heavy modules: []" in run.stderr
+
+
+def distributions_of(requirements: Path) -> set[str]:
+    """The distributions a requirements file names (following -r), with everything they need in turn."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    names, todo = set(), []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("-r "):
+            todo += distributions_of(requirements.parent / line[3:].strip())
+        elif line:
+            todo.append(Requirement(line).name)
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in names:
+            continue
+        names.add(name)
+        for text in metadata.distribution(name).requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):  # this platform, no extras
+                todo.append(requirement.name)
+    return names
+
+
+def test_an_export_runs_with_requirements_onnx_alone(exported, tmp_path):
+    """A virtual environment that holds only what requirements-onnx.txt names (and what those need)
+    runs infer.py on an export, as a deployment image without torch would. The packages are
+    linked from this environment, so the test needs no network."""
+    import subprocess
+    import venv
+    from importlib import metadata
+
+    wanted = distributions_of(REPO / "requirements-onnx.txt")
+    assert not wanted & {"torch", "transformers"}
+    environment = tmp_path / "deploy"
+    venv.create(environment, with_pip=False)
+    site = next(environment.glob("lib/python*/site-packages"))
+    for name in wanted:
+        for entry in {Path(str(file)).parts[0] for file in metadata.distribution(name).files or []}:
+            source = Path(metadata.distribution(name).locate_file(entry))
+            if entry != ".." and source.exists() and not (site / entry).exists():
+                (site / entry).symlink_to(source)
+    command = [str(environment / "bin" / "python"), "infer.py", "--json", "--model", str(exported), "--backend", "onnx-int8",
+               "Anna Schmidt flew to Paris ."]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["text"] == "Anna Schmidt flew to Paris ."
+    blocked = subprocess.run([str(environment / "bin" / "python"), "-c", "import torch"], capture_output=True, timeout=60)
+    assert blocked.returncode != 0  # the environment really is without torch

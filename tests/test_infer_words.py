@@ -11,7 +11,7 @@ from transformers import BertConfig, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
 from ner.config import DataConfig
-from ner.inference import make_pipeline, predict
+from ner.inference import make_pipeline, predict, prepare
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 TAGS = {  # sub-token -> the tag the tagger is surest of (and its second choice); every other sub-token is O
@@ -105,7 +105,7 @@ DOCUMENT_LINES = ["Anna Schmidt met Reuters in Paris .", "The firm said so .", "
 
 
 @pytest.mark.parametrize("context_tokens, max_length", [(4, 24), (16, 24), (2, 12), (64, 512)])
-def test_inference_builds_the_context_windows_train_py_builds(tagger, context_tokens, max_length):
+def test_inference_builds_the_context_windows_train_py_builds(tagger, context_tokens, max_length, tmp_path):
     """The same sentences of one document, encoded by train.py (with_context, tokenize_and_align)
     and by infer.py's pipeline (a line each, as --documents gives them): the same sub-tokens."""
     from datasets import Dataset
@@ -120,23 +120,40 @@ def test_inference_builds_the_context_windows_train_py_builds(tagger, context_to
     label2id = {label: i for i, label in enumerate(LABELS)}
     trained = dataset.map(tokenize_and_align, batched=True, fn_kwargs={"tokenizer": tokenizer, "label2id": label2id,
                                                                        "max_length": max_length, "label_all_tokens": False})
-    ner = make_pipeline(model, tokenizer, trained=DataConfig(context_tokens=context_tokens, max_length=max_length))
-    inputs = list(ner.preprocess("\n".join(DOCUMENT_LINES), max_length=max_length, stride=4, context_tokens=context_tokens))
-    assert [item["input_ids"][0].tolist() for item in inputs] == trained["input_ids"]
+    for reader in (tokenizer, fast_tokenizer(tokenizer, tmp_path)):  # the PyTorch pipeline's, and the ONNX backends'
+        prepared = prepare(reader, "\n".join(DOCUMENT_LINES), max_length=max_length, stride=4, context_tokens=context_tokens)
+        assert [ids["input_ids"] for ids, _ in prepared.inputs] == trained["input_ids"]
     assert any(len(left) for left in dataset["left_context"])  # there was context to build
 
 
+def fast_tokenizer(tokenizer, directory):
+    """The ONNX backends' tokenizer, from the same tokenizer.json."""
+    from ner.onnx_backend import FastTokenizer
+
+    tokenizer.backend_tokenizer.save(str(directory / "tokenizer.json"))
+    return FastTokenizer(directory / "tokenizer.json")
+
+
 def test_a_model_trained_without_context_reads_the_text_whole(tagger):
-    ner = make_pipeline(*tagger, trained=DataConfig(context_tokens=0, max_length=512))
-    (item,) = ner.preprocess(" ".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
-    assert item["groups"] == [range(0, sum(len(line.split()) for line in DOCUMENT_LINES))]
-    items = list(ner.preprocess("\n".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0))
-    assert items[0]["groups"] == [range(0, 7), range(7, 12), range(12, 18), range(18, 22)]  # decoded line by line
-    # ... and each line read alone, as without --documents: a sentence model gains nothing from it
     _, tokenizer = tagger
-    assert [item["input_ids"][0].tolist() for item in items] == [
+    prepared = prepare(tokenizer, " ".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
+    assert prepared.groups == [range(0, sum(len(line.split()) for line in DOCUMENT_LINES))]
+    prepared = prepare(tokenizer, "\n".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
+    assert prepared.groups == [range(0, 7), range(7, 12), range(12, 18), range(18, 22)]  # decoded line by line
+    # ... and each line read alone, as without --documents: a sentence model gains nothing from it
+    assert [ids["input_ids"] for ids, _ in prepared.inputs] == [
         tokenizer(line.split(), is_split_into_words=True)["input_ids"] for line in DOCUMENT_LINES
     ]
+
+
+def test_the_onnx_backends_tokenizer_makes_the_same_windows(tagger, tmp_path):
+    """A text far longer than the window: transformers' tokenizer and the tokenizers package alone
+    give the same overlapping windows and the same word of each sub-token."""
+    _, tokenizer = tagger
+    text = " ".join(DOCUMENT_LINES * 6)
+    expected = prepare(tokenizer, text, max_length=16, stride=4)
+    assert len(expected.inputs) > 5
+    assert prepare(fast_tokenizer(tokenizer, tmp_path), text, max_length=16, stride=4).inputs == expected.inputs
 
 
 @pytest.mark.parametrize(
