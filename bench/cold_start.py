@@ -1,9 +1,16 @@
-"""Cold-start wall time of `python infer.py "one sentence"`, next to importing torch and
-transformers alone (the floor for any script that runs a model).
+"""Cold start of infer.py: the wall time of one whole `python infer.py --model DIR --backend B TEXT`,
+the way a user or a short-lived job runs it, for each backend, with what each spends importing;
+next to importing torch and transformers alone (the PyTorch path's floor), --help and an error.
 
-    python bench/cold_start.py --model DIR [--runs 5]
+    python export.py --model DIR                     # the ONNX backends need the export
+    python bench/cold_start.py --model DIR [--runs 5] [--python PATH ...]
 
-Each command runs --runs times in a fresh interpreter; the median is reported.
+Each command runs --runs times in a row (the first also warms the file cache); the table gives the
+median and the fastest. --python adds other interpreters for the ONNX backends, e.g. a deployment
+environment made with requirements-onnx.txt alone:
+
+    python -m venv /tmp/deploy && /tmp/deploy/bin/pip install -r requirements-onnx.txt
+    python bench/cold_start.py --model DIR --python /tmp/deploy/bin/python
 """
 
 import argparse
@@ -14,34 +21,50 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+TEXT = "Barack Obama was born in Hawaii"
 
 
-def median_seconds(command: list[str], runs: int) -> float:
+def wall_times(command: list[str], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         subprocess.run(command, cwd=REPO, capture_output=True)  # the error path exits 2 by design
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def slowest_imports(python: str, command: list[str], count: int = 4) -> str:
+    """The top-level packages that took longest to import in one run (python -X importtime)."""
+    run = subprocess.run([python, "-X", "importtime", *command], cwd=REPO, capture_output=True, text=True)
+    totals: dict[str, float] = {}
+    for line in run.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            if cumulative.isdigit() and not name.startswith(" ") and "." not in name:
+                totals[name] = max(totals.get(name, 0.0), int(cumulative) / 1e6)
+    top = sorted(totals.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in top)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", required=True, help="a directory train.py wrote, exported with export.py")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--python", nargs="*", default=[], help="more interpreters to time the ONNX backends with")
     args = parser.parse_args()
-    commands = {
-        'python -c "import torch, transformers"': [sys.executable, "-c", "import torch, transformers"],
-        'python infer.py "Barack Obama was born in Hawaii"': [
-            sys.executable, "infer.py", "--model", args.model, "Barack Obama was born in Hawaii",
-        ],
-        "python infer.py --help": [sys.executable, "infer.py", "--help"],
-        "python infer.py --model missing-dir x (error path)": [sys.executable, "infer.py", "--model", "./missing-dir", "x"],
-    }
-    print("| command | median wall time |\n|---|---|")
-    for name, command in commands.items():
-        seconds = median_seconds(command, args.runs)
-        print(f"| `{name}` | {seconds:.2f} s |", flush=True)
+
+    print(f"{args.runs} runs each; TEXT = \"{TEXT}\"\n")
+    print("| interpreter | command | median wall | fastest | slowest imports (one run) |\n|---|---|---|---|---|")
+    runs = [(sys.executable, ["-c", "import torch, transformers"]), (sys.executable, ["infer.py", "--help"])]
+    runs.append((sys.executable, ["infer.py", "--model", "./missing-dir", "x"]))  # the error path, exit 2
+    runs += [(sys.executable, ["infer.py", "--model", args.model, "--backend", backend, TEXT]) for backend in ("torch", "onnx", "onnx-int8")]
+    runs += [(python, ["infer.py", "--model", args.model, "--backend", backend, TEXT]) for python in args.python for backend in ("onnx", "onnx-int8")]
+    for python, command in runs:
+        times = wall_times([python, *command], args.runs)
+        name = "this environment" if python == sys.executable else python
+        shown = " ".join(part if " " not in part else "TEXT" if part == TEXT else f'"{part}"' for part in command)
+        imports = slowest_imports(python, command) if command[0] == "infer.py" else ""
+        print(f"| {name} | `python {shown}` | {statistics.median(times):.2f} s | {min(times):.2f} s | {imports} |", flush=True)
 
 
 if __name__ == "__main__":
