@@ -9,9 +9,14 @@ Batched runs go through infer.py's own loop: chunks of TEXTS_PER_CHUNK texts, lo
 Reports sentences/s, p50/p95 latency (per sentence for single calls, per chunk otherwise),
 test F1 of each run (seqeval, strict), and how many sentences get exactly the entity spans of
 the batched PyTorch run. Texts are the CoNLL words joined by spaces.
+
+The limit: the machine's own peak rate for a matrix product at the model's feed-forward shape
+(fp32, and int8 as the int8 export computes), measured with the same threads, and each run's
+achieved rate (the encoder's useful operations, padding excluded, per second) as a share of it.
 """
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -57,6 +62,52 @@ def timed(ner, texts: list[str], batch_size: int, batched: bool) -> tuple[list, 
     return results, latencies
 
 
+def useful_operations(model_dir: str, texts: list[str]) -> float:
+    """Multiply-adds x 2 the encoder does for `texts`, padding excluded: per sentence of n sub-tokens,
+    the layers' linear maps 2n(4H^2 + 2HI) and attention's two products 4n^2 H, times the layers."""
+    from ner.inference import prepare
+    from ner.onnx_backend import FastTokenizer, read_json
+
+    config = read_json(Path(model_dir) / "config.json")
+    hidden, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    tokenizer = FastTokenizer(Path(model_dir) / "tokenizer.json")
+    total = 0.0
+    for text in texts:
+        for ids, _ in prepare(tokenizer, text).inputs:
+            n = len(ids["input_ids"])
+            total += layers * (2 * n * (4 * hidden**2 + 2 * hidden * inner) + 4 * n * n * hidden)
+    return total
+
+
+def matmul_peak(rows: int, inner: int, columns: int, int8: bool, threads: int) -> float:
+    """This machine's measured rate (operations/s) for one [rows, inner] x [inner, columns] product in
+    ONNX Runtime with `threads` threads: MatMul in fp32, or MatMulInteger (uint8 x int8 -> int32),
+    what the int8 export's products run on. The best of 30 runs."""
+    import numpy as np
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    kind, weight_kind = (TensorProto.UINT8, TensorProto.INT8) if int8 else (TensorProto.FLOAT, TensorProto.FLOAT)
+    weights = np.random.default_rng(0).integers(-100, 100, (inner, columns)).astype(np.int8 if int8 else np.float32)
+    node = helper.make_node("MatMulInteger" if int8 else "MatMul", ["a", "w"], ["y"])
+    graph = helper.make_graph(
+        [node], "peak", [helper.make_tensor_value_info("a", kind, [rows, inner])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32 if int8 else TensorProto.FLOAT, [rows, columns])],
+        [helper.make_tensor("w", weight_kind, weights.shape, weights.tobytes(), raw=True)],
+    )
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    a = np.random.default_rng(1).integers(0, 200, (rows, inner)).astype(np.uint8 if int8 else np.float32)
+    best = float("inf")
+    for _ in range(30):
+        start = time.perf_counter()
+        session.run(["y"], {"a": a})
+        best = min(best, time.perf_counter() - start)
+    return 2 * rows * inner * columns / best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a directory train.py wrote (exported for the ONNX runs)")
@@ -73,9 +124,16 @@ def main() -> None:
     rows = read_conll(Path(args.conll))
     words, gold = rows[TOKENS][: args.limit], [to_iob2(tags) for tags in rows[TAGS][: args.limit]]
     texts = [" ".join(w) for w in words]
-    print(f"{len(texts)} sentences from {args.conll}; model {args.model}; torch threads {torch.get_num_threads()}")
-    print("| run | sentences/s | p50 latency | p95 latency | test F1 | spans as batched PyTorch |")
-    print("|---|---|---|---|---|---|")
+    threads = torch.get_num_threads()
+    print(f"{len(texts)} sentences from {args.conll}; model {args.model}; torch threads {threads}")
+    operations = useful_operations(args.model, texts)
+    config = json.loads((Path(args.model) / "config.json").read_text())
+    shape = (32 * 20, config["hidden_size"], config["intermediate_size"])  # a batch of 32 sentences of ~20 sub-tokens, the feed-forward layer
+    peaks = {False: matmul_peak(*shape, False, threads), True: matmul_peak(*shape, True, threads)}
+    print(f"peak of this machine, {threads} threads, [{shape[0]} x {shape[1]}] x [{shape[1]} x {shape[2]}]: "
+          f"fp32 {peaks[False] / 1e9:.0f} GFLOP/s, int8 {peaks[True] / 1e9:.0f} GOP/s; the encoder's work: {operations / 1e9:.1f} GOP\n")
+    print("| run | sentences/s | p50 latency | p95 latency | test F1 | spans as batched PyTorch | achieved GOP/s | of peak |")
+    print("|---|---|---|---|---|---|---|---|")
     reference = None
     for name in sorted(args.runs, key=list(RUNS).index):
         backend, batched = RUNS[name]
@@ -89,9 +147,10 @@ def main() -> None:
         same = f"{sum(a == b for a, b in zip(spans, reference))}/{len(texts)}" if reference else "n/a"
         f1 = score(gold, [tags_for(space_joined_spans(w), r) for w, r in zip(words, results)])["f1"]
         cuts = statistics.quantiles(latencies, n=100)
+        achieved = operations / seconds
         print(
             f"| {LABELS[name]} | {len(texts) / seconds:.1f} | {cuts[49] * 1000:.1f} ms | {cuts[94] * 1000:.1f} ms "
-            f"| {f1 * 100:.2f} | {same} |",
+            f"| {f1 * 100:.2f} | {same} | {achieved / 1e9:.0f} | {achieved / peaks[backend == 'onnx-int8']:.0%} |",
             flush=True,
         )
 
