@@ -18,12 +18,12 @@ import yaml
 
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError
-from ner.outputs import f1_summary, files_under, read_labels, read_metrics, read_own_files
+from ner.outputs import f1_summary, files_under, read_labels, read_metrics, read_own_files, sibling_dir
 
 log = logging.getLogger("ner")
 
 CHECKPOINT_PREFIX = "checkpoint-"  # what Trainer names them (transformers' PREFIX_CHECKPOINT_DIR)
-# Written by MarkCheckpoint after Trainer has written everything else, so it also marks completeness.
+# Written by ner.trainer.MarkCompleteCheckpoints after Trainer has written everything else, so it also marks completeness.
 MARKER = RESOLVED_CONFIG_FILE
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER = "optimizer.pt"  # transformers' OPTIMIZER_NAME; absent with save_only_model
@@ -157,14 +157,12 @@ def scores_of(output_dir: Path) -> str:
 
 def partial_dir(output_dir: Path) -> Path:
     """Where the final output is written before it replaces output_dir."""
-    output_dir = output_dir.resolve()  # "." has no name to build a sibling's from
-    return output_dir.with_name(f".{output_dir.name}.partial")
+    return sibling_dir(output_dir, "partial")
 
 
 def previous_dir(output_dir: Path) -> Path:
     """Where the previous output_dir waits while the new one takes its name."""
-    output_dir = output_dir.resolve()
-    return output_dir.with_name(f".{output_dir.name}.previous")
+    return sibling_dir(output_dir, "previous")
 
 
 def recover(output_dir: Path) -> None:

@@ -17,6 +17,18 @@ OWN_FILES = ".bert-ner-files"
 LOG_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "eval_precision", "eval_recall", "eval_f1")
 
 
+# Working directories beside output_dir, hidden: the final output while it is written, the old
+# output while the new one takes its name, hyperparameter trials.
+SIBLING_ROLES = ("partial", "previous", "search")
+
+
+def sibling_dir(output_dir: Path, role: str) -> Path:
+    """`.NAME.<role>` beside output_dir NAME (SIBLING_ROLES)."""
+    assert role in SIBLING_ROLES, role
+    output_dir = output_dir.resolve()  # "." has no name to build a sibling's from
+    return output_dir.with_name(f".{output_dir.name}.{role}")
+
+
 SPLIT_NAMES = {"validation": "dev", "test": "test"}  # how summaries name the scored splits
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from ner.config import SearchConfig
 from ner.errors import UserError
+from ner.outputs import sibling_dir
 
 log = logging.getLogger("ner")
 
@@ -109,7 +110,8 @@ def best_yaml(best: dict[str, Any], trials: list[dict[str, Any]], objective: str
 
 
 def scratch_dir(output_dir: Path) -> Path:
-    return output_dir.with_name(f".{output_dir.name}.search")
+    """Where the trials train, beside output_dir."""
+    return sibling_dir(output_dir, "search")
 
 
 TRIAL_DIR_PREFIX = "run-"  # how Trainer.hyperparameter_search names each trial's directory

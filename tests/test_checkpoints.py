@@ -1,6 +1,8 @@
 """Checkpoint bookkeeping: which checkpoint a rerun resumes from, what blocks a resume, and the
 output directory replaced whole."""
 
+from pathlib import Path
+
 import pytest
 
 from ner.checkpoints import (
@@ -178,3 +180,18 @@ def test_publish_replaces_the_output_whole_and_recover_undoes_a_cut_off_publish(
     recover(output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bert-ner"]
     assert (output / "new.txt").read_text() == "new"
+
+
+@pytest.mark.parametrize("output_dir", [".", "out", "out/", "./a/../out"])
+def test_working_directories_sit_beside_output_dir_under_one_rule(tmp_path, monkeypatch, output_dir):
+    """The final output being written, the old one, and the search trials: hidden siblings of
+    output_dir, also when output_dir is "." (which has no name of its own)."""
+    from ner.search import scratch_dir
+
+    (tmp_path / "work" / "a").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    name = "work" if output_dir == "." else "out"
+    parent = tmp_path if output_dir == "." else tmp_path / "work"
+    assert partial_dir(Path(output_dir)) == parent / f".{name}.partial"
+    assert previous_dir(Path(output_dir)) == parent / f".{name}.previous"
+    assert scratch_dir(Path(output_dir)) == parent / f".{name}.search"
