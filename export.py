@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ner.errors import UserError, run_cli
 from ner.hub import check_model_dir
+from ner.outputs import DEFAULT_OUTPUT_DIR
 
-DEFAULT_MODEL = "bert-ner"
+DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 FP32_TOLERANCE = 1e-3  # float32 kernels differ in summation order; a real export bug is far larger
 SAMPLES = [
     "Barack Obama was born in Hawaii .",

@@ -17,8 +17,9 @@ from pathlib import Path
 from ner.errors import UserError, run_cli
 from ner.hub import check_model_dir
 from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, chunks
+from ner.outputs import DEFAULT_OUTPUT_DIR
 
-DEFAULT_MODEL = "bert-ner"  # train.py's default output_dir
+DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 STDIN = "-"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 TEXTS_PER_CHUNK = 256  # texts read, run and printed together: bounds memory and shows output early

@@ -62,6 +62,11 @@ def timed(ner, texts: list[str], batch_size: int, batched: bool) -> tuple[list, 
     return results, latencies
 
 
+def percentiles(values: list[float]) -> list[float]:
+    """The 1st to 99th percentiles; all the one value when there is only one (a single chunk)."""
+    return statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
+
+
 def useful_operations(model_dir: str, texts: list[str]) -> float:
     """Multiply-adds x 2 the encoder does for `texts`, padding excluded: per sentence of n sub-tokens,
     the layers' linear maps 2n(4H^2 + 2HI) and attention's two products 4n^2 H, times the layers."""
@@ -146,7 +151,7 @@ def main() -> None:
         reference = spans if name == "torch" else reference
         same = f"{sum(a == b for a, b in zip(spans, reference))}/{len(texts)}" if reference else "n/a"
         f1 = score(gold, [tags_for(space_joined_spans(w), r) for w, r in zip(words, results)])["f1"]
-        cuts = statistics.quantiles(latencies, n=100)
+        cuts = percentiles(latencies)
         achieved = operations / seconds
         print(
             f"| {LABELS[name]} | {len(texts) / seconds:.1f} | {cuts[49] * 1000:.1f} ms | {cuts[94] * 1000:.1f} ms "

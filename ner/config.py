@@ -18,6 +18,7 @@ import yaml
 
 from ner.errors import UserError
 from ner.hub import looks_local
+from ner.outputs import DEFAULT_OUTPUT_DIR
 from ner.training_options import refusal_problems
 
 log = logging.getLogger("ner")
@@ -30,7 +31,7 @@ JSONL_SUFFIXES = (".json", ".jsonl")
 # What bert-ner picks where TrainingArguments' own default does not suit NER fine-tuning.
 # Anything set under `training:` in the config wins.
 TRAINING_DEFAULTS = {
-    "output_dir": "bert-ner",
+    "output_dir": DEFAULT_OUTPUT_DIR,
     "eval_strategy": "epoch",
     "save_strategy": "epoch",
     "load_best_model_at_end": True,

@@ -32,7 +32,6 @@ from ner.words import (  # noqa: F401 (AGGREGATIONS: infer.py's --aggregation)
 # What a BERT-style token classifier takes, by the names its tokenizer gives them.
 MODEL_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 
-ENTITY_KEYS = ("entity_group", "word", "start", "end", "score")
 
 
 def window_stride(max_length: int) -> int:

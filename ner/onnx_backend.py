@@ -33,8 +33,8 @@ def onnx_path(model_dir: str | Path, backend: str) -> Path:
     return Path(model_dir) / ONNX_DIR / BACKEND_FILES[backend]
 
 
-def export(model, tokenizer, path: Path) -> list[str]:
-    """Write `model` as ONNX with dynamic batch and sequence axes; return its input names."""
+def export(model, tokenizer, path: Path) -> None:
+    """Write `model` as ONNX with dynamic batch and sequence axes."""
     import torch
 
     require("onnx", EXPORT_REQUIREMENTS)
@@ -61,7 +61,6 @@ def export(model, tokenizer, path: Path) -> list[str]:
             external_data=False,  # one self-contained file, easy to copy and deploy
             verbose=False,
         )
-    return names
 
 
 def quantize(source: Path, target: Path) -> None:

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+DEFAULT_OUTPUT_DIR = "bert-ner"  # where train.py saves and infer.py and export.py look, unless told
+
 # What transformers' save_pretrained names (the ONNX backends read them without transformers).
 MODEL_CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # Tests never touch the network: a Hub lookup must fail at once, not retry.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

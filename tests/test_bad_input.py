@@ -56,9 +56,6 @@ def test_config_mistakes(tmp_path, capsys, override, expected):
 # ---------------------------------------------------------------------------------------------
 # Data files
 
-GOOD = "Anna B-PER\nsang O\n\nOslo B-LOC\nwon O\n"
-
-
 @pytest.mark.parametrize(
     "content, expected",
     [
