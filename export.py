@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote (default: {DEFAULT_MODEL})")
     parser.add_argument(
-        "--allow-pickle", action="store_true", help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them"
+        "--allow-pickle",
+        action="store_true",
+        help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser.parse_args(argv)
@@ -66,14 +68,18 @@ def run(args: argparse.Namespace) -> int:
 
     transformers_logging.disable_progress_bar()
 
-    model, tokenizer = load_trained(args.model, key="--model", trust=Trust(allow_pickle=args.allow_pickle, opt_in="--allow-pickle"))
+    model, tokenizer = load_trained(
+        args.model, key="--model", trust=Trust(allow_pickle=args.allow_pickle, opt_in="--allow-pickle")
+    )
     fp32, int8 = onnx_path(args.model, "onnx"), onnx_path(args.model, "onnx-int8")
     print(f"exporting {args.model} to {fp32} ...", flush=True)
     try:
         export(model, tokenizer, fp32)
         quantize(fp32, int8)
     except PermissionError as error:
-        raise UserError(f"--model: cannot write to {fp32.parent} ({error.strerror}); copy the model to a directory you can write") from None
+        raise UserError(
+            f"--model: cannot write to {fp32.parent} ({error.strerror}); copy the model to a directory you can write"
+        ) from None
     # bert-ner's own files now, which a rerun of train.py into this directory may replace
     add_own_files(Path(args.model), [path.relative_to(args.model).as_posix() for path in (fp32, int8)])
 

@@ -1,8 +1,8 @@
 """Find named entities with a model train.py saved (or any token-classification model).
 
-    python infer.py "Barack Obama was born in Hawaii"
-    python infer.py --file news.txt --json > entities.jsonl      # one text per line, streamed
-    cat news.txt | python infer.py                               # stdin works too (or TEXT "-")
+python infer.py "Barack Obama was born in Hawaii"
+python infer.py --file news.txt --json > entities.jsonl      # one text per line, streamed
+cat news.txt | python infer.py                               # stdin works too (or TEXT "-")
 """
 
 import argparse
@@ -28,7 +28,9 @@ TEXTS_PER_CHUNK = 256  # texts read, run and printed together: bounds memory and
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("texts", nargs="*", metavar="TEXT", help='texts to tag; "-" reads stdin, one text per line')
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote, or a Hub model id (default: {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"directory train.py wrote, or a Hub model id (default: {DEFAULT_MODEL})"
+    )
     parser.add_argument("--file", help='read texts from this file, one per line ("-" = stdin)')
     parser.add_argument("--json", action="store_true", help="write one JSON object per input line instead of tables")
     parser.add_argument(
@@ -37,7 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="consecutive non-blank lines form one document and are each other's context (a blank line ends it); "
         "each line is still its own record. For models trained with data.context_tokens",
     )
-    parser.add_argument("--html", metavar="PATH", help="also write a page with the entities highlighted (self-contained, opens offline)")
+    parser.add_argument(
+        "--html", metavar="PATH", help="also write a page with the entities highlighted (self-contained, opens offline)"
+    )
     parser.add_argument(
         "--aggregation",
         default=DEFAULT_AGGREGATION,
@@ -55,12 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="run model code a Hub repository ships; only if you trust it"
     )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for the model (default: one per physical core)"
-    )
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: one per physical core)")
     parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
     parser.add_argument(
-        "--allow-pickle", action="store_true", help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them"
+        "--allow-pickle",
+        action="store_true",
+        help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
@@ -96,7 +100,9 @@ def file_lines(path: str) -> Iterator[str]:
 def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
     """The texts to tag, lazily, and whether they come from a stream (file or stdin)."""
     if args.file and args.texts:
-        raise UserError(f"give TEXT or --file, not both (--file {args.file} and {len(args.texts)} TEXT); put the texts in the file")
+        raise UserError(
+            f"give TEXT or --file, not both (--file {args.file} and {len(args.texts)} TEXT); put the texts in the file"
+        )
     if STDIN in args.texts and len(args.texts) > 1:
         raise UserError('TEXT "-" reads stdin and must come alone; give the other texts on stdin too')
     if args.file:
@@ -105,11 +111,14 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
     if args.texts == [STDIN] or (not args.texts and not sys.stdin.isatty()):
         return decoded_lines(sys.stdin.buffer, "stdin"), True
     if not args.texts:
-        raise UserError('nothing to tag: give TEXT, --file PATH, or pipe text in (python infer.py --help)')
+        raise UserError("nothing to tag: give TEXT, --file PATH, or pipe text in (python infer.py --help)")
     if len(args.texts) > 1 and all(len(text.split()) == 1 for text in args.texts):
         joined = " ".join(args.texts)
-        print(f'note: each argument is one text, so these are {len(args.texts)} one-word texts; to tag a sentence, '
-              f'quote it: python infer.py "{joined}"', file=sys.stderr)
+        print(
+            f"note: each argument is one text, so these are {len(args.texts)} one-word texts; to tag a sentence, "
+            f'quote it: python infer.py "{joined}"',
+            file=sys.stderr,
+        )
     return iter(args.texts), False
 
 
@@ -195,8 +204,14 @@ def tag(ner, chunk: list[str], args: argparse.Namespace) -> list[list[dict]]:
     return result
 
 
-def load_tagger(model: str, backend: str = "torch", device: str = "cpu", threads: int | None = None,
-                aggregation: str = DEFAULT_AGGREGATION, trust=None):
+def load_tagger(
+    model: str,
+    backend: str = "torch",
+    device: str = "cpu",
+    threads: int | None = None,
+    aggregation: str = DEFAULT_AGGREGATION,
+    trust=None,
+):
     """What tags texts: `tagger(texts, batch_size=N)` -> each text's entities. The ONNX backends
     import neither torch nor transformers, and start in about a second."""
     from ner.config import trained_data_config

@@ -117,7 +117,9 @@ def writable(path: Path) -> None:
             probe.write_text("ok")
             probe.unlink()
         except OSError as error:
-            raise UserError(f"training.output_dir: cannot write to '{directory}' ({error.strerror}); choose another directory") from None
+            raise UserError(
+                f"training.output_dir: cannot write to '{directory}' ({error.strerror}); choose another directory"
+            ) from None
 
 
 def check_room(output_dir: Path, model) -> None:
@@ -154,8 +156,10 @@ def without_invisible_words(splits, tokenizer):
     for split, dataset in splits.items():
         cleaned[split] = dataset.map(visible_words, batched=True, fn_kwargs={"tokenizer": tokenizer})
         if dropped := sum(map(len, dataset[TOKENS])) - sum(map(len, cleaned[split][TOKENS])):
-            log.warning(f"{split}: {dropped} words become no sub-token at all (zero-width or control characters, or empty); "
-                        "the model cannot see them, so they are left out of training and scores")
+            log.warning(
+                f"{split}: {dropped} words become no sub-token at all (zero-width or control characters, or empty); "
+                "the model cannot see them, so they are left out of training and scores"
+            )
     return cleaned
 
 
@@ -173,14 +177,20 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int, s
         context_tokens = 0
     encoded = {}
     for split, dataset in splits.items():
-        options = {"tokenizer": tokenizer, "label2id": label2id, "max_length": max_length,
-                   "label_all_tokens": cfg.data.label_all_tokens and split == "train"}
+        options = {
+            "tokenizer": tokenizer,
+            "label2id": label2id,
+            "max_length": max_length,
+            "label_all_tokens": cfg.data.label_all_tokens and split == "train",
+        }
         alone = dataset
         if context_tokens:
             dataset = with_context(dataset, tokenizer, context_tokens, max_length)
         encoded[split] = dataset.map(tokenize_and_align, batched=True, remove_columns=dataset.column_names, fn_kwargs=options)
         if lost := sum(len(words) for words in dataset[TOKENS]) - sum(encoded[split]["words_kept"]):
-            log.warning(f"{split}: {lost} words lie beyond max_length {max_length} and cannot be labelled; they count as O in scores")
+            log.warning(
+                f"{split}: {lost} words lie beyond max_length {max_length} and cannot be labelled; they count as O in scores"
+            )
         if split == "train" and context_tokens and cfg.data.context_dropout:
             from ner.trainer import ContextDropout
 
@@ -191,7 +201,15 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int, s
 
 
 def make_trainer(
-    model, tokenizer, args, encoded, labels: list[str], use_viterbi: bool, resolved_yaml: str = "", model_init=None, early_stopping=None
+    model,
+    tokenizer,
+    args,
+    encoded,
+    labels: list[str],
+    use_viterbi: bool,
+    resolved_yaml: str = "",
+    model_init=None,
+    early_stopping=None,
 ):
     """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
     from transformers import DataCollatorForTokenClassification
@@ -241,7 +259,9 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
     scratch = {"output_dir": str(search.scratch_dir(cfg.output_dir))}
     trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | scratch)
     model_init = functools.partial(new_model, cfg, splits, labels)
-    trainer = make_trainer(None, tokenizer, training_arguments(trial_cfg), encoded, labels, cfg.data.viterbi, model_init=model_init)
+    trainer = make_trainer(
+        None, tokenizer, training_arguments(trial_cfg), encoded, labels, cfg.data.viterbi, model_init=model_init
+    )
     try:
         best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"])
     finally:
@@ -328,8 +348,10 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
     try:
         write_insights(partial, name=cfg.output_dir.name)
     except Exception as error:  # a plot or report that fails must not cost the model it describes
-        log.warning(f"could not write the plots, error analysis or model card ({error!r}); the model is saved: "
-                    f"run python -m ner.report {cfg.output_dir} to retry")
+        log.warning(
+            f"could not write the plots, error analysis or model card ({error!r}); the model is saved: "
+            f"run python -m ner.report {cfg.output_dir} to retry"
+        )
     outputs.write_own_files(partial)  # last: what a rerun may replace
     checkpoints.publish(cfg.output_dir, partial)
 
@@ -369,7 +391,9 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         warn_missing_types(labels, model)
     log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
     splits = without_invisible_words(splits, tokenizer)
-    encoded, context_tokens = encode(splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length), training_args.seed)
+    encoded, context_tokens = encode(
+        splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length), training_args.seed
+    )
 
     search_files = {}
     if cfg.search.trials:

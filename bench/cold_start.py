@@ -53,12 +53,19 @@ def main() -> None:
     parser.add_argument("--python", nargs="*", default=[], help="more interpreters to time the ONNX backends with")
     args = parser.parse_args()
 
-    print(f"{args.runs} runs each; TEXT = \"{TEXT}\"\n")
+    print(f'{args.runs} runs each; TEXT = "{TEXT}"\n')
     print("| interpreter | command | median wall | fastest | slowest imports (one run) |\n|---|---|---|---|---|")
     runs = [(sys.executable, ["-c", "import torch, transformers"]), (sys.executable, ["infer.py", "--help"])]
     runs.append((sys.executable, ["infer.py", "--model", "./missing-dir", "x"]))  # the error path, exit 2
-    runs += [(sys.executable, ["infer.py", "--model", args.model, "--backend", backend, TEXT]) for backend in ("torch", "onnx", "onnx-int8")]
-    runs += [(python, ["infer.py", "--model", args.model, "--backend", backend, TEXT]) for python in args.python for backend in ("onnx", "onnx-int8")]
+    runs += [
+        (sys.executable, ["infer.py", "--model", args.model, "--backend", backend, TEXT])
+        for backend in ("torch", "onnx", "onnx-int8")
+    ]
+    runs += [
+        (python, ["infer.py", "--model", args.model, "--backend", backend, TEXT])
+        for python in args.python
+        for backend in ("onnx", "onnx-int8")
+    ]
     for python, command in runs:
         times = wall_times([python, *command], args.runs)
         name = "this environment" if python == sys.executable else python

@@ -53,7 +53,8 @@ def train(run: Run, model: str, conll: Path, output_dir: Path, overrides: list[s
     """Train one run with train.py; returns its exit code. With a log, its output goes there,
     so that parallel runs do not interleave on the terminal."""
     command = [
-        sys.executable, "train.py",
+        sys.executable,
+        "train.py",
         f"model.name_or_path={model}",
         "data.dataset=null",
         f"data.train_file={conll / 'train.txt'}",
@@ -117,7 +118,9 @@ def mean_row(context: int, runs: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--context", type=int, nargs="+", default=[0, 32], help="sub-tokens per side; 0 = none")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="train each size once per seed (default: config.yaml's seed, once)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="train each size once per seed (default: config.yaml's seed, once)"
+    )
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (on a GPU several fit; on a CPU keep 1)")
     parser.add_argument("--model", default=None, help="encoder to fine-tune (default: the offline all-MiniLM-L6-v2)")
     parser.add_argument("--conll", type=Path, default=Path("../shared/data/conll2003"), help="holds train/valid/test.txt")

@@ -82,7 +82,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"], help="as infer.py's")
-    parser.add_argument("--metrics", help="train.py's scores to compare with (default: MODEL/metrics.json; an evaluate-only run's)")
+    parser.add_argument(
+        "--metrics", help="train.py's scores to compare with (default: MODEL/metrics.json; an evaluate-only run's)"
+    )
     args = parser.parse_args()
 
     from infer import load_tagger

@@ -96,7 +96,9 @@ def matmul_peak(rows: int, inner: int, columns: int, int8: bool, threads: int) -
     weights = np.random.default_rng(0).integers(-100, 100, (inner, columns)).astype(np.int8 if int8 else np.float32)
     node = helper.make_node("MatMulInteger" if int8 else "MatMul", ["a", "w"], ["y"])
     graph = helper.make_graph(
-        [node], "peak", [helper.make_tensor_value_info("a", kind, [rows, inner])],
+        [node],
+        "peak",
+        [helper.make_tensor_value_info("a", kind, [rows, inner])],
         [helper.make_tensor_value_info("y", TensorProto.INT32 if int8 else TensorProto.FLOAT, [rows, columns])],
         [helper.make_tensor("w", weight_kind, weights.shape, weights.tobytes(), raw=True)],
     )
@@ -133,10 +135,17 @@ def main() -> None:
     print(f"{len(texts)} sentences from {args.conll}; model {args.model}; torch threads {threads}")
     operations = useful_operations(args.model, texts)
     config = json.loads((Path(args.model) / "config.json").read_text())
-    shape = (32 * 20, config["hidden_size"], config["intermediate_size"])  # a batch of 32 sentences of ~20 sub-tokens, the feed-forward layer
+    shape = (
+        32 * 20,
+        config["hidden_size"],
+        config["intermediate_size"],
+    )  # a batch of 32 sentences of ~20 sub-tokens, the feed-forward layer
     peaks = {False: matmul_peak(*shape, False, threads), True: matmul_peak(*shape, True, threads)}
-    print(f"peak of this machine, {threads} threads, [{shape[0]} x {shape[1]}] x [{shape[1]} x {shape[2]}]: "
-          f"fp32 {peaks[False] / 1e9:.0f} GFLOP/s, int8 {peaks[True] / 1e9:.0f} GOP/s; the encoder's work: {operations / 1e9:.1f} GOP\n")
+    print(
+        f"peak of this machine, {threads} threads, [{shape[0]} x {shape[1]}] x [{shape[1]} x {shape[2]}]: "
+        f"fp32 {peaks[False] / 1e9:.0f} GFLOP/s, int8 {peaks[True] / 1e9:.0f} GOP/s; "
+        f"the encoder's work: {operations / 1e9:.1f} GOP\n"
+    )
     print("| run | sentences/s | p50 latency | p95 latency | test F1 | spans as batched PyTorch | achieved GOP/s | of peak |")
     print("|---|---|---|---|---|---|---|---|")
     reference = None

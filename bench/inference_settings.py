@@ -46,7 +46,10 @@ def main() -> None:
     variants = [("torch", "no_grad", n) for n in (1, cores)] + [("torch", "inference_mode", n) for n in (1, cores)]
     if onnx_path(args.model, "onnx-int8").is_file():
         variants += [("onnx-int8", "-", n) for n in (1, cores)]
-    print(f"{len(texts)} sentences from {args.conll}; model {args.model}; {cores} CPUs; torch default threads {torch.get_num_threads()}")
+    print(
+        f"{len(texts)} sentences from {args.conll}; model {args.model}; {cores} CPUs; "
+        f"torch default threads {torch.get_num_threads()}"
+    )
     print("| backend | autograd context | threads | sentences/s |\n|---|---|---|---|")
     for backend, context, threads in variants:
         ner = load_tagger(args.model, backend, threads=threads)

@@ -1,6 +1,6 @@
 """Time loading CoNLL-2003 from its original files (all three splits, IOB1 -> IOB2, labels).
 
-    python bench/load_conll.py [CONLL_DIR]      # default ../shared/data/conll2003
+python bench/load_conll.py [CONLL_DIR]      # default ../shared/data/conll2003
 """
 
 import sys

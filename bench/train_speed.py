@@ -60,7 +60,9 @@ def main() -> None:
     from transformers import set_seed
 
     data = DataConfig(
-        dataset=None, train_file=str(args.conll / "train.txt"), validation_file=str(args.conll / "valid.txt"),
+        dataset=None,
+        train_file=str(args.conll / "train.txt"),
+        validation_file=str(args.conll / "valid.txt"),
         context_tokens=args.context,
     )
     model_cfg = ModelConfig(name_or_path=args.model or minilm_dir())
@@ -69,9 +71,16 @@ def main() -> None:
     print("| batches | real tokens/s | padding | wall |\n|---|---|---|---|")
     for name, (extra, multiple) in VARIANTS.items():
         training = TRAINING_DEFAULTS | {
-            "output_dir": "runs/train_speed", "max_steps": args.steps, "per_device_train_batch_size": args.batch_size,
-            "eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False, "logging_steps": 10**6,
-            "disable_tqdm": True, "seed": 42, **extra,
+            "output_dir": "runs/train_speed",
+            "max_steps": args.steps,
+            "per_device_train_batch_size": args.batch_size,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+            "load_best_model_at_end": False,
+            "logging_steps": 10**6,
+            "disable_tqdm": True,
+            "seed": 42,
+            **extra,
         }
         cfg = Config(model=model_cfg, data=data, training=training)
         set_seed(42)

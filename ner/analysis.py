@@ -22,6 +22,7 @@ MISSED, SPURIOUS, WRONG_TYPE, WRONG_BOUNDARY = "missed", "spurious", "wrong type
 KINDS = (MISSED, SPURIOUS, WRONG_TYPE, WRONG_BOUNDARY)
 NONE = "-"  # the type of the side that has no entity (missed: nothing predicted; spurious: nothing gold)
 
+
 def _overlap(a: Span, b: Span) -> bool:
     return a[1] < b[2] and b[1] < a[2]
 

@@ -151,9 +151,7 @@ class DataConfig:
         metadata=_help("a Hub dataset id; null = read train_file, validation_file and test_file"),
     )
     revision: str | None = field(default=None, metadata=_help("Hub dataset branch, tag or commit; null = main"))
-    train_file: str | None = field(
-        default=None, metadata=_help("CoNLL columns (.txt, .conll) or JSON lines (.json, .jsonl)")
-    )
+    train_file: str | None = field(default=None, metadata=_help("CoNLL columns (.txt, .conll) or JSON lines (.json, .jsonl)"))
     validation_file: str | None = field(default=None, metadata=_help("same formats; used to pick the best epoch"))
     test_file: str | None = field(default=None, metadata=_help("same formats; null = no test scores"))
     tokens_column: str = field(default="tokens", metadata=_help("column (or JSON key) holding the word list"))
@@ -183,7 +181,10 @@ class DataConfig:
     )
     viterbi: bool = field(
         default=True,
-        metadata=_help("decode tags with a Viterbi pass that allows only valid IOB2 (scores and infer.py alike); false = each word's likeliest tag"),
+        metadata=_help(
+            "decode tags with a Viterbi pass that allows only valid IOB2 (scores and infer.py alike); "
+            "false = each word's likeliest tag"
+        ),
     )
     label_map: dict[str, str | None] = field(
         default_factory=dict,
@@ -234,12 +235,18 @@ class SearchConfig:
     """Hyperparameter search with Optuna before the final training. The ranges use the names of
     the TrainingArguments fields they set."""
 
-    trials: int = field(default=0, metadata=_help("> 0 = try this many settings first, then train with the best; 0 = no search", min=0))
+    trials: int = field(
+        default=0, metadata=_help("> 0 = try this many settings first, then train with the best; 0 = no search", min=0)
+    )
     objective: str = field(default="f1", metadata=_help(f"validation score to maximize: {', '.join(SEARCH_OBJECTIVES)}"))
-    learning_rate: list[float] = field(default_factory=lambda: [1e-5, 1e-4], metadata=_help("[low, high], sampled on a log scale"))
+    learning_rate: list[float] = field(
+        default_factory=lambda: [1e-5, 1e-4], metadata=_help("[low, high], sampled on a log scale")
+    )
     per_device_train_batch_size: list[int] = field(default_factory=lambda: [16, 32], metadata=_help("the sizes to choose from"))
     num_train_epochs: list[int] = field(default_factory=lambda: [2, 5], metadata=_help("[low, high], whole epochs"))
-    warmup_steps: list[float] = field(default_factory=lambda: [0.0, 0.1], metadata=_help("[low, high]; below 1 = a fraction of the steps"))
+    warmup_steps: list[float] = field(
+        default_factory=lambda: [0.0, 0.1], metadata=_help("[low, high]; below 1 = a fraction of the steps")
+    )
     weight_decay: list[float] = field(default_factory=lambda: [0.0, 0.1], metadata=_help("[low, high]"))
 
 
@@ -434,7 +441,9 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             f"model.scratch.num_attention_heads: {model.scratch.num_attention_heads} does not divide "
             f"model.scratch.hidden_size {model.scratch.hidden_size}; choose heads that divide it (e.g. hidden_size / 64)"
         )
-    if cfg.early_stopping.patience and not (cfg.training.get("load_best_model_at_end") and cfg.training.get("eval_strategy") != "no"):
+    if cfg.early_stopping.patience and not (
+        cfg.training.get("load_best_model_at_end") and cfg.training.get("eval_strategy") != "no"
+    ):
         problems.append(
             "early_stopping.patience: needs evaluations to watch and the best model kept "
             "(training.eval_strategy other than no, training.load_best_model_at_end: true, as by default)"
@@ -442,7 +451,9 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
     if not isinstance(data.label_map, dict) or not all(
         isinstance(k, str) and (v is None or (isinstance(v, str) and v and "-" not in v[:2])) for k, v in data.label_map.items()
     ):
-        problems.append(f"data.label_map: {data.label_map!r} is not a mapping of type names to type names (or null), e.g. {{person: PER}}")
+        problems.append(
+            f"data.label_map: {data.label_map!r} is not a mapping of type names to type names (or null), e.g. {{person: PER}}"
+        )
     if data.context_dropout > 1:
         problems.append(f"data.context_dropout: {data.context_dropout} is a probability; expected 0 to 1")
     if data.context_dropout and cfg.training.get("dataloader_persistent_workers"):
@@ -455,7 +466,8 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
     if model.scratch is None and model.name_or_path and looks_local(model.name_or_path):
         if not Path(model.name_or_path).expanduser().is_dir():
             problems.append(
-                f"model.name_or_path: no model directory '{model.name_or_path}'; check the path, or give a Hub id such as bert-base-cased"
+                f"model.name_or_path: no model directory '{model.name_or_path}'; "
+                "check the path, or give a Hub id such as bert-base-cased"
             )
     if not model.fine_tune and model.name_or_path and Path(model.name_or_path).resolve() == cfg.output_dir.resolve():
         problems.append(

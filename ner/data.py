@@ -155,7 +155,10 @@ def read_jsonl(path: Path, tokens_key: str, tags_key: str) -> dict[str, list]:
             raise UserError(f"{path}:{number}: invalid JSON ({error.msg}); expected one object per line") from None
         where = f"{path}:{number}"
         if not isinstance(record, dict) or tokens_key not in record or tags_key not in record:
-            raise UserError(f"{where}: expected an object with '{tokens_key}' and '{tags_key}' lists; set data.tokens_column / data.tags_column")
+            raise UserError(
+                f"{where}: expected an object with '{tokens_key}' and '{tags_key}' lists; "
+                "set data.tokens_column / data.tags_column"
+            )
         words, tags = record[tokens_key], record[tags_key]
         if not isinstance(words, list) or not isinstance(tags, list) or len(words) != len(tags):
             raise UserError(f"{where}: '{tokens_key}' and '{tags_key}' must be lists of the same length")

@@ -11,7 +11,8 @@ TYPE_COLOURS = {"PER": "#ffd08a", "ORG": "#9fd3ff", "LOC": "#a8e6a1", "MISC": "#
 PALETTE = ("#ffb3b3", "#fff29e", "#b8f0ec", "#d9c7a3", "#c9c9ff", "#f6c1dd")
 
 STYLE = """
-body { font: 17px/1.9 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 52em; padding: 0 1em; color: #222; }
+body { font: 17px/1.9 system-ui, -apple-system, "Segoe UI", sans-serif;
+       margin: 2em auto; max-width: 52em; padding: 0 1em; color: #222; }
 h1 { font-size: 1.3em; }
 .legend span, mark { border-radius: 0.3em; padding: 0.1em 0.3em; }
 .legend span { margin-right: 0.6em; }

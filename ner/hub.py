@@ -14,8 +14,7 @@ from ner.outputs import MODEL_CONFIG_FILE
 
 CONNECT_TIMEOUT_S = 5
 OFFLINE_HINT = (
-    "set HF_HUB_OFFLINE=1 to use your Hugging Face cache, point {key} at local files, "
-    "or try the offline demo: make demo"
+    "set HF_HUB_OFFLINE=1 to use your Hugging Face cache, point {key} at local files, or try the offline demo: make demo"
 )
 
 
@@ -80,5 +79,9 @@ def check_model_dir(name: str, default: str, key: str = "--model") -> None:
         from ner.checkpoints import checkpoint_step, list_checkpoints  # here: checkpoints imports config, which imports this
 
         saved = sorted((n for n, files in list_checkpoints(path).items() if MODEL_CONFIG_FILE in files), key=checkpoint_step)
-        hint = f"; it holds a checkpoint of an unfinished run: {key} {path / saved[-1]}" if saved else ": run python train.py first, or pass --model DIR"
+        hint = (
+            f"; it holds a checkpoint of an unfinished run: {key} {path / saved[-1]}"
+            if saved
+            else ": run python train.py first, or pass --model DIR"
+        )
         raise UserError(f"no model in {name.rstrip('/')}/{hint}")

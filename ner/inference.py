@@ -33,7 +33,6 @@ from ner.words import (  # noqa: F401 (AGGREGATIONS: infer.py's --aggregation)
 MODEL_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 
 
-
 def window_stride(max_length: int) -> int:
     """Sub-tokens shared by neighbouring windows of a long text: a quarter of the window, at most 128.
     A word near one window's edge is scored from the window where it sits furthest from an edge."""
@@ -85,12 +84,17 @@ def windows(tokenizer, words: list[str], first: int, max_length: int | None, str
     """Overlapping windows over `words`, the first of which is word `first` of the text."""
     encoded = encode(tokenizer, [words], max_length, stride=stride, return_overflowing_tokens=True)
     return [
-        ({name: encoded[name][i] for name in MODEL_INPUT_NAMES if name in encoded}, [None if w is None else first + w for w in encoded.word_ids(i)])
+        (
+            {name: encoded[name][i] for name in MODEL_INPUT_NAMES if name in encoded},
+            [None if w is None else first + w for w in encoded.word_ids(i)],
+        )
         for i in range(len(encoded["input_ids"]))
     ]
 
 
-def in_context(tokenizer, sentences: list[list[str]], firsts: list[int], context_tokens: int, max_length: int, stride: int) -> Inputs:
+def in_context(
+    tokenizer, sentences: list[list[str]], firsts: list[int], context_tokens: int, max_length: int, stride: int
+) -> Inputs:
     """One input per sentence, between its neighbours' words; a sentence too long for any context
     is read in windows instead, as without context."""
     from ner.context import room
@@ -122,11 +126,17 @@ def prepare(tokenizer, text: str, max_length: int | None = None, stride: int = 0
     else:  # each line alone, as infer.py reads lines without --documents
         groups = line_groups(sentences, line_starts)
         flat = [word for sentence in words for word in sentence]
-        inputs = [item for group in groups for item in windows(tokenizer, flat[group.start : group.stop], group.start, max_length, stride)]
+        inputs = [
+            item
+            for group in groups
+            for item in windows(tokenizer, flat[group.start : group.stop], group.start, max_length, stride)
+        ]
     return Prepared(text, word_spans, groups, inputs)
 
 
-def finish(prepared: Prepared, probabilities: list[np.ndarray], labels: list[str], aggregation: str, use_viterbi: bool) -> list[dict]:
+def finish(
+    prepared: Prepared, probabilities: list[np.ndarray], labels: list[str], aggregation: str, use_viterbi: bool
+) -> list[dict]:
     """The entities of a prepared text from the label probabilities of each of its inputs (shape
     [sub-tokens of that input, labels]): one vector per word, then tags decoded group by group."""
     scores, seen = word_scores(
@@ -154,7 +164,9 @@ def word_pipeline():
         def get_inference_context(self):
             return torch.inference_mode
 
-        def _sanitize_parameters(self, max_length=None, stride=None, context_tokens=None, aggregation=None, use_viterbi=None, **_):
+        def _sanitize_parameters(
+            self, max_length=None, stride=None, context_tokens=None, aggregation=None, use_viterbi=None, **_
+        ):
             # The parent's __call__ adds is_split_into_words and delimiter: the words are ours here.
             preprocess = {"max_length": max_length, "stride": stride, "context_tokens": context_tokens}
             postprocess = {"aggregation": aggregation, "use_viterbi": use_viterbi}
@@ -164,7 +176,9 @@ def word_pipeline():
         def preprocess(self, text: str, max_length: int | None = None, stride: int = 0, context_tokens: int = 0):
             prepared = prepare(self.tokenizer, text, max_length, stride, context_tokens)
             for i, (ids, _) in enumerate(prepared.inputs):
-                inputs = {name: torch.tensor([values]) for name, values in ids.items() if name in self.tokenizer.model_input_names}
+                inputs = {
+                    name: torch.tensor([values]) for name, values in ids.items() if name in self.tokenizer.model_input_names
+                }
                 # postprocess needs the prepared text once
                 yield {**inputs, "prepared": prepared if i == 0 else None, "is_last": i == len(prepared.inputs) - 1}
 

@@ -101,15 +101,24 @@ class FastTokenizer:
         self.backend.no_padding()
         self.backend.no_truncation()
 
-    def __call__(self, texts, is_split_into_words: bool = False, truncation: bool = False, max_length: int | None = None,
-                 stride: int = 0, return_overflowing_tokens: bool = False, add_special_tokens: bool = True):
+    def __call__(
+        self,
+        texts,
+        is_split_into_words: bool = False,
+        truncation: bool = False,
+        max_length: int | None = None,
+        stride: int = 0,
+        return_overflowing_tokens: bool = False,
+        add_special_tokens: bool = True,
+    ):
         if truncation and max_length is not None:
             self.backend.enable_truncation(max_length, stride=stride)
         else:
             self.backend.no_truncation()
         single = isinstance(texts, str)
-        encodings = self.backend.encode_batch([texts] if single else texts, is_pretokenized=is_split_into_words,
-                                              add_special_tokens=add_special_tokens)
+        encodings = self.backend.encode_batch(
+            [texts] if single else texts, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens
+        )
         if return_overflowing_tokens:
             encodings = [part for encoding in encodings for part in (encoding, *encoding.overflowing)]
         return FastEncoding(encodings[0] if single else encodings, single)
@@ -140,8 +149,9 @@ class OnnxTagger:
     as the PyTorch pipeline does (the same ner.inference.prepare and finish around the model),
     with onnxruntime, tokenizers and numpy only."""
 
-    def __init__(self, model_dir: str, backend: str, threads: int | None = None, aggregation: str = DEFAULT_AGGREGATION,
-                 trained=None):
+    def __init__(
+        self, model_dir: str, backend: str, threads: int | None = None, aggregation: str = DEFAULT_AGGREGATION, trained=None
+    ):
         from ner.inference import window_stride
         from ner.modeling import longest_input
         from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
@@ -155,7 +165,10 @@ class OnnxTagger:
         self.tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
         config = read_json(Path(model_dir) / MODEL_CONFIG_FILE)
         self.labels = labels_of(config["id2label"])
-        limits = [config.get("max_position_embeddings"), read_json(Path(model_dir) / TOKENIZER_CONFIG_FILE).get("model_max_length")]
+        limits = [
+            config.get("max_position_embeddings"),
+            read_json(Path(model_dir) / TOKENIZER_CONFIG_FILE).get("model_max_length"),
+        ]
         self.max_length = longest_input([limit for limit in limits if limit], trained.max_length if trained else None)
         self.stride = window_stride(self.max_length)
         self.context_tokens = trained.context_tokens if trained else 0

@@ -14,7 +14,16 @@ from ner import analysis, plots
 from ner.card import model_card
 from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError, run_cli
-from ner.outputs import LOG_FILE, METRICS_FILE, PREDICTIONS_FILE, add_own_files, read_labels, read_log, read_metrics, read_predictions
+from ner.outputs import (
+    LOG_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    add_own_files,
+    read_labels,
+    read_log,
+    read_metrics,
+    read_predictions,
+)
 
 ERRORS_MD = "errors.md"
 ERRORS_JSONL = "errors.jsonl"

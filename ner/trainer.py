@@ -7,9 +7,9 @@ import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
 
-from ner.words import IGNORE_INDEX
 from ner.checkpoints import CHECKPOINT_PREFIX, mark_complete
 from ner.context import drops_context
+from ner.words import IGNORE_INDEX
 
 
 def token_cross_entropy(
@@ -28,7 +28,10 @@ def token_cross_entropy(
     per labelled sub-token (transformers' LabelSmoother, and torch's label_smoothing)."""
     logits = outputs["logits"]
     total = torch.nn.functional.cross_entropy(
-        logits.view(-1, logits.size(-1)).float(), labels.view(-1).to(logits.device), ignore_index=IGNORE_INDEX, reduction="sum",
+        logits.view(-1, logits.size(-1)).float(),
+        labels.view(-1).to(logits.device),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
         label_smoothing=label_smoothing,
     )
     count = num_items_in_batch if num_items_in_batch is not None else (labels != IGNORE_INDEX).sum()

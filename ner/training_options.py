@@ -35,21 +35,27 @@ NOT_READ_BY_TRAINER = (
 )
 
 REFUSED_TRAINING_ARGS = {
-    "push_to_hub": Refusal(_true, (
-        "train.py writes the finished model, its scores and reports to output_dir only after scoring; "
-        "upload that directory afterwards (hf upload NAME OUTPUT_DIR)"
-    )),
+    "push_to_hub": Refusal(
+        _true,
+        (
+            "train.py writes the finished model, its scores and reports to output_dir only after scoring; "
+            "upload that directory afterwards (hf upload NAME OUTPUT_DIR)"
+        ),
+    ),
     "prediction_loss_only": Refusal(_true, "every evaluation is scored by span F1, which needs the predictions"),
     "batch_eval_metrics": Refusal(_true, "span F1 is computed over a whole split at once, not batch by batch"),
     "eval_do_concat_batches": Refusal(_false, "train.py pairs the predictions with the sentences across batches"),
     "label_names": Refusal(lambda value: value not in (None, ["labels"]), "the loss and the scores read the labels column"),
-    "enable_jit_checkpoint": Refusal(_true, (
-        "a run stopped by SIGTERM would be scored and saved as if it had finished; train.py resumes from the "
-        "checkpoints save_strategy writes (checkpoints.resume)"
-    )),
-    "resume_from_checkpoint": Refusal(_set, (
-        "train.py resumes by itself from the newest complete checkpoint in output_dir (checkpoints.resume: true)"
-    )),
+    "enable_jit_checkpoint": Refusal(
+        _true,
+        (
+            "a run stopped by SIGTERM would be scored and saved as if it had finished; train.py resumes from the "
+            "checkpoints save_strategy writes (checkpoints.resume)"
+        ),
+    ),
+    "resume_from_checkpoint": Refusal(
+        _set, ("train.py resumes by itself from the newest complete checkpoint in output_dir (checkpoints.resume: true)")
+    ),
     "do_train": Refusal(_true, NOT_READ_BY_TRAINER),
     "do_eval": Refusal(_true, NOT_READ_BY_TRAINER),
     "do_predict": Refusal(_true, NOT_READ_BY_TRAINER),
@@ -74,7 +80,9 @@ def refusal_problems(training: dict[str, Any]) -> list[str]:
         problems.append(f"training.train_sampling_strategy: {strategy!r} is not one of {', '.join(SAMPLING_STRATEGIES)}")
     for key, (module, package) in NEEDS_PACKAGE.items():
         if training.get(key) and importlib.util.find_spec(module) is None:
-            problems.append(f"training.{key}: needs the {package} package, which is not installed; pip install {package}, or unset it")
+            problems.append(
+                f"training.{key}: needs the {package} package, which is not installed; pip install {package}, or unset it"
+            )
     problems += report_to_problems(training.get("report_to"))
     return problems
 
@@ -87,7 +95,10 @@ def report_to_problems(report_to: Any) -> list[str]:
     names = [report_to] if isinstance(report_to, str) else list(report_to or [])
     names = [name for name in names if name not in ("none", "all")]
     if unknown := [name for name in names if name not in INTEGRATION_TO_CALLBACK]:
-        return [f"training.report_to: {', '.join(unknown)} unknown; expected none, all or some of {', '.join(INTEGRATION_TO_CALLBACK)}"]
+        return [
+            f"training.report_to: {', '.join(unknown)} unknown; "
+            f"expected none, all or some of {', '.join(INTEGRATION_TO_CALLBACK)}"
+        ]
     available = get_available_reporting_integrations()
     return [
         f"training.report_to: {name} is not installed (pip install {name}), or set report_to: none"
@@ -110,7 +121,10 @@ def best_model_problems(training: dict[str, Any], metrics: list[str]) -> list[st
         return []
     name = metric.removeprefix("eval_")
     if name != "loss" and name not in metrics:
-        return [f"training.metric_for_best_model: {metric!r} is not reported by an evaluation; expected loss or one of {', '.join(metrics)}"]
+        return [
+            f"training.metric_for_best_model: {metric!r} is not reported by an evaluation; "
+            f"expected loss or one of {', '.join(metrics)}"
+        ]
     if training.get("greater_is_better") is False and not is_loss(name):
         return [f"training.greater_is_better: false would keep the epoch with the lowest {name}; unset it (true for scores)"]
     return []
@@ -120,5 +134,8 @@ def precision_problems(training: dict[str, Any], cuda: bool) -> list[str]:
     """fp16 without a GPU: accelerate finds no fp16 autocast on CPU and trains in full precision,
     silently; bf16 does work on CPU (with use_cpu: true, transformers' own rule)."""
     if training.get("fp16") and not cuda:
-        return ["training.fp16: without a GPU, transformers trains in full precision anyway; unset it, or use bf16: true with use_cpu: true"]
+        return [
+            "training.fp16: without a GPU, transformers trains in full precision anyway; "
+            "unset it, or use bf16: true with use_cpu: true"
+        ]
     return []

@@ -143,7 +143,10 @@ def encode_with_context(tokenizer, sentences: list[list[str]], context_tokens: i
     lengths = sub_token_lengths(tokenizer, sentences)
     pairs = context_words(sentences, lengths, [0] * len(sentences), context_tokens, room(tokenizer, max_length))
     encoded = encode(tokenizer, [left + words + right for (left, right), words in zip(pairs, sentences)], max_length)
-    indexes = [sentence_word_index(encoded.word_ids(i), len(left), len(words)) for i, ((left, _), words) in enumerate(zip(pairs, sentences))]
+    indexes = [
+        sentence_word_index(encoded.word_ids(i), len(left), len(words))
+        for i, ((left, _), words) in enumerate(zip(pairs, sentences))
+    ]
     return encoded, indexes, [sum(counts) for counts in lengths]
 
 
@@ -332,7 +335,9 @@ def labels_of(id2label: dict) -> list[str]:
     return [id2label[i] for i in sorted(id2label, key=int)]
 
 
-def decode_logits(word_index: list[int], logits: np.ndarray, word_count: int, labels: list[str], use_viterbi: bool = True) -> list[str]:
+def decode_logits(
+    word_index: list[int], logits: np.ndarray, word_count: int, labels: list[str], use_viterbi: bool = True
+) -> list[str]:
     """Tags for the `word_count` words of one encoded sentence, from the model's logits for its
     input (shape [sub-tokens or more, labels]; Trainer pads with -100 past the input)."""
     probabilities = softmax(np.asarray(logits)[: len(word_index)])

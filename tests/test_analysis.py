@@ -26,7 +26,7 @@ def test_spans(tags, expected):
     assert spans(tags) == expected
 
 
-O = "O"
+O = "O"  # noqa: E741 (the IOB2 outside tag, short so that the tables below line up)
 
 
 @pytest.mark.parametrize(
@@ -142,8 +142,13 @@ def test_a_failing_report_does_not_cost_the_model(tmp_path, monkeypatch, caplog)
     monkeypatch.setattr(train, "write_insights", broken)
     caplog.set_level("WARNING", logger="ner")
     output_dir = tmp_path / "out"
-    args = ["--config", "configs/scratch.yaml", "training.num_train_epochs=1",
-            "data.max_train_samples=64", f"training.output_dir={output_dir}"]
+    args = [
+        "--config",
+        "configs/scratch.yaml",
+        "training.num_train_epochs=1",
+        "data.max_train_samples=64",
+        f"training.output_dir={output_dir}",
+    ]
     assert train.main(args) == 0
     assert (output_dir / "model.safetensors").is_file()
     assert "could not write the plots, error analysis or model card (RuntimeError('no fonts'))" in caplog.text

@@ -56,6 +56,7 @@ def test_config_mistakes(tmp_path, capsys, override, expected):
 # ---------------------------------------------------------------------------------------------
 # Data files
 
+
 @pytest.mark.parametrize(
     "content, expected",
     [

@@ -102,7 +102,11 @@ def test_room_for_a_checkpoint(free, parameters, fits, tmp_path):
         ([MARKER, "model.safetensors", ".bert-ner-files"], {MARKER, "model.safetensors", ".bert-ner-files"}, []),
         ([MARKER, "model.safetensors", "onnx/model.onnx"], {MARKER, "model.safetensors", "onnx/model.onnx"}, []),  # exported
         # what the user adds to a finished run's directory is theirs, however it got there
-        ([MARKER, "my_notes.md", "page.html", "onnx/mine.txt", "data/"], {MARKER}, ["my_notes.md", "page.html", "onnx/mine.txt", "data/"]),
+        (
+            [MARKER, "my_notes.md", "page.html", "onnx/mine.txt", "data/"],
+            {MARKER},
+            ["my_notes.md", "page.html", "onnx/mine.txt", "data/"],
+        ),
         (["thesis.tex", "checkpoint-10/optimizer.pt"], None, ["thesis.tex"]),  # somebody's directory: never replaced
         ([".hidden"], None, [".hidden"]),
     ],

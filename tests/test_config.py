@@ -57,7 +57,10 @@ def test_bad_override_says_the_expected_form(text):
 
 
 def test_a_config_file_without_config_flag_gets_the_flag_suggested():
-    with pytest.raises(UserError, match="'configs/demo.yaml' looks like a config file, and a config file needs --config: --config configs/demo.yaml"):
+    with pytest.raises(
+        UserError,
+        match="'configs/demo.yaml' looks like a config file, and a config file needs --config: --config configs/demo.yaml",
+    ):
         parse_override("configs/demo.yaml")
 
 
@@ -87,20 +90,40 @@ def config_error(tmp_path, text: str, overrides=()) -> str:
         ("data:\n  max_length: 0\n", "data.max_length: 0 is too small"),
         ("training:\n  learning_rate: fast\n", "training.learning_rate: 'fast' is not a number"),
         ("training:\n  num_train_epochs: -1\n", "training.num_train_epochs: -1.0 is too small"),
-        ("training:\n  per_device_train_batch_size: 0\n", "training.per_device_train_batch_size: 0 is too small; expected more than 0"),
+        (
+            "training:\n  per_device_train_batch_size: 0\n",
+            "training.per_device_train_batch_size: 0 is too small; expected more than 0",
+        ),
         ("data:\n  context_dropout: 1.5\n", "data.context_dropout: 1.5 is a probability; expected 0 to 1"),
         ("training:\n  learning_rate: 0\n", "training.learning_rate: 0.0 is too small; expected more than 0"),
-        ("model:\n  scratch:\n    hidden_size: 100\n    num_attention_heads: 3\n",
-         "model.scratch.num_attention_heads: 3 does not divide model.scratch.hidden_size 100"),
+        (
+            "model:\n  scratch:\n    hidden_size: 100\n    num_attention_heads: 3\n",
+            "model.scratch.num_attention_heads: 3 does not divide model.scratch.hidden_size 100",
+        ),
         ("training:\n  evaluation_strategy: epoch\n", "training.evaluation_strategy: renamed to eval_strategy"),
-        ("training:\n  learning_rat: 1.0e-5\n", "training.learning_rat: not a TrainingArguments field; did you mean 'learning_rate'?"),
+        (
+            "training:\n  learning_rat: 1.0e-5\n",
+            "training.learning_rat: not a TrainingArguments field; did you mean 'learning_rate'?",
+        ),
         ("model:\n  name_or_path: x\n   bad: indent\n", "config.yaml:3: invalid YAML"),
         ("- a list\n", "expected sections"),
-        ("data:\n  dataset: null\n  train_file: nowhere.txt\n  validation_file: data/demo/valid.txt\n", "data.train_file: no such file 'nowhere.txt'"),
-        ("data:\n  dataset: null\n  train_file: data/demo\n  validation_file: data/demo/valid.txt\n", "data.train_file: 'data/demo' is a directory"),
-        ("data:\n  dataset: null\n  train_file: data/demo/generate.py\n  validation_file: data/demo/valid.txt\n", "unknown extension"),
+        (
+            "data:\n  dataset: null\n  train_file: nowhere.txt\n  validation_file: data/demo/valid.txt\n",
+            "data.train_file: no such file 'nowhere.txt'",
+        ),
+        (
+            "data:\n  dataset: null\n  train_file: data/demo\n  validation_file: data/demo/valid.txt\n",
+            "data.train_file: 'data/demo' is a directory",
+        ),
+        (
+            "data:\n  dataset: null\n  train_file: data/demo/generate.py\n  validation_file: data/demo/valid.txt\n",
+            "unknown extension",
+        ),
         ("data:\n  dataset: null\n  train_file: data/demo/train.txt\n", "data.validation_file: required when training"),
-        ("data:\n  train_file: data/demo/train.txt\n  validation_file: data/demo/valid.txt\n", "data.dataset: set to 'lhoestq/conll2003' and local files too"),
+        (
+            "data:\n  train_file: data/demo/train.txt\n  validation_file: data/demo/valid.txt\n",
+            "data.dataset: set to 'lhoestq/conll2003' and local files too",
+        ),
         ("model:\n  name_or_path: null\n", "model.name_or_path: is null"),
     ],
 )
@@ -114,7 +137,9 @@ def test_all_problems_are_reported_at_once(tmp_path):
 
 
 def test_wrong_override_type_is_reported_like_a_file_value(tmp_path):
-    assert "training.num_train_epochs: 'three' is not a number" in config_error(tmp_path, "{}", ["training.num_train_epochs=three"])
+    assert "training.num_train_epochs: 'three' is not a number" in config_error(
+        tmp_path, "{}", ["training.num_train_epochs=three"]
+    )
 
 
 def test_problems_name_where_the_value_came_from(tmp_path):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from ner.words import IGNORE_INDEX, tokenize_and_align
 from ner.context import LEFT, RIGHT, add_context, context_words, documents_of, side_budgets
 from ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS
+from ner.words import IGNORE_INDEX, tokenize_and_align
 from tests.conftest import wordpiece
 
 X = IGNORE_INDEX

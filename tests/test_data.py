@@ -26,7 +26,16 @@ def test_to_iob2(tags, expected):
 
 @pytest.mark.parametrize(
     "tag, ok",
-    [("O", True), ("B-PER", True), ("I-MISC", True), ("B-WORK_OF_ART", True), ("PERSON", False), ("E-PER", False), ("B-", False), ("o", False)],
+    [
+        ("O", True),
+        ("B-PER", True),
+        ("I-MISC", True),
+        ("B-WORK_OF_ART", True),
+        ("PERSON", False),
+        ("E-PER", False),
+        ("B-", False),
+        ("o", False),
+    ],
 )
 def test_tag_problem(tag, ok):
     assert (tag_problem(tag) is None) == ok
@@ -34,7 +43,13 @@ def test_tag_problem(tag, ok):
 
 def test_build_labels_is_sorted_and_pairs_b_with_i():
     assert build_labels([["B-PER", "O"], ["B-LOC", "I-LOC"], ["B-MISC"]]) == [
-        "O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-PER", "I-PER",
+        "O",
+        "B-LOC",
+        "I-LOC",
+        "B-MISC",
+        "I-MISC",
+        "B-PER",
+        "I-PER",
     ]
 
 
@@ -44,7 +59,10 @@ def write(tmp_path, text: str | bytes, name: str = "data.txt"):
     return path
 
 
-FOUR_COLUMNS = "-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\nGerman JJ I-NP I-MISC\n\nPeter NNP I-NP I-PER\n\n-DOCSTART- -X- -X- O\n\nBonn NNP I-NP I-LOC\n"
+FOUR_COLUMNS = (
+    "-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\nGerman JJ I-NP I-MISC\n\n"
+    "Peter NNP I-NP I-PER\n\n-DOCSTART- -X- -X- O\n\nBonn NNP I-NP I-LOC\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +128,9 @@ def test_empty_file_is_an_error(tmp_path, text):
 
 def test_jsonl_and_conll_give_the_same_rows(tmp_path):
     conll = "Anna B-PER\nsang O\n\nOslo B-LOC\n"
-    jsonl = "\n".join(json.dumps({"tokens": t, "ner_tags": g}) for t, g in [(["Anna", "sang"], ["B-PER", "O"]), (["Oslo"], ["B-LOC"])])
+    jsonl = "\n".join(
+        json.dumps({"tokens": t, "ner_tags": g}) for t, g in [(["Anna", "sang"], ["B-PER", "O"]), (["Oslo"], ["B-LOC"])]
+    )
     from_conll, labels_conll = splits_from(tmp_path / "", conll, conll)
     (tmp_path / "j").mkdir()
     from_jsonl, labels_jsonl = splits_from(tmp_path / "j", jsonl, jsonl, suffix=".jsonl")
@@ -177,10 +197,15 @@ def test_document_numbers(ids, expected):
 
 
 def test_sample_caps(tmp_path):
-    cfg = DataConfig(dataset=None, train_file="data/demo/train.txt", validation_file="data/demo/valid.txt", max_train_samples=7, max_eval_samples=3)
+    cfg = DataConfig(
+        dataset=None,
+        train_file="data/demo/train.txt",
+        validation_file="data/demo/valid.txt",
+        max_train_samples=7,
+        max_eval_samples=3,
+    )
     splits, _ = load_splits(cfg)
     assert (len(splits["train"]), len(splits["validation"])) == (7, 3)
-
 
 
 @pytest.mark.parametrize(

@@ -28,12 +28,16 @@ def test_cuda_without_cuda_is_one_line(demo_run, capsys, monkeypatch):
 
 def test_onnx_on_cuda_is_one_line(demo_run, capsys):
     assert infer(["--model", str(demo_run), "--backend", "onnx", "--device", "cuda", "Anna ."]) == 2
-    assert errors(capsys) == ["error: --device cuda: the ONNX backends run on CPU; use --backend torch for a GPU, or --device cpu"]
+    assert errors(capsys) == [
+        "error: --device cuda: the ONNX backends run on CPU; use --backend torch for a GPU, or --device cpu"
+    ]
 
 
 def test_a_config_file_given_without_config_flag(capsys):
     assert train(["configs/demo.yaml"]) == 2
-    assert errors(capsys) == ["error: 'configs/demo.yaml' looks like a config file, and a config file needs --config: --config configs/demo.yaml"]
+    assert errors(capsys) == [
+        "error: 'configs/demo.yaml' looks like a config file, and a config file needs --config: --config configs/demo.yaml"
+    ]
 
 
 def test_unquoted_words_are_one_text_each_and_infer_says_how_to_quote(demo_run, capsys):
@@ -51,7 +55,9 @@ def test_a_run_directory_with_only_a_checkpoint_points_at_it(demo_run, tmp_path,
     shutil.copytree(demo_run, run / "checkpoint-64")
     shutil.copytree(demo_run, run / "checkpoint-8")
     assert infer(["--model", str(run), "x"]) == 2
-    assert errors(capsys) == [f"error: no model in {run}/; it holds a checkpoint of an unfinished run: --model {run / 'checkpoint-64'}"]
+    assert errors(capsys) == [
+        f"error: no model in {run}/; it holds a checkpoint of an unfinished run: --model {run / 'checkpoint-64'}"
+    ]
 
 
 @pytest.mark.parametrize("name", ["runs/nothere", "./nothere", "tests/nothere"])
@@ -60,13 +66,21 @@ def test_a_mistyped_local_path_is_no_such_directory_not_the_hub(name, capsys, tm
     (tmp_path / "runs").mkdir()
     (tmp_path / "tests").mkdir()
     assert infer(["--model", name, "x"]) == 2
-    assert errors(capsys) == [f"error: --model {name}: no such directory; check the path (a Hub id would not start with a local directory)"]
+    assert errors(capsys) == [
+        f"error: --model {name}: no such directory; check the path (a Hub id would not start with a local directory)"
+    ]
 
 
 def test_a_model_that_predicts_no_entities_says_why(tmp_path, caplog):
     """The issue's case: 500 sentences, one epoch (16 steps): the tiny model has learned only that most words are O."""
-    args = ["--config", SCRATCH, f"training.output_dir={tmp_path / 'quick'}", "training.num_train_epochs=1",
-            "data.max_train_samples=500", "training.per_device_train_batch_size=32"]
+    args = [
+        "--config",
+        SCRATCH,
+        f"training.output_dir={tmp_path / 'quick'}",
+        "training.num_train_epochs=1",
+        "data.max_train_samples=500",
+        "training.per_device_train_batch_size=32",
+    ]
     assert train(args) == 0
     assert "on test, so its F1 is 0. This usually means it has not learned yet: 16 training steps are too few" in caplog.text
     assert "train longer" in caplog.text
@@ -99,5 +113,7 @@ def test_a_mistyped_path_that_could_be_a_hub_id_says_both(tmp_path, capsys, monk
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     assert infer(["--model", "runs/nothere", "x"]) == 2
     (error,) = errors(capsys)
-    assert error.startswith("error: --model: 'runs/nothere' is no local directory, and the Hugging Face Hub, where it would be a model id,")
+    assert error.startswith(
+        "error: --model: 'runs/nothere' is no local directory, and the Hugging Face Hub, where it would be a model id,"
+    )
     assert "check the path" in error

@@ -15,8 +15,15 @@ pytestmark = pytest.mark.skipif(not ENCODER.is_dir(), reason="the demo's encoder
 
 def test_the_demo_fine_tunes_the_pretrained_encoder_and_infer_reads_it(tmp_path, capsys):
     output = tmp_path / "bert-ner"
-    args = ["--config", str(REPO / "configs/demo.yaml"), f"training.output_dir={output}", "training.max_steps=4",
-            "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16"]
+    args = [
+        "--config",
+        str(REPO / "configs/demo.yaml"),
+        f"training.output_dir={output}",
+        "training.max_steps=4",
+        "data.max_train_samples=64",
+        "data.max_eval_samples=16",
+        "data.max_test_samples=16",
+    ]
     assert train(args) == 0
     card = json.loads((output / "config.json").read_text())
     assert card["model_type"] == "bert" and card["num_hidden_layers"] == 6  # the encoder's own shape, not a scratch model

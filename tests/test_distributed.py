@@ -133,8 +133,16 @@ def test_train_py_hands_label_smoothing_factor_to_its_loss(tmp_path):
     from train import make_trainer
 
     tokenizer = wordpiece(["Anna"])
-    model = BertForTokenClassification(BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=1,
-                                                  num_attention_heads=1, intermediate_size=8, num_labels=3))
+    model = BertForTokenClassification(
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=1,
+            intermediate_size=8,
+            num_labels=3,
+        )
+    )
     args = TrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=0.2, report_to="none", use_cpu=True)
     trainer = make_trainer(model, tokenizer, args, {}, ["O", "B-PER", "I-PER"], use_viterbi=True)
     assert trainer.compute_loss_func.keywords == {"label_smoothing": 0.2}

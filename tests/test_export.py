@@ -72,7 +72,9 @@ def test_onnx_fp32_gives_the_same_entities_as_pytorch(exported, capsys):
 
 def test_onnx_backend_without_an_export_says_how_to_make_one(demo_run, capsys):
     assert infer(["--model", str(demo_run), "--backend", "onnx", "x"]) == 2
-    assert f"no ONNX model at {demo_run}/onnx/model.onnx: run python export.py --model {demo_run} first" in capsys.readouterr().err
+    assert (
+        f"no ONNX model at {demo_run}/onnx/model.onnx: run python export.py --model {demo_run} first" in capsys.readouterr().err
+    )
 
 
 def test_missing_onnxruntime_says_what_to_install(exported, capsys, monkeypatch):
@@ -132,8 +134,13 @@ def test_the_onnx_backends_import_neither_torch_nor_transformers(exported):
     import subprocess
 
     for backend in ("onnx", "onnx-int8"):
-        run = subprocess.run([sys.executable, "-c", ONNX_RUN, "--model", str(exported), "--backend", backend, "Anna Schmidt flew to Paris ."],
-                             cwd=REPO, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-c", ONNX_RUN, "--model", str(exported), "--backend", backend, "Anna Schmidt flew to Paris ."],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr
         assert "heavy modules: []" in run.stderr
 
@@ -181,8 +188,16 @@ def test_an_export_runs_with_requirements_onnx_alone(exported, tmp_path):
             source = Path(metadata.distribution(name).locate_file(entry))
             if entry != ".." and source.exists() and not (site / entry).exists():
                 (site / entry).symlink_to(source)
-    command = [str(environment / "bin" / "python"), "infer.py", "--json", "--model", str(exported), "--backend", "onnx-int8",
-               "Anna Schmidt flew to Paris ."]
+    command = [
+        str(environment / "bin" / "python"),
+        "infer.py",
+        "--json",
+        "--model",
+        str(exported),
+        "--backend",
+        "onnx-int8",
+        "Anna Schmidt flew to Paris .",
+    ]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["text"] == "Anna Schmidt flew to Paris ."

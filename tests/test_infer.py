@@ -143,7 +143,10 @@ def error_of(capsys, *args) -> str:
 
 def test_missing_model_directory(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert error_of(capsys, "Barack Obama") == "error: no model in bert-ner/: run python train.py first (or make demo), or pass --model DIR\n"
+    assert (
+        error_of(capsys, "Barack Obama")
+        == "error: no model in bert-ner/: run python train.py first (or make demo), or pass --model DIR\n"
+    )
     (tmp_path / "empty").mkdir()
     assert "no model in empty/" in error_of(capsys, "--model", "empty", "x")
 

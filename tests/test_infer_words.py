@@ -15,9 +15,19 @@ from ner.inference import make_pipeline, predict, prepare
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 TAGS = {  # sub-token -> the tag the tagger is surest of (and its second choice); every other sub-token is O
-    "U": "B-MISC", "Reuters": "B-ORG", "Reu": "B-ORG", "##ters": "I-ORG", "Group": "I-ORG",
-    "Jean": "B-PER", "Pierre": "I-PER", "Dupont": "I-PER", "Anna": "B-PER", "Schmidt": "I-PER",
-    "Paris": "B-LOC", "Euro": "B-MISC", "Zone": ("I-ORG", "I-MISC"),
+    "U": "B-MISC",
+    "Reuters": "B-ORG",
+    "Reu": "B-ORG",
+    "##ters": "I-ORG",
+    "Group": "I-ORG",
+    "Jean": "B-PER",
+    "Pierre": "I-PER",
+    "Dupont": "I-PER",
+    "Anna": "B-PER",
+    "Schmidt": "I-PER",
+    "Paris": "B-LOC",
+    "Euro": "B-MISC",
+    "Zone": ("I-ORG", "I-MISC"),
 }
 VOCAB = sorted(set(TAGS) | {".", "-", "S", "based", "The", "firm", "said", "so", "met", "Officials", "from", "arrived", "in"})
 
@@ -101,7 +111,12 @@ def test_max_length_comes_from_the_trained_config_and_long_texts_keep_every_enti
     assert [kind for kind, *_ in found[:3]] == ["PER", "ORG", "LOC"]
 
 
-DOCUMENT_LINES = ["Anna Schmidt met Reuters in Paris .", "The firm said so .", "Jean-Pierre Dupont arrived from Paris .", "Reuters said so ."]
+DOCUMENT_LINES = [
+    "Anna Schmidt met Reuters in Paris .",
+    "The firm said so .",
+    "Jean-Pierre Dupont arrived from Paris .",
+    "Reuters said so .",
+]
 
 
 @pytest.mark.parametrize("context_tokens, max_length", [(4, 24), (16, 24), (2, 12), (64, 512)])
@@ -115,11 +130,16 @@ def test_inference_builds_the_context_windows_train_py_builds(tagger, context_to
 
     model, tokenizer = tagger
     sentences = [[line[s:e] for s, e in split_words(line)] for line in DOCUMENT_LINES]
-    dataset = Dataset.from_dict({"tokens": sentences, "tags": [["O"] * len(s) for s in sentences], "document": [0] * len(sentences)})
+    dataset = Dataset.from_dict(
+        {"tokens": sentences, "tags": [["O"] * len(s) for s in sentences], "document": [0] * len(sentences)}
+    )
     dataset = with_context(dataset, tokenizer, context_tokens, max_length)
     label2id = {label: i for i, label in enumerate(LABELS)}
-    trained = dataset.map(tokenize_and_align, batched=True, fn_kwargs={"tokenizer": tokenizer, "label2id": label2id,
-                                                                       "max_length": max_length, "label_all_tokens": False})
+    trained = dataset.map(
+        tokenize_and_align,
+        batched=True,
+        fn_kwargs={"tokenizer": tokenizer, "label2id": label2id, "max_length": max_length, "label_all_tokens": False},
+    )
     for reader in (tokenizer, fast_tokenizer(tokenizer, tmp_path)):  # the PyTorch pipeline's, and the ONNX backends'
         prepared = prepare(reader, "\n".join(DOCUMENT_LINES), max_length=max_length, stride=4, context_tokens=context_tokens)
         assert [ids["input_ids"] for ids, _ in prepared.inputs] == trained["input_ids"]

@@ -50,8 +50,15 @@ def write_jsonl(path, sentences, tags) -> None:
 
 
 def evaluate(model_dir, output_dir, test_file) -> float:
-    args = ["--config", DEMO, "model.scratch=null", f"model.name_or_path={model_dir}", "model.fine_tune=false",
-            f"data.test_file={test_file}", f"training.output_dir={output_dir}"]
+    args = [
+        "--config",
+        DEMO,
+        "model.scratch=null",
+        f"model.name_or_path={model_dir}",
+        "model.fine_tune=false",
+        f"data.test_file={test_file}",
+        f"training.output_dir={output_dir}",
+    ]
     assert train(args) == 0
     return json.loads((output_dir / METRICS_FILE).read_text())["test"]["f1"]
 
@@ -63,7 +70,10 @@ def test_words_without_sub_tokens_score_as_if_they_were_not_there(demo_run, tmp_
     sentences, tags = rows[TOKENS][:40], rows[TAGS][:40]
     write_jsonl(tmp_path / "plain.jsonl", sentences, tags)
     # after the first O word that no I- word follows: outside every entity, with words after it
-    at = [next((i + 1 for i in range(len(t)) if t[i] == "O" and not (t[i + 1 :] or ["O"])[0].startswith("I-")), len(t)) for t in tags]
+    at = [
+        next((i + 1 for i in range(len(t)) if t[i] == "O" and not (t[i + 1 :] or ["O"])[0].startswith("I-")), len(t))
+        for t in tags
+    ]
     with_zwsp = [words[:i] + [ZWSP] + words[i:] for words, i in zip(sentences, at)]
     with_empty = [words[:i] + [""] + words[i:] for words, i in zip(sentences, at)]
     with_tags = [t[:i] + ["O"] + t[i:] for t, i in zip(tags, at)]

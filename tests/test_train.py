@@ -15,9 +15,22 @@ from train import main
 
 DEMO = str(REPO / "configs/scratch.yaml")
 WRITTEN = {
-    "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.bin",
-    "train_config.yaml", "metrics.json", "classification_report.txt", "test_predictions.txt", "training_log.tsv",
-    "learning_curves.png", "per_type_scores.png", "confusion_matrix.png", "errors.md", "errors.jsonl", "README.md",
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "training_args.bin",
+    "train_config.yaml",
+    "metrics.json",
+    "classification_report.txt",
+    "test_predictions.txt",
+    "training_log.tsv",
+    "learning_curves.png",
+    "per_type_scores.png",
+    "confusion_matrix.png",
+    "errors.md",
+    "errors.jsonl",
+    "README.md",
     OWN_FILES,
 }
 # An untrained model tags next to nothing correctly (F1 about 0.0); the demo reaches about 0.7.
@@ -37,7 +50,16 @@ def test_demo_learns(demo_run):
     for split in ("validation", "test"):
         assert metrics[split]["f1"] > LEARNED_F1, split
         assert set(metrics[split]["per_type"]) == {"PER", "ORG", "LOC", "MISC"}
-        assert set(metrics[split]) == {"precision", "recall", "f1", "accuracy", "span_precision", "span_recall", "span_f1", "per_type"}
+        assert set(metrics[split]) == {
+            "precision",
+            "recall",
+            "f1",
+            "accuracy",
+            "span_precision",
+            "span_recall",
+            "span_f1",
+            "per_type",
+        }
 
 
 def test_saved_config_names_the_labels_and_the_resolved_config_reloads(demo_run):
@@ -72,8 +94,14 @@ def test_training_log_has_loss_and_validation_f1_per_epoch(demo_run):
 
 def evaluate_only(model_dir, output_dir) -> dict:
     code = main(
-        ["--config", DEMO, "model.scratch=null", f"model.name_or_path={model_dir}", "model.fine_tune=false",
-         f"training.output_dir={output_dir}"]
+        [
+            "--config",
+            DEMO,
+            "model.scratch=null",
+            f"model.name_or_path={model_dir}",
+            "model.fine_tune=false",
+            f"training.output_dir={output_dir}",
+        ]
     )
     assert code == 0
     return json.loads((output_dir / "metrics.json").read_text())
@@ -132,11 +160,15 @@ def test_offline_without_the_dataset_in_the_cache_says_what_to_do(monkeypatch, t
 
 
 def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):
-    assert main(["--config", DEMO, "model.scratch=null", "model.name_or_path=./no-such-model", f"training.output_dir={tmp_path}"]) == 2
+    assert (
+        main(["--config", DEMO, "model.scratch=null", "model.name_or_path=./no-such-model", f"training.output_dir={tmp_path}"])
+        == 2
+    )
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert errors[0].endswith(
-        "command line: model.name_or_path: no model directory './no-such-model'; check the path, or give a Hub id such as bert-base-cased"
+        "command line: model.name_or_path: no model directory './no-such-model'; "
+        "check the path, or give a Hub id such as bert-base-cased"
     )
 
 
@@ -169,11 +201,18 @@ def tiny_roberta(tmp_path_factory):
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(sentences, vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     bpe.save_model(str(directory))
-    tokenizer = RobertaTokenizerFast(vocab=str(directory / "vocab.json"), merges=str(directory / "merges.txt"), model_max_length=128)
+    tokenizer = RobertaTokenizerFast(
+        vocab=str(directory / "vocab.json"), merges=str(directory / "merges.txt"), model_max_length=128
+    )
     tokenizer.save_pretrained(directory)
     config = RobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=tokenizer.pad_token_id,
     )
     RobertaModel(config).save_pretrained(directory)
     return directory
@@ -184,8 +223,17 @@ def test_other_encoders_need_only_name_or_path(tiny_roberta, tmp_path):
     add_prefix_space, without which pre-split words are cut differently than in running text."""
     output_dir = tmp_path / "out"
     code = main(
-        ["--config", DEMO, "model.scratch=null", f"model.name_or_path={tiny_roberta}", "training.num_train_epochs=1",
-         "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16", f"training.output_dir={output_dir}"]
+        [
+            "--config",
+            DEMO,
+            "model.scratch=null",
+            f"model.name_or_path={tiny_roberta}",
+            "training.num_train_epochs=1",
+            "data.max_train_samples=64",
+            "data.max_eval_samples=16",
+            "data.max_test_samples=16",
+            f"training.output_dir={output_dir}",
+        ]
     )
     assert code == 0
     assert json.loads((output_dir / "config.json").read_text())["model_type"] == "roberta"
@@ -213,8 +261,16 @@ def test_context_without_documents_says_so_once_and_trains_without(tmp_path, cap
         (tmp_path / f"{name}.jsonl").write_text("\n".join(lines))
     caplog.set_level("WARNING", logger="ner")
     code = main(
-        ["--config", DEMO, f"data.train_file={tmp_path / 'train.jsonl'}", f"data.validation_file={tmp_path / 'valid.jsonl'}",
-         "data.test_file=null", "data.context_tokens=16", *QUICK, f"training.output_dir={tmp_path / 'out'}"]
+        [
+            "--config",
+            DEMO,
+            f"data.train_file={tmp_path / 'train.jsonl'}",
+            f"data.validation_file={tmp_path / 'valid.jsonl'}",
+            "data.test_file=null",
+            "data.context_tokens=16",
+            *QUICK,
+            f"training.output_dir={tmp_path / 'out'}",
+        ]
     )
     assert code == 0
     assert caplog.text.count("the data has no documents") == 1
@@ -226,7 +282,9 @@ def test_length_grouped_training_still_scores_every_sentence_in_order(tmp_path):
     """transformers 5 length-groups evaluation too under group_by_length; predictions must still
     line up with their sentences."""
     output_dir = tmp_path / "grouped"
-    code = main(["--config", DEMO, "training.train_sampling_strategy=group_by_length", *QUICK, f"training.output_dir={output_dir}"])
+    code = main(
+        ["--config", DEMO, "training.train_sampling_strategy=group_by_length", *QUICK, f"training.output_dir={output_dir}"]
+    )
     assert code == 0
     gold = read_conll(REPO / "data/demo/test.txt")
     blocks = [b.splitlines() for b in (output_dir / "test_predictions.txt").read_text().split("\n\n") if b.strip()]
@@ -235,26 +293,53 @@ def test_length_grouped_training_still_scores_every_sentence_in_order(tmp_path):
 
 def test_context_dropout_trains_and_keeps_context_for_scoring(tmp_path):
     output_dir = tmp_path / "dropout"
-    assert main(["--config", DEMO, "data.context_tokens=16", "data.context_dropout=0.5", *QUICK, f"training.output_dir={output_dir}"]) == 0
+    assert (
+        main(
+            ["--config", DEMO, "data.context_tokens=16", "data.context_dropout=0.5", *QUICK, f"training.output_dir={output_dir}"]
+        )
+        == 0
+    )
     resolved = load_config(output_dir / "train_config.yaml")
     assert (resolved.data.context_tokens, resolved.data.context_dropout) == (16, 0.5)
 
 
 def test_evaluate_only_without_a_validation_file_writes_the_test_scores(demo_run, tmp_path):
     output_dir = tmp_path / "scores"
-    code = main(["--config", DEMO, "model.scratch=null", f"model.name_or_path={demo_run}", "model.fine_tune=false",
-                 "data.validation_file=null", f"training.output_dir={output_dir}"])
+    code = main(
+        [
+            "--config",
+            DEMO,
+            "model.scratch=null",
+            f"model.name_or_path={demo_run}",
+            "model.fine_tune=false",
+            "data.validation_file=null",
+            f"training.output_dir={output_dir}",
+        ]
+    )
     assert code == 0
     metrics = json.loads((output_dir / "metrics.json").read_text())
-    assert "validation" not in metrics and metrics["test"]["f1"] == json.loads((demo_run / "metrics.json").read_text())["test"]["f1"]
+    assert (
+        "validation" not in metrics and metrics["test"]["f1"] == json.loads((demo_run / "metrics.json").read_text())["test"]["f1"]
+    )
 
 
 def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path):
     """Ten epochs asked; an improvement must be 0.5 F1 to count, so the second evaluation already
     counts as none and patience 1 stops there. The best epoch is the one kept."""
     output_dir = tmp_path / "early"
-    code = main(["--config", DEMO, "training.num_train_epochs=10", "early_stopping.patience=1", "early_stopping.threshold=0.5",
-                 "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16", f"training.output_dir={output_dir}"])
+    code = main(
+        [
+            "--config",
+            DEMO,
+            "training.num_train_epochs=10",
+            "early_stopping.patience=1",
+            "early_stopping.threshold=0.5",
+            "data.max_train_samples=64",
+            "data.max_eval_samples=16",
+            "data.max_test_samples=16",
+            f"training.output_dir={output_dir}",
+        ]
+    )
     assert code == 0
     evaluations = [row for row in read_log(output_dir) if row["eval_f1"] is not None]
     assert [row["epoch"] for row in evaluations] == [1.0, 2.0]
@@ -268,8 +353,17 @@ def test_resuming_a_run_that_stopped_early_does_not_train_on(tmp_path, monkeypat
     import train
 
     output_dir = tmp_path / "early"
-    args = ["--config", DEMO, "training.num_train_epochs=10", "early_stopping.patience=1", "early_stopping.threshold=0.5",
-            "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16", f"training.output_dir={output_dir}"]
+    args = [
+        "--config",
+        DEMO,
+        "training.num_train_epochs=10",
+        "early_stopping.patience=1",
+        "early_stopping.threshold=0.5",
+        "data.max_train_samples=64",
+        "data.max_eval_samples=16",
+        "data.max_test_samples=16",
+        f"training.output_dir={output_dir}",
+    ]
 
     def killed(*_, **__):
         raise KeyboardInterrupt

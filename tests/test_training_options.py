@@ -31,11 +31,17 @@ def config_problem(overrides: list[str]) -> str:
         ("training.prediction_loss_only=true", "needs the predictions"),
         ("training.batch_eval_metrics=true", "computed over a whole split at once"),
         ("training.eval_do_concat_batches=false", "pairs the predictions with the sentences across batches"),
-        ("training.label_names=[tags]", "training.label_names: ['tags'] is not supported: the loss and the scores read the labels column"),
+        (
+            "training.label_names=[tags]",
+            "training.label_names: ['tags'] is not supported: the loss and the scores read the labels column",
+        ),
         ("training.enable_jit_checkpoint=true", "scored and saved as if it had finished"),
         ("training.resume_from_checkpoint=bert-ner/checkpoint-3", "resumes by itself from the newest complete checkpoint"),
         ("training.do_train=true", "Trainer does not read it"),
-        ("training.train_sampling_strategy=shuffled", "training.train_sampling_strategy: 'shuffled' is not one of random, sequential"),
+        (
+            "training.train_sampling_strategy=shuffled",
+            "training.train_sampling_strategy: 'shuffled' is not one of random, sequential",
+        ),
         ("training.report_to=tensorboardd", "training.report_to: tensorboardd unknown; expected none, all or some of"),
         ("training.report_to=[tensorboard]", "training.report_to: tensorboard is not installed (pip install tensorboard)"),
         ("training.deepspeed=ds.json", "training.deepspeed: needs the deepspeed package, which is not installed"),
@@ -52,7 +58,9 @@ def test_fields_train_py_cannot_honour_are_refused_with_the_reason(override, mes
 
 
 def test_persistent_workers_would_freeze_the_context_dropout_draw():
-    message = config_problem(["data.context_dropout=0.5", "training.dataloader_persistent_workers=true", "training.dataloader_num_workers=1"])
+    message = config_problem(
+        ["data.context_dropout=0.5", "training.dataloader_persistent_workers=true", "training.dataloader_num_workers=1"]
+    )
     assert "keep the first epoch's draw of data.context_dropout" in message
 
 
@@ -73,7 +81,10 @@ def test_refused_values_are_refused_and_the_defaults_are_not():
         ({"metric_for_best_model": "loss", "greater_is_better": False}, None),
         ({"metric_for_best_model": "PER_f1"}, None),
         ({"metric_for_best_model": "span_f1"}, None),
-        ({"metric_for_best_model": "overall_f1"}, "'overall_f1' is not reported by an evaluation; expected loss or one of precision"),
+        (
+            {"metric_for_best_model": "overall_f1"},
+            "'overall_f1' is not reported by an evaluation; expected loss or one of precision",
+        ),
         ({"metric_for_best_model": "GPE_f1"}, "'GPE_f1' is not reported"),
         ({"metric_for_best_model": "f1", "greater_is_better": False}, "false would keep the epoch with the lowest f1"),
     ],
@@ -90,7 +101,9 @@ def test_metric_names_are_what_an_evaluation_reports():
 
 
 def test_an_unreported_metric_fails_before_training(tmp_path, capsys):
-    code = main(["--config", str(SCRATCH), *TINY, "training.metric_for_best_model=bleu", f"training.output_dir={tmp_path / 'out'}"])
+    code = main(
+        ["--config", str(SCRATCH), *TINY, "training.metric_for_best_model=bleu", f"training.output_dir={tmp_path / 'out'}"]
+    )
     assert code == 2 and "training.metric_for_best_model: 'bleu' is not reported" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -108,15 +121,28 @@ def test_remove_unused_columns_false_trains_the_same(tmp_path):
     runs = {}
     for value in ("true", "false"):
         output_dir = tmp_path / value
-        assert main(["--config", str(SCRATCH), *TINY, f"training.remove_unused_columns={value}", f"training.output_dir={output_dir}"]) == 0
+        assert (
+            main(
+                ["--config", str(SCRATCH), *TINY, f"training.remove_unused_columns={value}", f"training.output_dir={output_dir}"]
+            )
+            == 0
+        )
         runs[value] = json.loads((output_dir / "metrics.json").read_text())
     assert runs["true"]["test"] == runs["false"]["test"]
 
 
 def test_metric_for_best_model_loss_keeps_the_lowest_validation_loss(tmp_path):
     output_dir = tmp_path / "loss"
-    args = ["--config", str(SCRATCH), "data.max_train_samples=256", "data.max_eval_samples=32", "data.max_test_samples=16",
-            "training.num_train_epochs=3", "training.metric_for_best_model=loss", f"training.output_dir={output_dir}"]
+    args = [
+        "--config",
+        str(SCRATCH),
+        "data.max_train_samples=256",
+        "data.max_eval_samples=32",
+        "data.max_test_samples=16",
+        "training.num_train_epochs=3",
+        "training.metric_for_best_model=loss",
+        f"training.output_dir={output_dir}",
+    ]
     assert main(args) == 0
     evaluations = [row for row in read_log(output_dir) if row["eval_loss"] is not None]
     best = min(evaluations, key=lambda row: row["eval_loss"])
@@ -126,7 +152,12 @@ def test_metric_for_best_model_loss_keeps_the_lowest_validation_loss(tmp_path):
 
 @pytest.mark.parametrize(
     "training, cuda, refused",
-    [({"fp16": True}, False, True), ({"fp16": True}, True, False), ({"bf16": True, "use_cpu": True}, False, False), ({}, False, False)],
+    [
+        ({"fp16": True}, False, True),
+        ({"fp16": True}, True, False),
+        ({"bf16": True, "use_cpu": True}, False, False),
+        ({}, False, False),
+    ],
 )
 def test_fp16_without_a_gpu_is_refused_since_it_would_do_nothing(training, cuda, refused):
     assert bool(precision_problems(training, cuda)) == refused

@@ -72,7 +72,18 @@ def test_tokenize_and_align_with_a_real_fast_tokenizer():
 
     encoded = tokenize_and_align(batch, tokenizer, label2id, max_length=64, label_all_tokens=False)
     assert tokenizer.convert_ids_to_tokens(encoded["input_ids"][0]) == [
-        "[CLS]", "Bar", "##ack", "Ob", "##ama", "was", "born", "in", "Ha", "##wai", "##i", "[SEP]",
+        "[CLS]",
+        "Bar",
+        "##ack",
+        "Ob",
+        "##ama",
+        "was",
+        "born",
+        "in",
+        "Ha",
+        "##wai",
+        "##i",
+        "[SEP]",
     ]
     assert encoded["labels"][0] == [X, 1, X, 2, X, 0, 0, 0, 3, X, X, X]
     assert encoded["words_kept"] == [6]
@@ -120,14 +131,25 @@ SOFT_HYPHEN, ZWJ, ZWSP = "\u00ad", "\u200d", "\u200b"
         ("Obama's wife", ["Obama", "'s", "wife"]),
         ('(IBM) said "no".', ["(", "IBM", ")", "said", '"', "no", '"', "."]),
         (f"Officials from Reu{SOFT_HYPHEN}ters", ["Officials", "from", f"Reu{SOFT_HYPHEN}ters"]),
-        (f"\u0645\u06cc{ZWJ}\u062e\u0648\u0627\u0647\u0645 Tehran", [f"\u0645\u06cc{ZWJ}\u062e\u0648\u0627\u0647\u0645", "Tehran"]),
-        ("I love Paris\U0001F600 and \U0001F1EB\U0001F1F7France", ["I", "love", "Paris", "\U0001F600", "and", "\U0001F1EB\U0001F1F7", "France"]),
-        ("thumbs \U0001F44D\U0001F3FD up", ["thumbs", "\U0001F44D\U0001F3FD", "up"]),  # a skin tone stays with its emoji
+        (
+            f"\u0645\u06cc{ZWJ}\u062e\u0648\u0627\u0647\u0645 Tehran",
+            [f"\u0645\u06cc{ZWJ}\u062e\u0648\u0627\u0647\u0645", "Tehran"],
+        ),
+        (
+            "I love Paris\U0001f600 and \U0001f1eb\U0001f1f7France",
+            ["I", "love", "Paris", "\U0001f600", "and", "\U0001f1eb\U0001f1f7", "France"],
+        ),
+        ("thumbs \U0001f44d\U0001f3fd up", ["thumbs", "\U0001f44d\U0001f3fd", "up"]),  # a skin tone stays with its emoji
         ("  spaced\tout\n\nlines ", ["spaced", "out", "lines"]),
         # a paragraph: each sentence's final period is a word, abbreviations keep theirs
-        ("I visited Paris. Then Anna Schmidt met Reuters.", ["I", "visited", "Paris", ".", "Then", "Anna", "Schmidt", "met", "Reuters", "."]),
-        ("Mr. Smith flew to Washington D.C. on Monday. He left.",
-         ["Mr.", "Smith", "flew", "to", "Washington", "D.C.", "on", "Monday", ".", "He", "left", "."]),
+        (
+            "I visited Paris. Then Anna Schmidt met Reuters.",
+            ["I", "visited", "Paris", ".", "Then", "Anna", "Schmidt", "met", "Reuters", "."],
+        ),
+        (
+            "Mr. Smith flew to Washington D.C. on Monday. He left.",
+            ["Mr.", "Smith", "flew", "to", "Washington", "D.C.", "on", "Monday", ".", "He", "left", "."],
+        ),
         ("Anna went home. Anna went home.", ["Anna", "went", "home", ".", "Anna", "went", "home", "."]),
         ("", []),
     ],
@@ -169,8 +191,11 @@ def probabilities(rows: list[dict[str, float]], labels: list[str] = LABELS_MO) -
     "rows, viterbi_tags, argmax_tags",
     [
         # the issue's case: B-MISC I-ORG I-ORG; Viterbi picks the best valid reading instead
-        ([{"B-MISC": 0.9}, {"I-ORG": 0.5, "I-MISC": 0.4}, {"I-ORG": 0.6, "I-MISC": 0.3}],
-         ["B-MISC", "I-MISC", "I-MISC"], ["B-MISC", "I-ORG", "I-ORG"]),
+        (
+            [{"B-MISC": 0.9}, {"I-ORG": 0.5, "I-MISC": 0.4}, {"I-ORG": 0.6, "I-MISC": 0.3}],
+            ["B-MISC", "I-MISC", "I-MISC"],
+            ["B-MISC", "I-ORG", "I-ORG"],
+        ),
         ([{"O": 0.9}, {"I-ORG": 0.6, "B-ORG": 0.3}], ["O", "B-ORG"], ["O", "I-ORG"]),  # I- after O
         ([{"I-ORG": 0.7, "B-ORG": 0.2}], ["B-ORG"], ["I-ORG"]),  # I- opening a sentence
         ([{"B-ORG": 0.8}, {"I-ORG": 0.8}, {"O": 0.9}], ["B-ORG", "I-ORG", "O"], ["B-ORG", "I-ORG", "O"]),  # valid stays
@@ -247,10 +272,16 @@ def test_entities_take_offsets_and_text_from_the_words():
     "word_spans, found, expected",
     [
         ([(0, 4), (5, 12), (13, 17)], [{"entity_group": "PER", "start": 0, "end": 12}], ["B-PER", "I-PER", "O"]),
-        ([(0, 2), (3, 6), (7, 11), (12, 15), (16, 20)],
-         [{"entity_group": "LOC", "start": 3, "end": 11}, {"entity_group": "LOC", "start": 16, "end": 20}],
-         ["O", "B-LOC", "I-LOC", "O", "B-LOC"]),
-        ([(0, 2), (3, 5)], [{"entity_group": "ORG", "start": 0, "end": 2}, {"entity_group": "ORG", "start": 3, "end": 5}], ["B-ORG", "B-ORG"]),
+        (
+            [(0, 2), (3, 6), (7, 11), (12, 15), (16, 20)],
+            [{"entity_group": "LOC", "start": 3, "end": 11}, {"entity_group": "LOC", "start": 16, "end": 20}],
+            ["O", "B-LOC", "I-LOC", "O", "B-LOC"],
+        ),
+        (
+            [(0, 2), (3, 5)],
+            [{"entity_group": "ORG", "start": 0, "end": 2}, {"entity_group": "ORG", "start": 3, "end": 5}],
+            ["B-ORG", "B-ORG"],
+        ),
         ([(0, 5), (5, 7)], [{"entity_group": "PER", "start": 0, "end": 5}], ["B-PER", "O"]),  # Obama|'s, detokenized
         ([(0, 2), (3, 6)], [], ["O", "O"]),
     ],
