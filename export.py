@@ -13,7 +13,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from ner.errors import UserError, run_cli
+from ner.errors import UserError, require_packages, run_cli
 from ner.hub import check_model_dir
 from ner.outputs import DEFAULT_OUTPUT_DIR
 
@@ -60,6 +60,9 @@ def compare(model, tokenizer, session) -> tuple[float, int, int]:
 
 def run(args: argparse.Namespace) -> int:
     check_model_dir(args.model, DEFAULT_MODEL)
+    require_packages(
+        "torch", "transformers", hint="export.py needs PyTorch: pip install -r requirements.txt -r requirements-export.txt"
+    )
     from transformers.utils import logging as transformers_logging
 
     from ner.modeling import Trust, load_trained

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from pathlib import Path
 
-from ner.errors import UserError, run_cli
+from ner.errors import UserError, require_packages, run_cli
 from ner.hub import check_model_dir
 from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, chunks
 from ner.outputs import DEFAULT_OUTPUT_DIR
@@ -224,6 +224,11 @@ def load_tagger(
             raise UserError("--device cuda: the ONNX backends run on CPU; use --backend torch for a GPU, or --device cpu")
         return OnnxTagger(model, backend, threads, aggregation, trained)
 
+    require_packages(
+        "torch",
+        "transformers",
+        hint="pip install -r requirements.txt for --backend torch, or use --backend onnx-int8 with an export",
+    )
     from transformers.utils import logging as transformers_logging
 
     from ner.inference import make_pipeline, resolve_device, set_threads

@@ -32,7 +32,7 @@ from ner.config import (
 )
 from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
-from ner.errors import UserError, run_cli, setup_logging
+from ner.errors import UserError, require_packages, run_cli, setup_logging
 from ner.modeling import (
     Trust,
     build_model,
@@ -78,6 +78,11 @@ def add_hardware_defaults(cfg: Config) -> None:
     cfg.training |= cpu_processes_defaults(cfg.training, cuda, int(os.environ.get("WORLD_SIZE", "1")))
 
 
+def one_line(error: Exception) -> str:
+    """transformers' own argument errors, some of which span lines, as one line."""
+    return " ".join(str(error).split())
+
+
 def training_arguments(cfg: Config):
     """TrainingArguments from the `training:` section; its own checks become config errors."""
     from transformers import TrainingArguments
@@ -85,7 +90,7 @@ def training_arguments(cfg: Config):
     try:
         return TrainingArguments(**cfg.training)
     except (ValueError, TypeError, ImportError) as error:
-        raise UserError(f"training: {error}") from None
+        raise UserError(f"training: {one_line(error)}") from None
 
 
 def prepare_output_dir(cfg: Config, training_args) -> Path | None:
@@ -231,7 +236,7 @@ def make_trainer(
             callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
         )
     except (ValueError, ImportError) as error:  # Trainer's own checks of the arguments, e.g. fsdp in one process
-        raise UserError(f"training: {error}") from None
+        raise UserError(f"training: {one_line(error)}") from None
 
 
 def trainer_callbacks(resolved_yaml: str, train_dataset, early_stopping) -> list:
@@ -287,7 +292,15 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
             log.info(f"the run had stopped early at step {stopped}; keeping its best model without training on")
             trainer.args.max_steps = stopped
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    return {"training": {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step}}
+    epochs = round(trainer.state.epoch or 0, 2)
+    planned = trainer.args.num_train_epochs if cfg.training.get("max_steps", -1) <= 0 else None
+    if cfg.early_stopping.patience and planned and epochs < planned:
+        log.info(
+            f"early stopping: validation {trainer.args.metric_for_best_model} did not improve for "
+            f"{cfg.early_stopping.patience} evaluations; stopped after epoch {epochs:g} of {planned:g}"
+        )
+    # runtime_s: of this call only, so a resumed run counts the time after its checkpoint
+    return {"training": {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step, "epochs": epochs}}
 
 
 def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list[str]], list[list[str]]]:
@@ -361,6 +374,9 @@ def summary(scores: dict, output_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    require_packages(
+        "torch", "transformers", "datasets", hint="training needs PyTorch (README, Install), then pip install -r requirements.txt"
+    )
     from transformers.utils import logging as transformers_logging
 
     setup_logging()

@@ -19,7 +19,7 @@ import yaml
 from ner.errors import UserError
 from ner.hub import looks_local
 from ner.outputs import DEFAULT_OUTPUT_DIR
-from ner.training_options import refusal_problems
+from ner.training_options import as_written, option_problems, refusal
 
 log = logging.getLogger("ner")
 
@@ -424,10 +424,12 @@ def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
             problems.append(f"{name}: {REMOVED_TRAINING_ARGS[key]}")
         elif key not in fields:
             problems.append(f"{name}: not a TrainingArguments field{_suggest(str(key), fields)}")
+        elif why := refusal(key, value):
+            problems.append(why)
         else:
             minimum = POSITIVE if key in POSITIVE_TRAINING_ARGS else None
-            checked[key] = _check_value(name, value, hints.get(key), minimum, problems)
-    problems += refusal_problems(checked)
+            checked[key] = _check_value(name, as_written(key, value), hints.get(key), minimum, problems)
+    problems += option_problems(checked)
     return {**TRAINING_DEFAULTS, **checked}
 
 

@@ -19,6 +19,16 @@ class UserError(Exception):
     """
 
 
+def require_packages(*modules: str, hint: str) -> None:
+    """One line instead of an ImportError when a package this command needs is not installed, as
+    in a deployment environment made from requirements-onnx.txt (no torch, no transformers).
+    Looks the packages up without importing them."""
+    import importlib.util
+
+    if missing := [module for module in modules if importlib.util.find_spec(module) is None]:
+        raise UserError(f"{', '.join(missing)} not installed: {hint}")
+
+
 def run_cli(body: Callable[[], int | None], debug: bool) -> int:
     """Run a command's body and turn user errors into a message and an exit status
     (the body's own status, or 0)."""

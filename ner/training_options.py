@@ -56,9 +56,9 @@ REFUSED_TRAINING_ARGS = {
     "resume_from_checkpoint": Refusal(
         _set, ("train.py resumes by itself from the newest complete checkpoint in output_dir (checkpoints.resume: true)")
     ),
-    "do_train": Refusal(_true, NOT_READ_BY_TRAINER),
-    "do_eval": Refusal(_true, NOT_READ_BY_TRAINER),
-    "do_predict": Refusal(_true, NOT_READ_BY_TRAINER),
+    "do_train": Refusal(_set, NOT_READ_BY_TRAINER),
+    "do_eval": Refusal(_set, NOT_READ_BY_TRAINER),
+    "do_predict": Refusal(_set, NOT_READ_BY_TRAINER),
 }
 
 # transformers' Trainer treats any other value as "random", silently.
@@ -68,13 +68,25 @@ SAMPLING_STRATEGIES = ("random", "sequential", "group_by_length", "batch_rebalan
 NEEDS_PACKAGE = {"deepspeed": ("deepspeed", "deepspeed"), "use_liger_kernel": ("liger_kernel", "liger-kernel")}
 
 
-def refusal_problems(training: dict[str, Any]) -> list[str]:
-    """One line per `training:` field set to a value train.py refuses, or that cannot work here."""
-    problems = [
-        f"training.{key}: {value!r} is not supported: {REFUSED_TRAINING_ARGS[key].reason}"
-        for key, value in training.items()
-        if key in REFUSED_TRAINING_ARGS and REFUSED_TRAINING_ARGS[key].refused(value)
-    ]
+# Fields whose value "no" YAML 1.1 reads as false when it is not quoted (eval_strategy: no).
+NO_WORD_FIELDS = ("eval_strategy", "save_strategy", "logging_strategy")
+
+
+def as_written(key: str, value: Any) -> Any:
+    """The value the user wrote: `eval_strategy: no` arrives from YAML as False."""
+    return "no" if key in NO_WORD_FIELDS and value is False else value
+
+
+def refusal(key: str, value: Any) -> str | None:
+    """Why train.py refuses `training.<key>: value`, or None."""
+    if key in REFUSED_TRAINING_ARGS and REFUSED_TRAINING_ARGS[key].refused(value):
+        return f"training.{key}: {value!r} is not supported: {REFUSED_TRAINING_ARGS[key].reason}"
+    return None
+
+
+def option_problems(training: dict[str, Any]) -> list[str]:
+    """One line per checked `training:` value that cannot work here."""
+    problems = []
     strategy = training.get("train_sampling_strategy")
     if strategy is not None and strategy not in SAMPLING_STRATEGIES:
         problems.append(f"training.train_sampling_strategy: {strategy!r} is not one of {', '.join(SAMPLING_STRATEGIES)}")
@@ -125,8 +137,10 @@ def best_model_problems(training: dict[str, Any], metrics: list[str]) -> list[st
             f"training.metric_for_best_model: {metric!r} is not reported by an evaluation; "
             f"expected loss or one of {', '.join(metrics)}"
         ]
-    if training.get("greater_is_better") is False and not is_loss(name):
-        return [f"training.greater_is_better: false would keep the epoch with the lowest {name}; unset it (true for scores)"]
+    better = training.get("greater_is_better")
+    if better is not None and better == is_loss(name):
+        worst = "highest" if better else "lowest"
+        return [f"training.greater_is_better: {str(better).lower()} would keep the epoch with the {worst} {name}; unset it"]
     return []
 
 

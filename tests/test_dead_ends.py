@@ -117,3 +117,29 @@ def test_a_mistyped_path_that_could_be_a_hub_id_says_both(tmp_path, capsys, monk
         "error: --model: 'runs/nothere' is no local directory, and the Hugging Face Hub, where it would be a model id,"
     )
     assert "check the path" in error
+
+
+@pytest.mark.parametrize(
+    "command, hint",
+    [
+        ("infer", "or use --backend onnx-int8 with an export"),
+        ("export", "export.py needs PyTorch: pip install -r requirements.txt -r requirements-export.txt"),
+        ("train", "training needs PyTorch"),
+    ],
+)
+def test_a_deployment_without_torch_gets_one_line(demo_run, capsys, monkeypatch, command, hint):
+    """An environment made from requirements-onnx.txt has no torch or transformers: the PyTorch
+    backend, export.py and train.py say what is missing and what to do."""
+    import importlib.util
+
+    import export
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "transformers") else find_spec(name, *a)
+    )
+    main = {"infer": infer, "export": export.main, "train": train}[command]
+    args = {"infer": ["--model", str(demo_run), "Anna ."], "export": ["--model", str(demo_run)], "train": ["--config", SCRATCH]}
+    assert main(args[command]) == 2
+    (error,) = errors(capsys)
+    assert error.startswith("error: torch, transformers not installed: ") and hint in error

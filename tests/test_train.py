@@ -323,9 +323,10 @@ def test_evaluate_only_without_a_validation_file_writes_the_test_scores(demo_run
     )
 
 
-def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path):
+def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path, caplog):
     """Ten epochs asked; an improvement must be 0.5 F1 to count, so the second evaluation already
     counts as none and patience 1 stops there. The best epoch is the one kept."""
+    caplog.set_level("INFO", logger="ner")
     output_dir = tmp_path / "early"
     code = main(
         [
@@ -345,6 +346,8 @@ def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path):
     assert [row["epoch"] for row in evaluations] == [1.0, 2.0]
     scores = json.loads((output_dir / "metrics.json").read_text())
     assert scores["validation"]["f1"] == pytest.approx(max(row["eval_f1"] for row in evaluations))
+    assert scores["training"]["epochs"] == 2.0
+    assert "did not improve for 1 evaluations; stopped after epoch 2 of 10" in caplog.text
 
 
 def test_resuming_a_run_that_stopped_early_does_not_train_on(tmp_path, monkeypatch, caplog):

@@ -38,6 +38,8 @@ def config_problem(overrides: list[str]) -> str:
         ("training.enable_jit_checkpoint=true", "scored and saved as if it had finished"),
         ("training.resume_from_checkpoint=bert-ner/checkpoint-3", "resumes by itself from the newest complete checkpoint"),
         ("training.do_train=true", "Trainer does not read it"),
+        ("training.do_train=false", "train.py trains when model.fine_tune is true"),
+        ("training.resume_from_checkpoint=true", "training.resume_from_checkpoint: True is not supported"),
         (
             "training.train_sampling_strategy=shuffled",
             "training.train_sampling_strategy: 'shuffled' is not one of random, sequential",
@@ -64,12 +66,16 @@ def test_persistent_workers_would_freeze_the_context_dropout_draw():
     assert "keep the first epoch's draw of data.context_dropout" in message
 
 
-def test_refused_values_are_refused_and_the_defaults_are_not():
+def test_only_fields_trainer_never_reads_are_refused_at_their_defaults():
+    """Setting a field to its default changes nothing, so it is refused only where any value
+    would mislead (do_train: false does not mean evaluate only)."""
     from transformers import TrainingArguments
+
+    from ner.training_options import NOT_READ_BY_TRAINER
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainingArguments) if f.init}
     for name, refusal in REFUSED_TRAINING_ARGS.items():
-        assert not refusal.refused(defaults[name]), name
+        assert refusal.refused(defaults[name]) == (refusal.reason == NOT_READ_BY_TRAINER), name
 
 
 @pytest.mark.parametrize(
@@ -87,6 +93,8 @@ def test_refused_values_are_refused_and_the_defaults_are_not():
         ),
         ({"metric_for_best_model": "GPE_f1"}, "'GPE_f1' is not reported"),
         ({"metric_for_best_model": "f1", "greater_is_better": False}, "false would keep the epoch with the lowest f1"),
+        ({"metric_for_best_model": "loss", "greater_is_better": True}, "true would keep the epoch with the highest loss"),
+        ({"metric_for_best_model": "f1", "greater_is_better": True}, None),
     ],
 )
 def test_metric_for_best_model_must_be_reported(training, problem):
@@ -161,3 +169,27 @@ def test_metric_for_best_model_loss_keeps_the_lowest_validation_loss(tmp_path):
 )
 def test_fp16_without_a_gpu_is_refused_since_it_would_do_nothing(training, cuda, refused):
     assert bool(precision_problems(training, cuda)) == refused
+
+
+def test_each_refusal_is_the_only_problem_its_field_gets():
+    message = config_problem(["training.resume_from_checkpoint=true"])
+    assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize("key", ["eval_strategy", "save_strategy", "logging_strategy"])
+def test_an_unquoted_no_is_the_word_no(key):
+    """YAML 1.1 reads `eval_strategy: no` as false; the user wrote the strategy "no"."""
+    other = {
+        "eval_strategy": ["training.load_best_model_at_end=false"],
+        "save_strategy": ["training.load_best_model_at_end=false"],
+    }
+    assert load_config(SCRATCH, [f"training.{key}=no", *other.get(key, [])]).training[key] == "no"
+
+
+def test_transformers_argument_errors_are_one_line(tmp_path, capsys):
+    """A strategy mismatch: transformers' message spans three lines."""
+    assert main(["--config", str(SCRATCH), *TINY, "training.eval_strategy=steps", f"training.output_dir={tmp_path / 'out'}"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert (
+        len(errors) == 1 and "save and eval strategy to match" in errors[0] and "Save strategy: SaveStrategy.EPOCH" in errors[0]
+    )
