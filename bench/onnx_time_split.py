@@ -1,0 +1,64 @@
+"""Where an ONNX run of infer.py spends its time on the CoNLL-2003 test sentences: splitting texts
+into sentences and words, all of `prepare` (splitting and tokenizing), and ONNX Runtime itself; and
+the int8 graph's own rate against the machine's peak (bench/inference.py measures the peak).
+
+    python bench/onnx_time_split.py --model DIR [--backend onnx-int8] [--batch-size 32 64]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.inference import useful_operations  # noqa: E402
+from ner.data import TOKENS, read_conll  # noqa: E402
+from ner.inference import prepare  # noqa: E402
+from ner.onnx_backend import OnnxTagger  # noqa: E402
+from ner.words import split_sentences  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
+    parser.add_argument("--backend", default="onnx-int8", choices=["onnx", "onnx-int8"])
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[32])
+    args = parser.parse_args()
+
+    texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]]
+    tagger = OnnxTagger(args.model, args.backend)
+    tagger(texts[:10])  # warm-up
+    start = time.perf_counter()
+    for text in texts:
+        split_sentences(text, ())
+    split = time.perf_counter() - start
+    start = time.perf_counter()
+    for text in texts:
+        prepare(tagger.tokenizer, text, tagger.max_length, tagger.stride, tagger.context_tokens)
+    prepared = time.perf_counter() - start
+
+    run, in_session = tagger.session.run, [0.0]
+
+    def timed_run(*args, **kwargs):
+        begin = time.perf_counter()
+        result = run(*args, **kwargs)
+        in_session[0] += time.perf_counter() - begin
+        return result
+
+    tagger.session.run = timed_run
+    operations = useful_operations(args.model, texts)
+    print(f"{len(texts)} sentences, {args.backend}; splitting {split:.2f} s, prepare (splitting + tokenizing) {prepared:.2f} s")
+    print("| batch size | total | in ONNX Runtime | share | ONNX Runtime GOP/s |\n|---|---|---|---|---|")
+    for batch_size in args.batch_size:
+        in_session[0] = 0.0
+        start = time.perf_counter()
+        tagger(texts, batch_size=batch_size)
+        total = time.perf_counter() - start
+        rate = operations / in_session[0] / 1e9
+        print(f"| {batch_size} | {total:.2f} s | {in_session[0]:.2f} s | {in_session[0] / total:.0%} | {rate:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
