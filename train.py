@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import functools
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -24,15 +23,14 @@ from ner.config import (
     EVALUATE_ONLY_TRAINING,
     RESOLVED_CONFIG_FILE,
     Config,
-    cpu_processes_defaults,
     describe,
     load_config,
-    precision_defaults,
     to_yaml,
 )
 from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
-from ner.errors import UserError, require_packages, run_cli, setup_logging
+from ner.errors import UserError, one_line, require_packages, run_cli, setup_logging
+from ner.hardware import add_hardware_defaults
 from ner.modeling import (
     Trust,
     build_model,
@@ -44,8 +42,8 @@ from ner.modeling import (
     pretrained_config,
 )
 from ner.report import write_insights
-from ner.scoring import SeqevalMetrics, metric_names, report_text, score
-from ner.training_options import best_model_problems, precision_problems
+from ner.scoring import metric_names, report_text, score
+from ner.training_options import best_model_problems
 from ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
 
 log = logging.getLogger("ner")
@@ -65,22 +63,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def banner(stage: str) -> None:
     log.info(f"== {stage} ==")
-
-
-def add_hardware_defaults(cfg: Config) -> None:
-    """Mixed precision on a GPU, and gloo between CPU processes, unless the config chose."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    if problems := precision_problems(cfg.training, cuda):
-        raise UserError("\n".join(problems))
-    cfg.training |= precision_defaults(cfg.training, cuda, cuda and torch.cuda.is_bf16_supported())
-    cfg.training |= cpu_processes_defaults(cfg.training, cuda, int(os.environ.get("WORLD_SIZE", "1")))
-
-
-def one_line(error: Exception) -> str:
-    """transformers' own argument errors, some of which span lines, as one line."""
-    return " ".join(str(error).split())
 
 
 def training_arguments(cfg: Config):
@@ -103,35 +85,12 @@ def prepare_output_dir(cfg: Config, training_args) -> Path | None:
             if cfg.search.trials:
                 search.check_scratch(cfg.output_dir)
             checkpoints.recover(cfg.output_dir)
-            writable(cfg.output_dir)
+            checkpoints.check_writable(cfg.output_dir)
             if cfg.checkpoints.fresh:
                 checkpoints.start_fresh(cfg.output_dir)
     if not cfg.model.fine_tune:
         return None
     return checkpoints.resume_point(cfg.output_dir, cfg.checkpoints.resume, yaml.safe_load(to_yaml(cfg)))
-
-
-def writable(path: Path) -> None:
-    """Write and delete a file in output_dir and beside it, or say which can't be written."""
-    for directory in (path.parent, path):  # the final output is written beside output_dir first
-        if directory.exists() and not directory.is_dir():
-            raise UserError(f"training.output_dir: '{directory}' is a file, not a directory; choose another output_dir")
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            probe = directory / f".write-test-{os.getpid()}"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as error:
-            raise UserError(
-                f"training.output_dir: cannot write to '{directory}' ({error.strerror}); choose another directory"
-            ) from None
-
-
-def check_room(output_dir: Path, model) -> None:
-    """Fail now, not at the first save an hour from now, when a checkpoint will not fit."""
-    problem = checkpoints.room_problem(output_dir, shutil.disk_usage(output_dir).free, model.num_parameters())
-    if problem:
-        raise UserError(problem)
 
 
 def load_model(cfg: Config, splits, labels: list[str]):
@@ -205,54 +164,6 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int, s
     return encoded, context_tokens
 
 
-def make_trainer(
-    model,
-    tokenizer,
-    args,
-    encoded,
-    labels: list[str],
-    use_viterbi: bool,
-    resolved_yaml: str = "",
-    model_init=None,
-    early_stopping=None,
-):
-    """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
-    from transformers import DataCollatorForTokenClassification
-
-    from ner.trainer import InOrderTrainer, model_inputs, token_cross_entropy
-
-    id2label = model.config.id2label if model is not None else dict(enumerate(labels))
-    try:
-        return InOrderTrainer(
-            model=model,
-            model_init=model_init,
-            args=args,
-            data_collator=DataCollatorForTokenClassification(tokenizer),
-            train_dataset=model_inputs(encoded.get("train")),
-            eval_dataset=model_inputs(encoded.get("validation")),
-            processing_class=tokenizer,
-            compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
-            compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
-            callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
-        )
-    except (ValueError, ImportError) as error:  # Trainer's own checks of the arguments, e.g. fsdp in one process
-        raise UserError(f"training: {one_line(error)}") from None
-
-
-def trainer_callbacks(resolved_yaml: str, train_dataset, early_stopping) -> list:
-    """Checkpoints marked complete, always; the epoch for context dropout; early stopping if asked."""
-    from transformers import EarlyStoppingCallback
-
-    from ner.trainer import ContextDropout, EpochOfContextDropout, MarkCompleteCheckpoints
-
-    callbacks = [MarkCompleteCheckpoints(resolved_yaml)]
-    if isinstance(train_dataset, ContextDropout):
-        callbacks.append(EpochOfContextDropout(train_dataset))
-    if early_stopping and early_stopping.patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping.patience, early_stopping.threshold))
-    return callbacks
-
-
 def new_model(cfg: Config, splits, labels: list[str]):
     """A model as load_model makes it, fresh for each search trial."""
     return load_model(cfg, splits, labels)[0]
@@ -264,6 +175,8 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
     scratch = {"output_dir": str(search.scratch_dir(cfg.output_dir))}
     trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | scratch)
     model_init = functools.partial(new_model, cfg, splits, labels)
+    from ner.trainer import make_trainer
+
     trainer = make_trainer(
         None, tokenizer, training_arguments(trial_cfg), encoded, labels, cfg.data.viterbi, model_init=model_init
     )
@@ -281,7 +194,7 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
 
 def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     """Fine-tune, continuing from `resume_from` when a killed run left it; time and steps taken."""
-    check_room(cfg.output_dir, trainer.model)
+    checkpoints.check_room(cfg.output_dir, trainer.model)
     banner("train")
     if resume_from:
         checkpoints.check_labels(resume_from, list(trainer.model.config.id2label.values()))
@@ -382,7 +295,7 @@ def run(args: argparse.Namespace) -> None:
     setup_logging()
     transformers_logging.disable_progress_bar()  # weight loading and writing bars; Trainer's own bar stays
     cfg = load_config(args.config, args.overrides)
-    add_hardware_defaults(cfg)
+    add_hardware_defaults(cfg.training)
     if not cfg.model.fine_tune:
         cfg.training |= EVALUATE_ONLY_TRAINING
     training_args = training_arguments(cfg)
@@ -418,6 +331,8 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         training_args = training_arguments(cfg)
         set_seed(training_args.seed)  # the final model starts as a plain run with these settings would
         model = new_model(cfg, splits, labels)
+    from ner.trainer import make_trainer
+
     trainer = make_trainer(
         model, tokenizer, training_args, encoded, labels, cfg.data.viterbi, to_yaml(cfg), early_stopping=cfg.early_stopping
     )

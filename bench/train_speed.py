@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import train  # noqa: E402
 from ner.config import TRAINING_DEFAULTS, Config, DataConfig, ModelConfig  # noqa: E402
 from ner.data import load_splits  # noqa: E402
+from ner.modeling import input_limit  # noqa: E402
+from ner.trainer import make_trainer  # noqa: E402
 
 VARIANTS = {  # name -> (TrainingArguments overrides, the collator's pad_to_multiple_of)
     "random batches (the plain recipe)": ({"train_sampling_strategy": "random"}, None),
@@ -85,8 +87,9 @@ def main() -> None:
         cfg = Config(model=model_cfg, data=data, training=training)
         set_seed(42)
         model, tokenizer, model_labels = train.load_model(cfg, splits, labels)
-        encoded, _ = train.encode({"train": splits["train"]}, tokenizer, model_labels, cfg, 512)
-        trainer = train.make_trainer(model, tokenizer, train.training_arguments(cfg), encoded, model_labels, cfg.data.viterbi)
+        max_length = input_limit(tokenizer, model, cfg.data.max_length)
+        encoded, _ = train.encode({"train": splits["train"]}, tokenizer, model_labels, cfg, max_length)
+        trainer = make_trainer(model, tokenizer, train.training_arguments(cfg), encoded, model_labels, cfg.data.viterbi)
         trainer.data_collator.pad_to_multiple_of = multiple
         counter = trainer.data_collator = CountingCollator(trainer.data_collator)
         start = time.perf_counter()

@@ -8,6 +8,7 @@ in its place with one rename: a reader sees the previous complete output or the 
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -267,3 +268,26 @@ def mark_complete(checkpoint: Path, resolved_yaml: str) -> None:
     temporary = checkpoint / f".{MARKER}.tmp"
     temporary.write_text(resolved_yaml, encoding="utf-8")
     temporary.rename(checkpoint / MARKER)
+
+
+def check_writable(path: Path) -> None:
+    """Write and delete a file in output_dir and beside it, or say which can't be written."""
+    for directory in (path.parent, path):  # the final output is written beside output_dir first
+        if directory.exists() and not directory.is_dir():
+            raise UserError(f"training.output_dir: '{directory}' is a file, not a directory; choose another output_dir")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe = directory / f"{WRITE_PROBE}{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as error:
+            raise UserError(
+                f"training.output_dir: cannot write to '{directory}' ({error.strerror}); choose another directory"
+            ) from None
+
+
+def check_room(output_dir: Path, model) -> None:
+    """Fail now, not at the first save an hour from now, when a checkpoint will not fit."""
+    problem = room_problem(output_dir, shutil.disk_usage(output_dir).free, model.num_parameters())
+    if problem:
+        raise UserError(problem)

@@ -54,22 +54,6 @@ TRAINING_DEFAULTS = {
 EVALUATE_ONLY_TRAINING = {"eval_strategy": "no", "save_strategy": "no", "load_best_model_at_end": False}
 
 
-def precision_defaults(training: dict[str, Any], cuda: bool, bf16_supported: bool) -> dict[str, Any]:
-    """Mixed precision on a GPU unless the config chose: bf16 where the GPU has it, else fp16.
-    Nothing on CPU, where half precision is slower for BERT-sized models."""
-    if not cuda or "bf16" in training or "fp16" in training:
-        return {}
-    return {"bf16": True} if bf16_supported else {"fp16": True}
-
-
-def cpu_processes_defaults(training: dict[str, Any], cuda: bool, world_size: int) -> dict[str, Any]:
-    """Several processes without a GPU (torchrun on CPU) train together only with use_cpu, which
-    makes accelerate join them over gloo; without it each process trains alone."""
-    if cuda or world_size < 2 or "use_cpu" in training:
-        return {}
-    return {"use_cpu": True}
-
-
 # TrainingArguments fields that transformers 5 removed, and what to write instead.
 REMOVED_TRAINING_ARGS = {
     "evaluation_strategy": "renamed to eval_strategy in transformers 5",

@@ -19,6 +19,11 @@ class UserError(Exception):
     """
 
 
+def one_line(error: Exception) -> str:
+    """transformers' own argument errors, some of which span lines, as one line."""
+    return " ".join(str(error).split())
+
+
 def require_packages(*modules: str, hint: str) -> None:
     """One line instead of an ImportError when a package this command needs is not installed, as
     in a deployment environment made from requirements-onnx.txt (no torch, no transformers).

@@ -1,6 +1,8 @@
-"""The Trainer train.py uses: transformers' own, evaluating in dataset order, with a loss that is
-exact across processes, and marking each checkpoint complete once it is fully written."""
+"""The Trainer train.py uses, and how it is set up (make_trainer): transformers' own, evaluating in
+dataset order, with a loss that is exact across processes, and marking each checkpoint complete
+once it is fully written."""
 
+import functools
 from pathlib import Path
 
 import torch
@@ -9,6 +11,8 @@ from transformers import Trainer, TrainerCallback
 
 from ner.checkpoints import CHECKPOINT_PREFIX, mark_complete
 from ner.context import drops_context
+from ner.errors import UserError, one_line
+from ner.scoring import SeqevalMetrics
 from ner.words import IGNORE_INDEX
 
 
@@ -98,3 +102,47 @@ class EpochOfContextDropout(TrainerCallback):
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.dataset.epoch = int(state.epoch or 0)
+
+
+def make_trainer(
+    model,
+    tokenizer,
+    args,
+    encoded,
+    labels: list[str],
+    use_viterbi: bool,
+    resolved_yaml: str = "",
+    model_init=None,
+    early_stopping=None,
+):
+    """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
+    from transformers import DataCollatorForTokenClassification
+
+    id2label = model.config.id2label if model is not None else dict(enumerate(labels))
+    try:
+        return InOrderTrainer(
+            model=model,
+            model_init=model_init,
+            args=args,
+            data_collator=DataCollatorForTokenClassification(tokenizer),
+            train_dataset=model_inputs(encoded.get("train")),
+            eval_dataset=model_inputs(encoded.get("validation")),
+            processing_class=tokenizer,
+            compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
+            compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
+            callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
+        )
+    except (ValueError, ImportError) as error:  # Trainer's own checks of the arguments, e.g. fsdp in one process
+        raise UserError(f"training: {one_line(error)}") from None
+
+
+def trainer_callbacks(resolved_yaml: str, train_dataset, early_stopping) -> list:
+    """Checkpoints marked complete, always; the epoch for context dropout; early stopping if asked."""
+    from transformers import EarlyStoppingCallback
+
+    callbacks = [MarkCompleteCheckpoints(resolved_yaml)]
+    if isinstance(train_dataset, ContextDropout):
+        callbacks.append(EpochOfContextDropout(train_dataset))
+    if early_stopping and early_stopping.patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping.patience, early_stopping.threshold))
+    return callbacks

@@ -144,12 +144,4 @@ def best_model_problems(training: dict[str, Any], metrics: list[str]) -> list[st
     return []
 
 
-def precision_problems(training: dict[str, Any], cuda: bool) -> list[str]:
-    """fp16 without a GPU: accelerate finds no fp16 autocast on CPU and trains in full precision,
-    silently; bf16 does work on CPU (with use_cpu: true, transformers' own rule)."""
-    if training.get("fp16") and not cuda:
-        return [
-            "training.fp16: without a GPU, transformers trains in full precision anyway; "
-            "unset it, or use bf16: true with use_cpu: true"
-        ]
-    return []
+# END

@@ -193,7 +193,7 @@ def test_readme_lists_every_config_key_as_help_prints_it():
     ],
 )
 def test_precision_defaults(training, cuda, bf16_supported, expected):
-    from ner.config import precision_defaults
+    from ner.hardware import precision_defaults
 
     assert precision_defaults(training, cuda, bf16_supported) == expected
 
@@ -208,7 +208,7 @@ def test_precision_defaults(training, cuda, bf16_supported, expected):
     ],
 )
 def test_cpu_processes_defaults(training, cuda, world_size, expected):
-    from ner.config import cpu_processes_defaults
+    from ner.hardware import cpu_processes_defaults
 
     assert cpu_processes_defaults(training, cuda, world_size) == expected
 

@@ -129,8 +129,8 @@ def test_label_smoothing_factor_changes_the_loss_as_its_formula_says(epsilon):
 def test_train_py_hands_label_smoothing_factor_to_its_loss(tmp_path):
     from transformers import BertConfig, BertForTokenClassification, TrainingArguments
 
+    from ner.trainer import make_trainer
     from tests.conftest import wordpiece
-    from train import make_trainer
 
     tokenizer = wordpiece(["Anna"])
     model = BertForTokenClassification(

@@ -8,9 +8,10 @@ import pytest
 
 from ner.config import load_config
 from ner.errors import UserError
+from ner.hardware import precision_problems
 from ner.outputs import read_log
 from ner.scoring import OVERALL_SCORES, flatten, metric_names, score
-from ner.training_options import REFUSED_TRAINING_ARGS, best_model_problems, precision_problems
+from ner.training_options import REFUSED_TRAINING_ARGS, best_model_problems
 from tests.conftest import REPO
 from train import main
 
