@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from pathlib import Path
 
+from ner.data import decoded_lines
 from ner.errors import UserError, require_packages, run_cli
 from ner.hub import check_model_dir
 from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, chunks
@@ -73,16 +74,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     return args
-
-
-def decoded_lines(stream, source: str) -> Iterator[str]:
-    """Lines of a byte stream as text, without their line ending; bad bytes name source:line."""
-    for number, raw in enumerate(stream, 1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as error:
-            raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save it as UTF-8") from None
-        yield line.removesuffix("\n").removesuffix("\r")
 
 
 def file_lines(path: str) -> Iterator[str]:

@@ -7,7 +7,7 @@ The Hub and local files differ only in how the rows are read; after that, the sa
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,15 +92,21 @@ def build_labels(tag_lists: Iterable[list[str]]) -> list[str]:
 # Readers: bytes -> rows
 
 
+def decoded_lines(stream, source: str) -> Iterator[str]:
+    """The lines of a byte stream (a file, stdin) as text, read lazily, without their line ending
+    (LF or CRLF); a BOM is dropped; bad bytes are an error naming source:line."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
+        yield line.removesuffix("\n").removesuffix("\r")
+
+
 def _decode(path: Path) -> str:
-    """A file's text; a BOM is dropped, CRLF becomes LF, bad bytes are an error naming file:line."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not UTF-8 (byte 0x{data[error.start]:02x}); re-save the file as UTF-8") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """A data file's text with LF line endings (a lone CR, as old Mac files have, too)."""
+    with path.open("rb") as stream:
+        return "\n".join(decoded_lines(stream, str(path))).replace("\r", "\n")
 
 
 def read_conll(path: Path) -> dict[str, list]:
