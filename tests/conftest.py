@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+SCRATCH = str(REPO / "configs/scratch.yaml")  # a tiny BERT trained from scratch on the demo sample
+# One quick epoch on a slice of the sample: for tests of what a run does, not of how well it learns.
+QUICK = ["training.num_train_epochs=1", "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16"]
 
 # Tests never touch the network: a Hub lookup must fail at once, not retry.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

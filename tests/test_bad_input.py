@@ -8,11 +8,10 @@ import pytest
 
 from infer import main as infer
 from ner.data import TAGS, TOKENS, read_conll
-from tests.conftest import REPO
+from tests.conftest import REPO, SCRATCH
 from train import main as train
 
-DEMO = str(REPO / "configs/scratch.yaml")
-QUICK = ["training.num_train_epochs=1", "data.max_eval_samples=16", "data.max_test_samples=16"]
+ONE_EPOCH = ["training.num_train_epochs=1", "data.max_eval_samples=16", "data.max_test_samples=16"]  # all 1,024 sentences
 
 
 def one_error_line(capsys) -> str:
@@ -48,7 +47,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
     ],
 )
 def test_config_mistakes(tmp_path, capsys, override, expected):
-    assert train(["--config", DEMO, override, f"training.output_dir={tmp_path}"]) == 2
+    assert train(["--config", SCRATCH, override, f"training.output_dir={tmp_path}"]) == 2
     line = one_error_line(capsys)
     assert line.startswith("error: command line: ") and expected in line  # the value came from there, not from the file
 
@@ -70,7 +69,7 @@ def test_config_mistakes(tmp_path, capsys, override, expected):
 def test_bad_data_files(tmp_path, capsys, content, expected):
     bad = tmp_path / "train.txt"
     bad.write_bytes(content)
-    assert train(["--config", DEMO, f"data.train_file={bad}", f"training.output_dir={tmp_path / 'out'}"]) == 2
+    assert train(["--config", SCRATCH, f"data.train_file={bad}", f"training.output_dir={tmp_path / 'out'}"]) == 2
     line = one_error_line(capsys)
     assert line.startswith(f"error: {bad}") and expected in line
 
@@ -91,7 +90,8 @@ def test_messy_but_valid_files_just_work(tmp_path):
     assert rows[TAGS] != expected[TAGS]  # the I- tags are there until load_splits repairs them
     output_dir = tmp_path / "out"
     assert (
-        train(["--config", DEMO, f"data.train_file={tmp_path / 'train.txt'}", *QUICK, f"training.output_dir={output_dir}"]) == 0
+        train(["--config", SCRATCH, f"data.train_file={tmp_path / 'train.txt'}", *ONE_EPOCH, f"training.output_dir={output_dir}"])
+        == 0
     )
     assert json.loads((output_dir / "metrics.json").read_text())["training"]["steps"] > 0
 
@@ -102,7 +102,14 @@ def test_sentence_longer_than_max_length_is_truncated_with_a_count_and_still_sco
     test_file.write_text((REPO / "data/demo/test.txt").read_text().split("\n\n")[0] + "\n\n" + long_sentence + "\n")
     caplog.set_level("WARNING", logger="ner")
     output_dir = tmp_path / "out"
-    args = ["--config", DEMO, f"data.test_file={test_file}", "data.max_length=32", *QUICK, f"training.output_dir={output_dir}"]
+    args = [
+        "--config",
+        SCRATCH,
+        f"data.test_file={test_file}",
+        "data.max_length=32",
+        *ONE_EPOCH,
+        f"training.output_dir={output_dir}",
+    ]
     assert train(args) == 0
     warning = next(message for message in caplog.messages if message.startswith("test: "))
     assert "words lie beyond max_length 32 and cannot be labelled; they count as O in scores" in warning

@@ -5,10 +5,8 @@ import shutil
 import pytest
 
 from infer import main as infer
-from tests.conftest import REPO
+from tests.conftest import SCRATCH
 from train import main as train
-
-SCRATCH = str(REPO / "configs/scratch.yaml")
 
 
 def errors(capsys) -> list[str]:

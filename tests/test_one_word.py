@@ -8,10 +8,9 @@ from ner.data import TAGS, TOKENS, read_conll
 from ner.outputs import METRICS_FILE, PREDICTIONS_FILE
 from ner.scoring import score
 from ner.words import tags_for
-from tests.conftest import REPO
+from tests.conftest import REPO, SCRATCH
 from train import main as train
 
-DEMO = str(REPO / "configs/scratch.yaml")
 DEMO_TEST = REPO / "data/demo/test.txt"
 ZWSP = "\u200b"
 
@@ -52,7 +51,7 @@ def write_jsonl(path, sentences, tags) -> None:
 def evaluate(model_dir, output_dir, test_file) -> float:
     args = [
         "--config",
-        DEMO,
+        SCRATCH,
         "model.scratch=null",
         f"model.name_or_path={model_dir}",
         "model.fine_tune=false",

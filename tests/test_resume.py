@@ -11,17 +11,16 @@ import time
 import pytest
 
 from ner.checkpoints import MARKER
-from tests.conftest import REPO
+from tests.conftest import REPO, SCRATCH
 from train import main
 
-DEMO = str(REPO / "configs/scratch.yaml")
 # Short enough for a test, long enough to learn something (F1 well above 0) and to be killed midway.
 SHORT = ["training.num_train_epochs=3", "data.max_eval_samples=64", "data.max_test_samples=64", "training.disable_tqdm=true"]
 STEPS_PER_EPOCH = 64  # the demo's 1,024 training sentences in batches of 16
 
 
 def train_command(output_dir, *extra) -> list[str]:
-    return [sys.executable, "train.py", "--config", DEMO, *SHORT, f"training.output_dir={output_dir}", *extra]
+    return [sys.executable, "train.py", "--config", SCRATCH, *SHORT, f"training.output_dir={output_dir}", *extra]
 
 
 def run_train(output_dir, *extra) -> subprocess.CompletedProcess:
@@ -83,7 +82,7 @@ def test_half_written_checkpoint_is_skipped(tmp_path, caplog):
     kill_after_first_checkpoint(output_dir)
     (output_dir / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER).unlink()
     caplog.set_level("INFO", logger="ner")
-    assert main(["--config", DEMO, *SHORT, "training.num_train_epochs=1", f"training.output_dir={output_dir}"]) == 0
+    assert main(["--config", SCRATCH, *SHORT, "training.num_train_epochs=1", f"training.output_dir={output_dir}"]) == 0
     assert "no complete checkpoint to resume from" in caplog.text and "resuming from" not in caplog.text
 
 
@@ -103,7 +102,7 @@ def interrupted(tmp_path):
     ],
 )
 def test_rerun_that_cannot_resume_is_refused_and_keeps_the_checkpoint(interrupted, capsys, override, message):
-    assert main(["--config", DEMO, *SHORT, f"training.output_dir={interrupted}", override]) == 2
+    assert main(["--config", SCRATCH, *SHORT, f"training.output_dir={interrupted}", override]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0] and "checkpoints.fresh=true" in errors[0]
     assert (interrupted / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER).exists()
@@ -118,7 +117,7 @@ def test_checkpoint_for_other_labels_is_refused(tmp_path, capsys):
     output_dir = tmp_path / "out"
     kill_after_first_checkpoint(output_dir, f"data.train_file={data}")
     data.write_text(data.read_text().rstrip("\n") + "\n\nAnna B-PER\nbought O\nWidgetPro B-PRODUCT\n")
-    assert main(["--config", DEMO, *SHORT, f"data.train_file={data}", f"training.output_dir={output_dir}"]) == 2
+    assert main(["--config", SCRATCH, *SHORT, f"data.train_file={data}", f"training.output_dir={output_dir}"]) == 2
     error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "was trained for the labels O B-LOC I-LOC B-MISC" in error[0] and "B-PRODUCT" in error[0]
 
@@ -127,7 +126,7 @@ def test_fresh_deletes_the_checkpoints_and_starts_from_step_zero(interrupted, ca
     caplog.set_level("INFO", logger="ner")
     args = [
         "--config",
-        DEMO,
+        SCRATCH,
         *SHORT,
         "training.num_train_epochs=1",
         f"training.output_dir={interrupted}",
@@ -141,7 +140,7 @@ def test_fresh_deletes_the_checkpoints_and_starts_from_step_zero(interrupted, ca
 def test_output_dir_that_cannot_be_written_fails_before_training(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")  # fails for root as well, unlike a read-only directory
-    assert main(["--config", DEMO, f"training.output_dir={blocker / 'out'}"]) == 2
+    assert main(["--config", SCRATCH, f"training.output_dir={blocker / 'out'}"]) == 2
     error = capsys.readouterr().err
     assert f"training.output_dir: '{blocker}' is a file, not a directory; choose another output_dir" in error
     assert "== train ==" not in error
@@ -149,7 +148,7 @@ def test_output_dir_that_cannot_be_written_fails_before_training(tmp_path, capsy
 
 def test_the_working_directory_is_never_an_output_dir(capsys):
     """output_dir "." would replace the project itself: refused, like any directory of other files."""
-    assert main(["--config", DEMO, "training.output_dir=."]) == 2
+    assert main(["--config", SCRATCH, "training.output_dir=."]) == 2
     error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "training.output_dir: '.' holds files that train.py did not write" in error[0]
 
@@ -160,7 +159,7 @@ def test_scoring_a_model_never_replaces_it(demo_run, tmp_path, capsys):
 
     model_dir = tmp_path / "model"
     shutil.copytree(demo_run, model_dir)
-    args = ["--config", DEMO, "model.scratch=null", f"model.name_or_path={model_dir}", "model.fine_tune=false"]
+    args = ["--config", SCRATCH, "model.scratch=null", f"model.name_or_path={model_dir}", "model.fine_tune=false"]
     assert main([*args, f"training.output_dir={model_dir}"]) == 2
     assert "is the model being scored" in capsys.readouterr().err
     assert (model_dir / "model.safetensors").is_file()
@@ -171,6 +170,6 @@ def test_checkpoint_without_optimizer_state_is_not_resumed(tmp_path, capsys):
     rather than continue with a fresh optimizer."""
     output_dir = tmp_path / "out"
     kill_after_first_checkpoint(output_dir, "training.save_only_model=true")
-    assert main(["--config", DEMO, *SHORT, f"training.output_dir={output_dir}", "training.save_only_model=true"]) == 2
+    assert main(["--config", SCRATCH, *SHORT, f"training.output_dir={output_dir}", "training.save_only_model=true"]) == 2
     assert "holds the weights but no optimizer state (training.save_only_model: true)" in capsys.readouterr().err
     assert (output_dir / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER).exists()

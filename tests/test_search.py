@@ -8,11 +8,9 @@ import yaml
 
 from ner.config import SearchConfig, load_config, search_problems
 from ner.search import SearchSpace, trials_table
-from tests.conftest import REPO
+from tests.conftest import SCRATCH
 from tests.test_train import WRITTEN
 from train import main
-
-DEMO = str(REPO / "configs/scratch.yaml")
 
 
 def test_space_samples_within_the_configured_ranges():
@@ -52,7 +50,7 @@ def test_search_keys_are_checked_with_the_rest_of_the_config():
     from ner.errors import UserError
 
     with pytest.raises(UserError, match="search.trails: unknown key; did you mean 'trials'"):
-        load_config(DEMO, ["search.trails=2"])
+        load_config(SCRATCH, ["search.trails=2"])
 
 
 def test_trials_table():
@@ -82,7 +80,7 @@ def test_two_trial_search_reports_saves_the_best_and_trains_with_it(tmp_path, ca
     pytest.importorskip("optuna")
     caplog.set_level("INFO", logger="ner")
     output_dir = tmp_path / "out"
-    assert main(["--config", DEMO, *SEARCH, f"training.output_dir={output_dir}"]) == 0
+    assert main(["--config", SCRATCH, *SEARCH, f"training.output_dir={output_dir}"]) == 0
     assert {p.name for p in output_dir.iterdir()} == WRITTEN | {"best_hyperparameters.yaml", "search_trials.tsv"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the trials' scratch directory is gone
     rows = (output_dir / "search_trials.tsv").read_text().splitlines()
@@ -100,5 +98,5 @@ def test_two_trial_search_reports_saves_the_best_and_trains_with_it(tmp_path, ca
 
 def test_search_without_optuna_says_what_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
-    assert main(["--config", DEMO, *SEARCH, f"training.output_dir={tmp_path / 'out'}"]) == 2
+    assert main(["--config", SCRATCH, *SEARCH, f"training.output_dir={tmp_path / 'out'}"]) == 2
     assert "error: search.trials needs Optuna: pip install -r requirements-search.txt" in capsys.readouterr().err

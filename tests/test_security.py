@@ -9,10 +9,8 @@ from infer import main as infer
 from ner.config import ModelConfig, load_config
 from ner.errors import UserError
 from ner.modeling import Trust, pickle_only
-from tests.conftest import REPO
+from tests.conftest import SCRATCH
 from train import main as train
-
-DEMO = str(REPO / "configs/scratch.yaml")
 
 
 @pytest.mark.parametrize(
@@ -62,7 +60,7 @@ def test_infer_refuses_pickle_weights_unless_allowed(pickled, capsys):
 
 
 def test_train_refuses_pickle_weights_unless_allowed(pickled, tmp_path, capsys):
-    args = ["--config", DEMO, "model.scratch=null", f"model.name_or_path={pickled}", "model.fine_tune=false"]
+    args = ["--config", SCRATCH, "model.scratch=null", f"model.name_or_path={pickled}", "model.fine_tune=false"]
     assert train([*args, f"training.output_dir={tmp_path / 'a'}"]) == 2
     (error,) = error_lines(capsys)
     assert "has only pickle weights (pytorch_model.bin)" in error and "model.allow_pickle=true" in error

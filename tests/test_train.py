@@ -10,10 +10,9 @@ import yaml
 from ner.config import load_config
 from ner.data import TAGS, TOKENS, read_conll
 from ner.outputs import OWN_FILES, read_log, read_own_files
-from tests.conftest import REPO
+from tests.conftest import QUICK, REPO, SCRATCH
 from train import main
 
-DEMO = str(REPO / "configs/scratch.yaml")
 WRITTEN = {
     "config.json",
     "model.safetensors",
@@ -96,7 +95,7 @@ def evaluate_only(model_dir, output_dir) -> dict:
     code = main(
         [
             "--config",
-            DEMO,
+            SCRATCH,
             "model.scratch=null",
             f"model.name_or_path={model_dir}",
             "model.fine_tune=false",
@@ -161,7 +160,7 @@ def test_offline_without_the_dataset_in_the_cache_says_what_to_do(monkeypatch, t
 
 def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):
     assert (
-        main(["--config", DEMO, "model.scratch=null", "model.name_or_path=./no-such-model", f"training.output_dir={tmp_path}"])
+        main(["--config", SCRATCH, "model.scratch=null", "model.name_or_path=./no-such-model", f"training.output_dir={tmp_path}"])
         == 2
     )
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
@@ -173,13 +172,13 @@ def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_user_error_exits_2_without_traceback_and_debug_shows_it(tmp_path, capsys):
-    assert main(["--config", DEMO, "training.learning_rate=fast"]) == 2
+    assert main(["--config", SCRATCH, "training.learning_rate=fast"]) == 2
     error = capsys.readouterr().err
     assert "training.learning_rate: 'fast' is not a number" in error and "Traceback" not in error
     from ner.errors import UserError
 
     with pytest.raises(UserError):
-        main(["--debug", "--config", DEMO, "training.learning_rate=fast"])
+        main(["--debug", "--config", SCRATCH, "training.learning_rate=fast"])
 
 
 def test_help_lists_the_config_keys(capsys):
@@ -225,7 +224,7 @@ def test_other_encoders_need_only_name_or_path(tiny_roberta, tmp_path):
     code = main(
         [
             "--config",
-            DEMO,
+            SCRATCH,
             "model.scratch=null",
             f"model.name_or_path={tiny_roberta}",
             "training.num_train_epochs=1",
@@ -241,12 +240,9 @@ def test_other_encoders_need_only_name_or_path(tiny_roberta, tmp_path):
     assert set(json.loads((output_dir / "metrics.json").read_text())) == {"validation", "test", "training"}
 
 
-QUICK = ["training.num_train_epochs=1", "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16"]
-
-
 def test_document_context_run_scores_every_word(tmp_path):
     output_dir = tmp_path / "context"
-    assert main(["--config", DEMO, "data.context_tokens=16", *QUICK, f"training.output_dir={output_dir}"]) == 0
+    assert main(["--config", SCRATCH, "data.context_tokens=16", *QUICK, f"training.output_dir={output_dir}"]) == 0
     resolved = load_config(output_dir / "train_config.yaml")
     assert resolved.data.context_tokens == 16
     predictions = [line for line in (output_dir / "test_predictions.txt").read_text().splitlines() if line]
@@ -263,7 +259,7 @@ def test_context_without_documents_says_so_once_and_trains_without(tmp_path, cap
     code = main(
         [
             "--config",
-            DEMO,
+            SCRATCH,
             f"data.train_file={tmp_path / 'train.jsonl'}",
             f"data.validation_file={tmp_path / 'valid.jsonl'}",
             "data.test_file=null",
@@ -283,7 +279,7 @@ def test_length_grouped_training_still_scores_every_sentence_in_order(tmp_path):
     line up with their sentences."""
     output_dir = tmp_path / "grouped"
     code = main(
-        ["--config", DEMO, "training.train_sampling_strategy=group_by_length", *QUICK, f"training.output_dir={output_dir}"]
+        ["--config", SCRATCH, "training.train_sampling_strategy=group_by_length", *QUICK, f"training.output_dir={output_dir}"]
     )
     assert code == 0
     gold = read_conll(REPO / "data/demo/test.txt")
@@ -295,7 +291,14 @@ def test_context_dropout_trains_and_keeps_context_for_scoring(tmp_path):
     output_dir = tmp_path / "dropout"
     assert (
         main(
-            ["--config", DEMO, "data.context_tokens=16", "data.context_dropout=0.5", *QUICK, f"training.output_dir={output_dir}"]
+            [
+                "--config",
+                SCRATCH,
+                "data.context_tokens=16",
+                "data.context_dropout=0.5",
+                *QUICK,
+                f"training.output_dir={output_dir}",
+            ]
         )
         == 0
     )
@@ -308,7 +311,7 @@ def test_evaluate_only_without_a_validation_file_writes_the_test_scores(demo_run
     code = main(
         [
             "--config",
-            DEMO,
+            SCRATCH,
             "model.scratch=null",
             f"model.name_or_path={demo_run}",
             "model.fine_tune=false",
@@ -331,7 +334,7 @@ def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path, caplo
     code = main(
         [
             "--config",
-            DEMO,
+            SCRATCH,
             "training.num_train_epochs=10",
             "early_stopping.patience=1",
             "early_stopping.threshold=0.5",
@@ -358,7 +361,7 @@ def test_resuming_a_run_that_stopped_early_does_not_train_on(tmp_path, monkeypat
     output_dir = tmp_path / "early"
     args = [
         "--config",
-        DEMO,
+        SCRATCH,
         "training.num_train_epochs=10",
         "early_stopping.patience=1",
         "early_stopping.threshold=0.5",

@@ -12,11 +12,8 @@ from ner.hardware import precision_problems
 from ner.outputs import read_log
 from ner.scoring import OVERALL_SCORES, flatten, metric_names, score
 from ner.training_options import REFUSED_TRAINING_ARGS, best_model_problems
-from tests.conftest import REPO
+from tests.conftest import QUICK, SCRATCH
 from train import main
-
-SCRATCH = REPO / "configs/scratch.yaml"
-TINY = ["data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16", "training.num_train_epochs=1"]
 
 
 def config_problem(overrides: list[str]) -> str:
@@ -110,16 +107,14 @@ def test_metric_names_are_what_an_evaluation_reports():
 
 
 def test_an_unreported_metric_fails_before_training(tmp_path, capsys):
-    code = main(
-        ["--config", str(SCRATCH), *TINY, "training.metric_for_best_model=bleu", f"training.output_dir={tmp_path / 'out'}"]
-    )
+    code = main(["--config", SCRATCH, *QUICK, "training.metric_for_best_model=bleu", f"training.output_dir={tmp_path / 'out'}"])
     assert code == 2 and "training.metric_for_best_model: 'bleu' is not reported" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_trainers_own_argument_checks_are_one_line(tmp_path, capsys):
     """fsdp needs several processes; Trainer says so only once it is built, as a ValueError."""
-    assert main(["--config", str(SCRATCH), *TINY, "training.fsdp=full_shard", f"training.output_dir={tmp_path / 'out'}"]) == 2
+    assert main(["--config", SCRATCH, *QUICK, "training.fsdp=full_shard", f"training.output_dir={tmp_path / 'out'}"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: training: ") and "distributed" in errors[0]
 
@@ -131,9 +126,7 @@ def test_remove_unused_columns_false_trains_the_same(tmp_path):
     for value in ("true", "false"):
         output_dir = tmp_path / value
         assert (
-            main(
-                ["--config", str(SCRATCH), *TINY, f"training.remove_unused_columns={value}", f"training.output_dir={output_dir}"]
-            )
+            main(["--config", SCRATCH, *QUICK, f"training.remove_unused_columns={value}", f"training.output_dir={output_dir}"])
             == 0
         )
         runs[value] = json.loads((output_dir / "metrics.json").read_text())
@@ -144,7 +137,7 @@ def test_metric_for_best_model_loss_keeps_the_lowest_validation_loss(tmp_path):
     output_dir = tmp_path / "loss"
     args = [
         "--config",
-        str(SCRATCH),
+        SCRATCH,
         "data.max_train_samples=256",
         "data.max_eval_samples=32",
         "data.max_test_samples=16",
@@ -189,7 +182,7 @@ def test_an_unquoted_no_is_the_word_no(key):
 
 def test_transformers_argument_errors_are_one_line(tmp_path, capsys):
     """A strategy mismatch: transformers' message spans three lines."""
-    assert main(["--config", str(SCRATCH), *TINY, "training.eval_strategy=steps", f"training.output_dir={tmp_path / 'out'}"]) == 2
+    assert main(["--config", SCRATCH, *QUICK, "training.eval_strategy=steps", f"training.output_dir={tmp_path / 'out'}"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert (
         len(errors) == 1 and "save and eval strategy to match" in errors[0] and "Save strategy: SaveStrategy.EPOCH" in errors[0]

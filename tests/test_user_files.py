@@ -3,10 +3,9 @@
 import shutil
 
 from infer import main as infer
-from tests.conftest import REPO
+from tests.conftest import SCRATCH
 from train import main as train
 
-DEMO = str(REPO / "configs/scratch.yaml")
 SENTENCE = "Anna Schmidt said on Tuesday that Reuters would open a new office in Germany ."
 
 
@@ -22,7 +21,7 @@ def test_a_rerun_never_deletes_what_the_user_added_to_a_finished_output(demo_run
     assert infer(["--model", str(output), "--html", str(output / "page.html"), SENTENCE]) == 0
     capsys.readouterr()
 
-    assert train(["--config", DEMO, f"training.output_dir={output}"]) == 2
+    assert train(["--config", SCRATCH, f"training.output_dir={output}"]) == 2
     (error,) = error_lines(capsys)
     assert "holds files that train.py did not write ('my_notes.md', 'page.html')" in error
     assert (output / "my_notes.md").read_text() == "notes" and (output / "page.html").is_file()
@@ -47,6 +46,6 @@ def test_a_failed_run_leaves_no_empty_output_directory(tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_text("Anna B-PERSON-X-\n")
     output = tmp_path / "runs" / "first"
-    assert train(["--config", DEMO, f"data.train_file={bad}", f"training.output_dir={output}"]) == 2
+    assert train(["--config", SCRATCH, f"data.train_file={bad}", f"training.output_dir={output}"]) == 2
     assert error_lines(capsys)
     assert not (tmp_path / "runs").exists()
