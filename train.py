@@ -31,6 +31,7 @@ from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
 from ner.errors import UserError, one_line, require_packages, run_cli, setup_logging
 from ner.hardware import add_hardware_defaults
+from ner.insights import write_insights
 from ner.modeling import (
     Trust,
     build_model,
@@ -41,7 +42,6 @@ from ner.modeling import (
     named_labels,
     pretrained_config,
 )
-from ner.report import write_insights
 from ner.scoring import metric_names, report_text, score
 from ner.training_options import best_model_problems
 from ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
@@ -276,7 +276,7 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
     except Exception as error:  # a plot or report that fails must not cost the model it describes
         log.warning(
             f"could not write the plots, error analysis or model card ({error!r}); the model is saved: "
-            f"run python -m ner.report {cfg.output_dir} to retry"
+            f"run python -m ner.insights {cfg.output_dir} to retry"
         )
     outputs.write_own_files(partial)  # last: what a rerun may replace
     checkpoints.publish(cfg.output_dir, partial)

@@ -7,8 +7,8 @@ import yaml
 
 from ner.analysis import MISSED, SPURIOUS, WRONG_BOUNDARY, WRONG_TYPE, all_errors, classify, marked, spans, type_confusion
 from ner.card import model_card
+from ner.insights import main as report
 from ner.outputs import conll_lines, log_rows, read_log, read_predictions
-from ner.report import main as report
 
 
 @pytest.mark.parametrize(
@@ -152,4 +152,4 @@ def test_a_failing_report_does_not_cost_the_model(tmp_path, monkeypatch, caplog)
     assert train.main(args) == 0
     assert (output_dir / "model.safetensors").is_file()
     assert "could not write the plots, error analysis or model card (RuntimeError('no fonts'))" in caplog.text
-    assert f"python -m ner.report {output_dir}" in caplog.text
+    assert f"python -m ner.insights {output_dir}" in caplog.text

@@ -1,7 +1,7 @@
 """Insight into a finished run, made from the files it wrote: plots, the test-set error analysis
 and the model card. train.py writes them at the end of every run; to make them again:
 
-    python -m ner.report bert-ner
+    python -m ner.insights bert-ner
 """
 
 import argparse
