@@ -178,7 +178,14 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
     from ner.trainer import make_trainer
 
     trainer = make_trainer(
-        None, tokenizer, training_arguments(trial_cfg), encoded, labels, cfg.data.viterbi, model_init=model_init
+        None,
+        tokenizer,
+        training_arguments(trial_cfg),
+        encoded,
+        labels,
+        cfg.data.viterbi,
+        model_init=model_init,
+        validation_tags=splits["validation"][TAGS],
     )
     try:
         best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"])
@@ -221,7 +228,12 @@ def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list
     away or without any sub-token is predicted O."""
     from ner.trainer import model_inputs
 
-    output = trainer.predict(model_inputs(encoded_split))
+    # Only the logits are needed here: the scores come from the words below, not compute_metrics.
+    compute_metrics, trainer.compute_metrics = trainer.compute_metrics, None
+    try:
+        output = trainer.predict(model_inputs(encoded_split))
+    finally:
+        trainer.compute_metrics = compute_metrics
     labels = labels_of(trainer.model.config.id2label)
     gold = words[TAGS]
     predicted = [
@@ -334,7 +346,15 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     from ner.trainer import make_trainer
 
     trainer = make_trainer(
-        model, tokenizer, training_args, encoded, labels, cfg.data.viterbi, to_yaml(cfg), early_stopping=cfg.early_stopping
+        model,
+        tokenizer,
+        training_args,
+        encoded,
+        labels,
+        cfg.data.viterbi,
+        to_yaml(cfg),
+        early_stopping=cfg.early_stopping,
+        validation_tags=splits["validation"][TAGS] if "validation" in splits else None,
     )
 
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}

@@ -72,19 +72,30 @@ def flatten(metrics: dict) -> dict[str, float]:
 
 
 class SeqevalMetrics:
-    """`compute_metrics` for Trainer: decodes and scores the words that carry a label in each eval
-    batch, with the same decoding (ner.words) as the final scores and infer.py."""
+    """`compute_metrics` for Trainer: decodes and scores each evaluated sentence with the same
+    decoding (ner.words) as the final scores and infer.py.
 
-    def __init__(self, gold_labels: list[str], id2label: dict[int, str], use_viterbi: bool = True):
+    With `gold_tags` (every word's tag of the evaluated split, in dataset order, which InOrderTrainer
+    keeps), the score is the final scores' own: words cut off by max_length are predicted O and
+    count as misses. Without them, only the words that carry a label in the batch are scored."""
+
+    def __init__(
+        self, gold_labels: list[str], id2label: dict[int, str], use_viterbi: bool = True, gold_tags: list[list[str]] | None = None
+    ):
         self.gold_labels = gold_labels  # how the dataset's label ids were encoded
         self.labels = labels_of(id2label)  # how the model's output ids are named (may differ in evaluate-only)
         self.use_viterbi = use_viterbi
+        self.gold_tags = gold_tags
 
     def __call__(self, eval_prediction) -> dict[str, float]:
+        rows = list(zip(eval_prediction.predictions, eval_prediction.label_ids))
+        if self.gold_tags is not None and len(rows) != len(self.gold_tags):
+            raise ValueError(f"evaluated {len(rows)} sentences, but the split has {len(self.gold_tags)}")
         gold, predicted = [], []
-        for logits, label_row in zip(eval_prediction.predictions, eval_prediction.label_ids):
+        for i, (logits, label_row) in enumerate(rows):
             labelled = label_row != IGNORE_INDEX  # a word's first sub-token, in word order
             word_index = np.where(labelled, np.cumsum(labelled) - 1, NO_WORD)
-            gold.append([self.gold_labels[g] for g in label_row[labelled]])
+            seen = [self.gold_labels[g] for g in label_row[labelled]]
+            gold.append(seen if self.gold_tags is None else self.gold_tags[i])
             predicted.append(decode_logits(list(word_index), logits, len(gold[-1]), self.labels, self.use_viterbi))
         return flatten(score(gold, predicted))

@@ -114,8 +114,11 @@ def make_trainer(
     resolved_yaml: str = "",
     model_init=None,
     early_stopping=None,
+    validation_tags: list[list[str]] | None = None,
 ):
-    """The Trainer for `model`, or for a new model from `model_init` at every search trial."""
+    """The Trainer for `model`, or for a new model from `model_init` at every search trial.
+    `validation_tags`, every validation word's tag, make each evaluation score what the final
+    scores score (SeqevalMetrics)."""
     from transformers import DataCollatorForTokenClassification
 
     id2label = model.config.id2label if model is not None else dict(enumerate(labels))
@@ -128,7 +131,7 @@ def make_trainer(
             train_dataset=model_inputs(encoded.get("train")),
             eval_dataset=model_inputs(encoded.get("validation")),
             processing_class=tokenizer,
-            compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi),
+            compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi, validation_tags),
             compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
             callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
         )

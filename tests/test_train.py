@@ -393,3 +393,17 @@ def test_early_stopping_needs_evaluations(tmp_path):
 
     with pytest.raises(UserError, match="early_stopping.patience: needs evaluations"):
         load(REPO / "configs/scratch.yaml", ["early_stopping.patience=2", "training.load_best_model_at_end=false"])
+
+
+def test_each_evaluation_scores_as_the_final_scores_do(tmp_path, caplog):
+    """data.max_length 12 cuts words off the longer validation sentences. The per-epoch validation
+    F1 that picks the best epoch counts them as misses, as the final scores do: one definition."""
+    caplog.set_level("WARNING", logger="ner")
+    output_dir = tmp_path / "cut"
+    args = ["--config", SCRATCH, "data.max_length=12", "training.num_train_epochs=2", "data.max_eval_samples=64"]
+    assert main([*args, "data.max_test_samples=16", f"training.output_dir={output_dir}"]) == 0
+    assert any(message.startswith("validation: ") and "beyond max_length 12" in message for message in caplog.messages)
+    evaluations = [row for row in read_log(output_dir) if row["eval_f1"] is not None]
+    final = json.loads((output_dir / "metrics.json").read_text())["validation"]["f1"]
+    assert final > 0.1
+    assert max(row["eval_f1"] for row in evaluations) == pytest.approx(final, abs=1e-4)
