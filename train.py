@@ -21,7 +21,6 @@ from ner import checkpoints, outputs, search
 from ner.config import (
     CONFIG_FILE,
     EVALUATE_ONLY_TRAINING,
-    RESOLVED_CONFIG_FILE,
     Config,
     describe,
     load_config,
@@ -196,7 +195,7 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
     for key, value in best.items():
         log.info(f"best: training.{key} = {value!r}")
     cfg.training |= best
-    return {search.BEST_FILE: search.best_yaml(best, trials, cfg.search.objective), search.TRIALS_FILE: "\n".join(table) + "\n"}
+    return {outputs.BEST_FILE: search.best_yaml(best, trials, cfg.search.objective), outputs.TRIALS_FILE: "\n".join(table) + "\n"}
 
 
 def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
@@ -274,7 +273,7 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
     partial.mkdir()
     if cfg.model.fine_tune:
         trainer.save_model(str(partial))
-    (partial / RESOLVED_CONFIG_FILE).write_text(to_yaml(cfg), encoding="utf-8")
+    (partial / outputs.RESOLVED_CONFIG_FILE).write_text(to_yaml(cfg), encoding="utf-8")
     outputs.write_metrics(partial, scores)
     outputs.write_reports(partial, reports)
     if test_predictions is not None:

@@ -5,11 +5,12 @@ from typing import Any
 import yaml
 
 from ner.hub import looks_local
+from ner.outputs import ERRORS_MD, RESOLVED_CONFIG_FILE
 from ner.words import entity_types
 
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
 MEASURE_NAMES = {"precision": "precision", "recall": "recall", "f1": "F1"}
-# Training keys worth a reader's attention; the whole resolved config is in train_config.yaml.
+# Training keys worth a reader's attention; the whole resolved config is in RESOLVED_CONFIG_FILE.
 SHOWN_TRAINING_KEYS = (
     "num_train_epochs",
     "learning_rate",
@@ -132,8 +133,8 @@ def model_card(resolved: dict[str, Any], metrics: dict[str, Any], labels: list[s
     if "training" in metrics:
         lines += ["", f"Training took {metrics['training']['steps']} steps and {metrics['training']['runtime_s']:.0f} s."]
     lines += [
-        "The full configuration of the run is in `train_config.yaml`; learning curves, per-type scores, the "
-        "confusion matrix and every test error (`errors.md`) are next to it.",
+        f"The full configuration of the run is in `{RESOLVED_CONFIG_FILE}`; learning curves, per-type scores, the "
+        f"confusion matrix and every test error (`{ERRORS_MD}`) are next to it.",
         "",
         "## Intended use and limitations",
         "",

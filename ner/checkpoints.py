@@ -17,18 +17,25 @@ from typing import Any
 
 import yaml
 
-from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError
-from ner.outputs import f1_summary, files_under, read_labels, read_metrics, read_own_files, sibling_dir
+from ner.outputs import (
+    OPTIMIZER,
+    RESOLVED_CONFIG_FILE,
+    TRAINER_STATE,
+    WEIGHTS,
+    f1_summary,
+    files_under,
+    read_labels,
+    read_metrics,
+    read_own_files,
+    sibling_dir,
+)
 
 log = logging.getLogger("ner")
 
 CHECKPOINT_PREFIX = "checkpoint-"  # what Trainer names them (transformers' PREFIX_CHECKPOINT_DIR)
 # Written by ner.trainer.MarkCompleteCheckpoints after Trainer has written everything else, so it also marks completeness.
 MARKER = RESOLVED_CONFIG_FILE
-TRAINER_STATE = "trainer_state.json"
-OPTIMIZER = "optimizer.pt"  # transformers' OPTIMIZER_NAME; absent with save_only_model
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or shards and their index
 # Sections of the resolved config a checkpoint must share with the run that resumes it: other
 # weights, data or labels would be silently mixed with the checkpoint's.
 MUST_MATCH = ("model", "data")

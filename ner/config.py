@@ -18,13 +18,12 @@ import yaml
 
 from ner.errors import UserError
 from ner.hub import looks_local
-from ner.outputs import DEFAULT_OUTPUT_DIR
+from ner.outputs import DEFAULT_OUTPUT_DIR, RESOLVED_CONFIG_FILE
 from ner.training_options import as_written, option_problems, refusal
 
 log = logging.getLogger("ner")
 
 CONFIG_FILE = "config.yaml"
-RESOLVED_CONFIG_FILE = "train_config.yaml"  # written next to the model
 CONLL_SUFFIXES = (".txt", ".conll")
 JSONL_SUFFIXES = (".json", ".jsonl")
 

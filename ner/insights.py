@@ -12,22 +12,24 @@ import yaml
 
 from ner import analysis, plots
 from ner.card import model_card
-from ner.config import RESOLVED_CONFIG_FILE
 from ner.errors import UserError, run_cli
 from ner.outputs import (
+    CONFUSION,
+    ERRORS_JSONL,
+    ERRORS_MD,
+    LEARNING_CURVES,
     LOG_FILE,
     METRICS_FILE,
+    MODEL_CARD,
+    PER_TYPE,
     PREDICTIONS_FILE,
+    RESOLVED_CONFIG_FILE,
     add_own_files,
     read_labels,
     read_log,
     read_metrics,
     read_predictions,
 )
-
-ERRORS_MD = "errors.md"
-ERRORS_JSONL = "errors.jsonl"
-MODEL_CARD = "README.md"
 
 
 def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
@@ -37,18 +39,18 @@ def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
     written = []
     rows = read_log(output_dir) if (output_dir / LOG_FILE).is_file() else []
     if any(row.get("loss") is not None for row in rows):  # an evaluate-only run has no curves to draw
-        plots.learning_curves(rows, output_dir / plots.LEARNING_CURVES)
-        written.append(plots.LEARNING_CURVES)
+        plots.learning_curves(rows, output_dir / LEARNING_CURVES)
+        written.append(LEARNING_CURVES)
     if "test" in metrics:
-        plots.per_type_scores(metrics["test"]["per_type"], output_dir / plots.PER_TYPE)
-        written.append(plots.PER_TYPE)
+        plots.per_type_scores(metrics["test"]["per_type"], output_dir / PER_TYPE)
+        written.append(PER_TYPE)
     if (output_dir / PREDICTIONS_FILE).is_file():
         words, gold, predicted = read_predictions(output_dir)
-        plots.confusion_matrix(analysis.type_confusion(gold, predicted), output_dir / plots.CONFUSION)
+        plots.confusion_matrix(analysis.type_confusion(gold, predicted), output_dir / CONFUSION)
         errors = analysis.all_errors(gold, predicted)
         (output_dir / ERRORS_MD).write_text(analysis.errors_markdown(words, errors), encoding="utf-8")
         (output_dir / ERRORS_JSONL).write_text(analysis.errors_jsonl(words, errors), encoding="utf-8")
-        written += [plots.CONFUSION, ERRORS_MD, ERRORS_JSONL]
+        written += [CONFUSION, ERRORS_MD, ERRORS_JSONL]
     labels = read_labels(output_dir)
     if labels:
         resolved = yaml.safe_load((output_dir / RESOLVED_CONFIG_FILE).read_text(encoding="utf-8"))

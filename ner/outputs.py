@@ -1,18 +1,34 @@
-"""What a run leaves in output_dir besides the model: metrics, reports, predictions, the log."""
+"""What a run leaves in output_dir besides the model (metrics, reports, predictions, the log),
+and the name of every file and directory bert-ner writes or reads there: the one place they live."""
 
 import json
 from pathlib import Path
 
 DEFAULT_OUTPUT_DIR = "bert-ner"  # where train.py saves and infer.py and export.py look, unless told
 
-# What transformers' save_pretrained names (the ONNX backends read them without transformers).
+# What transformers names (save_pretrained, Trainer's checkpoints); the ONNX backends read the
+# first three without transformers.
 MODEL_CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+TRAINER_STATE = "trainer_state.json"
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or shards and their index
+OPTIMIZER = "optimizer.pt"  # absent with save_only_model
+
+# bert-ner's own
+RESOLVED_CONFIG_FILE = "train_config.yaml"  # the run's resolved config, next to the model
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "classification_report.txt"
 PREDICTIONS_FILE = "test_predictions.txt"
 LOG_FILE = "training_log.tsv"
+LEARNING_CURVES = "learning_curves.png"
+PER_TYPE = "per_type_scores.png"
+CONFUSION = "confusion_matrix.png"
+ERRORS_MD = "errors.md"
+ERRORS_JSONL = "errors.jsonl"
+MODEL_CARD = "README.md"  # the Hugging Face model card
+BEST_FILE = "best_hyperparameters.yaml"  # with search.trials
+TRIALS_FILE = "search_trials.tsv"
 # Every file bert-ner wrote into an output directory, one relative path a line: a rerun may replace
 # these, and refuses to run over anything else (a user's notes, an HTML page saved there).
 OWN_FILES = ".bert-ner-files"

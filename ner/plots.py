@@ -8,9 +8,6 @@ from pathlib import Path
 
 from ner.analysis import MISSED, SPURIOUS
 
-LEARNING_CURVES = "learning_curves.png"
-PER_TYPE = "per_type_scores.png"
-CONFUSION = "confusion_matrix.png"
 DPI = 110
 
 

@@ -21,8 +21,6 @@ from ner.outputs import sibling_dir
 log = logging.getLogger("ner")
 
 INSTALL_HINT = "pip install -r requirements-search.txt"
-BEST_FILE = "best_hyperparameters.yaml"
-TRIALS_FILE = "search_trials.tsv"
 STUDY_NAME = "bert-ner"
 # What changes for a trial: no checkpoints (trials are cheap to repeat, and many), nothing kept.
 TRIAL_TRAINING = {"save_strategy": "no", "load_best_model_at_end": False}

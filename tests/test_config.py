@@ -223,7 +223,8 @@ def test_cpu_processes_defaults(training, cuda, world_size, expected):
     ],
 )
 def test_inference_reads_the_data_settings_a_model_was_trained_with(tmp_path, saved, max_length, viterbi, context):
-    from ner.config import RESOLVED_CONFIG_FILE, trained_data_config
+    from ner.config import trained_data_config
+    from ner.outputs import RESOLVED_CONFIG_FILE
 
     (tmp_path / RESOLVED_CONFIG_FILE).write_text(saved)
     data = trained_data_config(tmp_path)
