@@ -213,44 +213,67 @@ class EarlyStoppingConfig:
 SEARCH_OBJECTIVES = ("f1", "precision", "recall", "accuracy")
 
 
-@dataclass
-class SearchConfig:
-    """Hyperparameter search with Optuna before the final training. The ranges use the names of
-    the TrainingArguments fields they set."""
+@dataclass(frozen=True)
+class SearchDimension:
+    """One searched TrainingArguments field: how it is sampled, its default range, its help."""
 
-    trials: int = field(
-        default=0, metadata=_help("> 0 = try this many settings first, then train with the best; 0 = no search", min=0)
-    )
-    objective: str = field(default="f1", metadata=_help(f"validation score to maximize: {', '.join(SEARCH_OBJECTIVES)}"))
-    learning_rate: list[float] = field(
-        default_factory=lambda: [1e-5, 1e-4], metadata=_help("[low, high], sampled on a log scale")
-    )
-    per_device_train_batch_size: list[int] = field(default_factory=lambda: [16, 32], metadata=_help("the sizes to choose from"))
-    num_train_epochs: list[int] = field(default_factory=lambda: [2, 5], metadata=_help("[low, high], whole epochs"))
-    warmup_steps: list[float] = field(
-        default_factory=lambda: [0.0, 0.1], metadata=_help("[low, high]; below 1 = a fraction of the steps")
-    )
-    weight_decay: list[float] = field(default_factory=lambda: [0.0, 0.1], metadata=_help("[low, high]"))
+    kind: str  # "log": [low, high] on a log scale; "float": [low, high]; "int": [low, high], whole; "choice": from a list
+    default: tuple
+    help: str
 
 
-def search_problems(search: SearchConfig) -> list[str]:
-    """What is wrong with the search space: ranges are [low, high] with low <= high, choices a
-    non-empty list of positive integers."""
+# The search space, the one table SearchConfig's fields, their checks (search_problems), the help
+# text and the sampler (ner.search.SearchSpace) read. Names are the TrainingArguments fields set.
+SEARCH_SPACE = {
+    "learning_rate": SearchDimension("log", (1e-5, 1e-4), "[low, high], sampled on a log scale"),
+    "per_device_train_batch_size": SearchDimension("choice", (16, 32), "the sizes to choose from"),
+    "num_train_epochs": SearchDimension("int", (2, 5), "[low, high], whole epochs"),
+    "warmup_steps": SearchDimension("float", (0.0, 0.1), "[low, high]; below 1 = a fraction of the steps"),
+    "weight_decay": SearchDimension("float", (0.0, 0.1), "[low, high]"),
+}
+
+
+def _search_field(dimension: SearchDimension):
+    kind = list[int] if dimension.kind in ("int", "choice") else list[float]
+    return kind, field(default_factory=lambda: list(dimension.default), metadata=_help(dimension.help))
+
+
+SearchConfig = dataclasses.make_dataclass(
+    "SearchConfig",
+    [
+        (
+            "trials",
+            int,
+            field(
+                default=0, metadata=_help("> 0 = try this many settings first, then train with the best; 0 = no search", min=0)
+            ),
+        ),
+        ("objective", str, field(default="f1", metadata=_help(f"validation score to maximize: {', '.join(SEARCH_OBJECTIVES)}"))),
+        *[(name, *_search_field(dimension)) for name, dimension in SEARCH_SPACE.items()],
+    ],
+)
+SearchConfig.__doc__ = """Hyperparameter search with Optuna before the final training (SEARCH_SPACE)."""
+
+
+def search_problems(search) -> list[str]:
+    """What is wrong with the search space: ranges are [low, high] with 0 <= low <= high (above 0
+    on a log scale), choices a non-empty list of positive integers."""
     problems = []
     if search.objective not in SEARCH_OBJECTIVES:
         problems.append(f"search.objective: {search.objective!r} is not one of {', '.join(SEARCH_OBJECTIVES)}")
-    ranges = {"learning_rate": float, "num_train_epochs": int, "warmup_steps": float, "weight_decay": float}
-    for name, kind in ranges.items():
+    for name, dimension in SEARCH_SPACE.items():
         value = getattr(search, name)
+        if dimension.kind == "choice":
+            if not isinstance(value, list) or not value or not all(_check_scalar(v, int)[0] and v > 0 for v in value):
+                problems.append(f"search.{name}: {value!r} is not a list of batch sizes, e.g. [16, 32]")
+            continue
+        kind = int if dimension.kind == "int" else float
         numbers = isinstance(value, list) and len(value) == 2 and all(_check_scalar(v, kind)[0] for v in value)
         if not numbers or value[0] > value[1] or value[0] < 0:
             expected = "whole numbers" if kind is int else "numbers"
             problems.append(f"search.{name}: {value!r} is not a range; expected [low, high], two {expected}, 0 <= low <= high")
-        elif name == "learning_rate" and value[0] <= 0:
-            problems.append(f"search.learning_rate: {value!r} must stay above 0 (it is sampled on a log scale)")
-    choices = search.per_device_train_batch_size
-    if not isinstance(choices, list) or not choices or not all(_check_scalar(v, int)[0] and v > 0 for v in choices):
-        problems.append(f"search.per_device_train_batch_size: {choices!r} is not a list of batch sizes, e.g. [16, 32]")
+        elif dimension.kind == "log" and value[0] <= 0:
+            problems.append(f"search.{name}: {value!r} must stay above 0 (it is sampled on a log scale)")
     return problems
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ner.config import SearchConfig
+from ner.config import SEARCH_SPACE, SearchConfig
 from ner.errors import UserError
 from ner.outputs import sibling_dir
 
@@ -41,16 +41,16 @@ class SearchSpace:
         self.search = search
 
     def __call__(self, trial) -> dict[str, Any]:
-        s = self.search
-        return {
-            "learning_rate": trial.suggest_float("learning_rate", *s.learning_rate, log=True),
-            "per_device_train_batch_size": trial.suggest_categorical(
-                "per_device_train_batch_size", s.per_device_train_batch_size
-            ),
-            "num_train_epochs": trial.suggest_int("num_train_epochs", *s.num_train_epochs),
-            "warmup_steps": trial.suggest_float("warmup_steps", *s.warmup_steps),
-            "weight_decay": trial.suggest_float("weight_decay", *s.weight_decay),
-        }
+        values = {}
+        for name, dimension in SEARCH_SPACE.items():
+            bounds = getattr(self.search, name)
+            if dimension.kind == "choice":
+                values[name] = trial.suggest_categorical(name, bounds)
+            elif dimension.kind == "int":
+                values[name] = trial.suggest_int(name, *bounds)
+            else:
+                values[name] = trial.suggest_float(name, *bounds, log=dimension.kind == "log")
+        return values
 
 
 def objective_score(metrics: dict[str, float], objective: str) -> float:

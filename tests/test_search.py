@@ -100,3 +100,21 @@ def test_search_without_optuna_says_what_to_install(tmp_path, capsys, monkeypatc
     monkeypatch.setitem(sys.modules, "optuna", None)
     assert main(["--config", SCRATCH, *SEARCH, f"training.output_dir={tmp_path / 'out'}"]) == 2
     assert "error: search.trials needs Optuna: pip install -r requirements-search.txt" in capsys.readouterr().err
+
+
+def test_one_table_gives_the_fields_their_checks_and_the_sampler():
+    """Each searched field: a TrainingArguments field, a search.* key with its help, checked, and sampled."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from ner.config import SEARCH_SPACE, describe
+
+    arguments = {f.name for f in dataclasses.fields(TrainingArguments)}
+    keys = {f.name for f in dataclasses.fields(SearchConfig)}
+    help_lines = describe()
+    for name, dimension in SEARCH_SPACE.items():
+        assert name in arguments and name in keys
+        assert f"  search.{name}: {dimension.help}" in help_lines
+        reversed_range = list(reversed(dimension.default)) if dimension.kind != "choice" else []
+        assert any(problem.startswith(f"search.{name}: ") for problem in search_problems(SearchConfig(**{name: reversed_range})))
