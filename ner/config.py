@@ -134,11 +134,23 @@ class DataConfig:
         metadata=_help("a Hub dataset id; null = read train_file, validation_file and test_file"),
     )
     revision: str | None = field(default=None, metadata=_help("Hub dataset branch, tag or commit; null = main"))
-    train_file: str | None = field(default=None, metadata=_help("CoNLL columns (.txt, .conll) or JSON lines (.json, .jsonl)"))
+    train_file: str | None = field(
+        default=None,
+        metadata=_help(
+            "CoNLL columns (.txt, .conll), JSON lines of words and tags, or character spans from annotation tools (.json, .jsonl)"
+        ),
+    )
     validation_file: str | None = field(default=None, metadata=_help("same formats; used to pick the best epoch"))
     test_file: str | None = field(default=None, metadata=_help("same formats; null = no test scores"))
     tokens_column: str = field(default="tokens", metadata=_help("column (or JSON key) holding the word list"))
     tags_column: str = field(default="ner_tags", metadata=_help("column (or JSON key) holding the tag list"))
+    widen_spans: bool = field(
+        default=False,
+        metadata=_help(
+            "span files (README: Data from annotation tools): a span that ends inside a word is an error; "
+            "true = widen it to whole words"
+        ),
+    )
     max_length: int | None = field(
         default=None, metadata=_help("sub-tokens per input, longer ones are truncated; null = the model's limit", min=8)
     )

@@ -177,13 +177,38 @@ def read_jsonl(path: Path, tokens_key: str, tags_key: str) -> dict[str, list]:
     return rows
 
 
+def read_spans(path: Path, widen: bool = False) -> dict[str, list]:
+    """Sentences from a file of character-span annotations (ner.spans): each record one document."""
+    from ner.spans import records, words_and_tags
+
+    rows: dict[str, list] = {TOKENS: [], TAGS: [], DOCUMENT: []}
+    widened = 0
+    for document, record in enumerate(records(path, _decode(path))):
+        words, tags, count = words_and_tags(record, widen)
+        for sentence_tags in tags:
+            for tag in sentence_tags:
+                if problem := tag_problem(tag):
+                    raise UserError(f"{record.where}: {problem}")
+        widened += count
+        rows[TOKENS] += words
+        rows[TAGS] += tags
+        rows[DOCUMENT] += [document] * len(words)
+    if widened:
+        log.warning(f"{path}: {widened} spans ended inside a word and were widened to whole words (data.widen_spans)")
+    return rows
+
+
 def read_file(path: str, cfg: DataConfig):
     """One local file as a Dataset with the standard columns."""
     from datasets import Dataset
 
+    from ner.spans import looks_like_spans
+
     file = Path(path)
     if file.suffix.lower() in CONLL_SUFFIXES:
         rows = read_conll(file)
+    elif looks_like_spans(file, next((line for line in _decode(file).split("\n") if line.strip()), "")):
+        rows = read_spans(file, cfg.widen_spans)
     else:
         rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)
     if not rows[TOKENS]:

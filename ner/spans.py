@@ -1,0 +1,172 @@
+"""Character-span annotations, as annotation tools export them, read as the words and IOB2 tags
+train.py trains on.
+
+A record is a text and its entities as character spans `[start, end)` with a label. The shapes
+read (detected from the data):
+
+- bert-ner's own and doccano's: `{"text": ..., "entities": [[start, end, "LABEL"], ...]}` (doccano
+  names the list `label`), one JSON object per line;
+- spaCy's: `{"text": ..., "spans": [{"start": ..., "end": ..., "label": ...}, ...]}`, per line;
+- Label Studio's JSON export: a list of tasks, each `{"id", "data": {"text"}, "annotations":
+  [{"result": [{"value": {"start", "end", "labels": [...]}}]}]}` (the first annotation is used).
+
+The text is split into sentences and words by ner.words, the splitter infer.py uses, so that
+training, scoring and inference see the same words; each record is one document (its sentences
+are each other's context). A span must cover whole words; NER here is flat, so spans must not
+overlap. Every bad span is an error naming its record and the span; nothing is dropped silently.
+"""
+
+import json
+from dataclasses import dataclass
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from ner.errors import UserError
+
+
+@dataclass
+class Record:
+    """One annotated text: its entities as (start, end, label), and where it came from (for errors)."""
+
+    text: str
+    spans: list[tuple[Any, Any, Any]]
+    where: str
+
+
+def looks_like_spans(path: Path, first_line: str) -> bool:
+    """Whether a .json/.jsonl file holds span records rather than word and tag lists."""
+    stripped = first_line.lstrip()
+    if stripped.startswith("["):
+        return True
+    try:
+        record = json.loads(stripped)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and isinstance(record.get("text"), str)
+
+
+def records(path: Path, text: str) -> list[Record]:
+    """The span records of a file's text, whatever the shape; an unknown shape names the keys found."""
+    if text.lstrip().startswith("["):
+        return label_studio_records(path, text)
+    found = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{where}: invalid JSON ({error.msg}); expected one object per line") from None
+        found.append(line_record(record, where))
+    return found
+
+
+def line_record(record: Any, where: str) -> Record:
+    """One JSON line: bert-ner's and doccano's `entities` / `label` lists, or spaCy's `spans`."""
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        keys = ", ".join(map(str, record)) if isinstance(record, dict) else type(record).__name__
+        raise UserError(f'{where}: expected {{"text": ..., "entities": [[start, end, label], ...]}}; found {keys}')
+    if "spans" in record:
+        spans = record["spans"] or []
+        if not isinstance(spans, list) or not all(isinstance(span, dict) for span in spans):
+            raise UserError(f'{where}: \'spans\' must be a list of {{"start", "end", "label"}} objects (spaCy)')
+        return Record(record["text"], [(s.get("start"), s.get("end"), s.get("label")) for s in spans], where)
+    for key in ("entities", "label"):
+        if key in record:
+            entities = record[key] or []
+            if not isinstance(entities, list) or not all(isinstance(e, list) and len(e) == 3 for e in entities):
+                raise UserError(f"{where}: '{key}' must be a list of [start, end, label] triples")
+            return Record(record["text"], [tuple(entity) for entity in entities], where)
+    keys = ", ".join(map(str, record))
+    raise UserError(f"{where}: no entities: expected 'entities' (or doccano's 'label', spaCy's 'spans'); found {keys}")
+
+
+def label_studio_records(path: Path, text: str) -> list[Record]:
+    """Label Studio's JSON export: a list of tasks; a task's first annotation gives its spans."""
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{error.lineno}: invalid JSON ({error.msg}); expected Label Studio's JSON export") from None
+    found = []
+    for index, task in enumerate(tasks):
+        task_id = task.get("id", index) if isinstance(task, dict) else index
+        where = f"{path}: task {task_id}"
+        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            keys = ", ".join(map(str, task)) if isinstance(task, dict) else type(task).__name__
+            raise UserError(f"{where}: expected a Label Studio task with data.text and annotations; found {keys}")
+        annotations = task.get("annotations") or []
+        results = annotations[0].get("result", []) if annotations and isinstance(annotations[0], dict) else []
+        spans = []
+        for result in results:
+            value = result.get("value", {}) if isinstance(result, dict) else {}
+            if "start" not in value:
+                continue  # relations and other non-span results
+            labels = value.get("labels") or [None]
+            spans.append((value.get("start"), value.get("end"), labels[0] if len(labels) == 1 else labels))
+        found.append(Record(data["text"], spans, where))
+    return found
+
+
+def span_problem(span: tuple, text_length: int) -> str | None:
+    """What is wrong with one span on its own, or None."""
+    start, end, label = span
+    if not isinstance(label, str) or not label:
+        return "its label is not a non-empty string"
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool) or isinstance(end, bool):
+        return "start and end must be whole numbers"
+    if start < 0 or end > text_length:
+        return f"it lies outside the text (0 to {text_length})"
+    if start >= end:
+        return "it is empty (start must be below end)"
+    return None
+
+
+def words_and_tags(record: Record, widen: bool = False) -> tuple[list[list[str]], list[list[str]], int]:
+    """A record's sentences as words and IOB2 tags, and how many spans were widened to whole words.
+
+    Errors (UserError, naming the record and the span): a bad span (span_problem), overlapping
+    spans, a span that covers no word, and, unless `widen`, a span whose boundary falls inside a
+    word. Sentences that one span crosses are kept together as one sentence."""
+    from ner.words import split_sentences
+
+    text, sentences = record.text, split_sentences(record.text)
+    words = [word for sentence in sentences for word in sentence]
+    sentence_of = [i for i, sentence in enumerate(sentences) for _ in sentence]
+    tags, widened, taken = ["O"] * len(words), 0, {}
+    joins = set()  # sentence i continues into sentence i + 1: a span crosses between them
+    for span in sorted(record.spans, key=lambda s: (s[0], s[1]) if all(isinstance(v, int) for v in s[:2]) else (0, 0)):
+        shown = f"span {list(span)!r}"
+        if problem := span_problem(span, len(text)):
+            raise UserError(f"{record.where}: {shown}: {problem}")
+        start, end, label = span
+        inside = [i for i, (s, e) in enumerate(words) if s < end and e > start]
+        if not inside:
+            raise UserError(f"{record.where}: {shown} covers no word ({text[start:end]!r})")
+        first, last = words[inside[0]], words[inside[-1]]
+        if first[0] < start or last[1] > end:
+            cut = first if first[0] < start else last
+            if not widen:
+                raise UserError(
+                    f"{record.where}: {shown} ({text[start:end]!r}) ends inside the word {text[cut[0] : cut[1]]!r}; "
+                    "fix the span, or set data.widen_spans: true to widen such spans to whole words"
+                )
+            widened += 1
+        for i in inside:
+            if i in taken:
+                other = taken[i]
+                raise UserError(f"{record.where}: {shown} overlaps span {list(other)!r}; entities here are flat, keep one")
+            taken[i] = span
+        tags[inside[0]] = f"B-{label}"
+        for i in inside[1:]:
+            tags[i] = f"I-{label}"
+        joins |= {sentence_of[i] for i in inside[:-1] if sentence_of[i] != sentence_of[i + 1]}  # one entity, one sentence
+    groups, current, bounds = [], [], [0, *accumulate(map(len, sentences))]
+    for i in range(len(sentences)):
+        current += range(bounds[i], bounds[i + 1])
+        if i not in joins:
+            groups.append(current)
+            current = []
+    return [[text[slice(*words[i])] for i in g] for g in groups], [[tags[i] for i in g] for g in groups], widened

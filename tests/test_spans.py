@@ -1,0 +1,152 @@
+"""Character-span files from annotation tools become the words and IOB2 tags train.py reads (ner.spans)."""
+
+import json
+
+import pytest
+
+from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, read_spans
+from ner.errors import UserError
+from tests.conftest import REPO, SCRATCH
+from train import main as train
+
+TEXT = "Anna Schmidt flew to Paris. She met Reuters there."
+EXPECTED = {
+    TOKENS: [["Anna", "Schmidt", "flew", "to", "Paris", "."], ["She", "met", "Reuters", "there", "."]],
+    TAGS: [["B-PER", "I-PER", "O", "O", "B-LOC", "O"], ["O", "O", "B-ORG", "O", "O"]],
+    DOCUMENT: [0, 0],
+}
+SPANS = [[0, 12, "PER"], [21, 26, "LOC"], [36, 43, "ORG"]]
+
+
+def write_lines(path, records) -> str:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "shape, content",
+    [
+        ("bert-ner", [{"text": TEXT, "entities": SPANS}]),
+        ("doccano", [{"id": 7, "text": TEXT, "label": SPANS}]),
+        ("spacy", [{"text": TEXT, "spans": [{"start": s, "end": e, "label": label} for s, e, label in SPANS]}]),
+    ],
+)
+def test_each_tools_shape_reads_as_the_same_words_and_tags(tmp_path, shape, content):
+    path = tmp_path / f"{shape}.jsonl"
+    write_lines(path, content)
+    assert read_spans(path) == EXPECTED
+
+
+def test_label_studio_export_reads_as_the_same_words_and_tags(tmp_path):
+    result = [{"type": "labels", "value": {"start": s, "end": e, "text": TEXT[s:e], "labels": [label]}} for s, e, label in SPANS]
+    task = {"id": 42, "data": {"text": TEXT}, "annotations": [{"id": 1, "result": result}]}
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([task], indent=2))
+    assert read_spans(path) == EXPECTED
+
+
+def test_each_record_is_a_document(tmp_path):
+    path = tmp_path / "two.jsonl"
+    write_lines(path, [{"text": TEXT, "entities": SPANS}, {"text": "Oslo won .", "entities": [[0, 4, "LOC"]]}])
+    assert read_spans(path)[DOCUMENT] == [0, 0, 1]
+
+
+def test_a_span_across_a_sentence_break_keeps_its_sentences_together(tmp_path):
+    """The splitter ends a sentence after "Inc." here (and makes its period a word); the annotated
+    entity says the sentence goes on."""
+    text = "Acme Inc. Holdings rose."
+    path = tmp_path / "one.jsonl"
+    write_lines(path, [{"text": text, "entities": [[0, 18, "ORG"]]}])
+    rows = read_spans(path)
+    assert rows[TOKENS] == [["Acme", "Inc", ".", "Holdings", "rose", "."]]
+    assert rows[TAGS] == [["B-ORG", "I-ORG", "I-ORG", "I-ORG", "O", "O"]]
+
+
+@pytest.mark.parametrize(
+    "entities, message",
+    [
+        ([[0, 3, "PER"]], "span [0, 3, 'PER'] ('Ann') ends inside the word 'Anna'; fix the span, or set data.widen_spans: true"),
+        ([[0, 99, "PER"]], "span [0, 99, 'PER']: it lies outside the text (0 to 50)"),
+        ([[5, 5, "PER"]], "span [5, 5, 'PER']: it is empty"),
+        ([[0, 12, "PER"], [5, 26, "LOC"]], "span [5, 26, 'LOC'] overlaps span [0, 12, 'PER']; entities here are flat"),
+        ([[0, 4, 7]], "span [0, 4, 7]: its label is not a non-empty string"),
+        ([[0, 4.5, "PER"]], "start and end must be whole numbers"),
+        ([[4, 5, "PER"]], "span [4, 5, 'PER'] covers no word (' ')"),
+        ([["a", 4]], "'entities' must be a list of [start, end, label] triples"),
+    ],
+)
+def test_a_bad_span_is_an_error_naming_its_line_and_the_span(tmp_path, entities, message):
+    path = tmp_path / "bad.jsonl"
+    write_lines(path, [{"text": "Oslo won .", "entities": []}, {"text": TEXT, "entities": entities}])
+    with pytest.raises(UserError) as error:
+        read_spans(path)
+    assert str(error.value).startswith(f"{path}:2: ") and message in str(error.value)
+
+
+def test_a_label_studio_task_is_named_by_its_id(tmp_path):
+    task = {"id": 42, "data": {"text": TEXT}, "annotations": [{"result": [{"value": {"start": 0, "end": 3, "labels": ["PER"]}}]}]}
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([task]))
+    with pytest.raises(UserError, match=r"export.json: task 42: span \[0, 3, 'PER'\]"):
+        read_spans(path)
+
+
+def test_an_unknown_shape_names_the_file_and_the_keys_it_found(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    write_lines(path, [{"text": TEXT, "annotations": []}])
+    with pytest.raises(UserError, match=r"odd.jsonl:1: no entities: .*found text, annotations"):
+        read_spans(path)
+
+
+def test_widen_spans_widens_to_whole_words_and_counts_them(tmp_path, caplog):
+    path = tmp_path / "ragged.jsonl"
+    write_lines(path, [{"text": TEXT, "entities": [[1, 10, "PER"], [21, 25, "LOC"]]}])
+    caplog.set_level("WARNING", logger="ner")
+    assert read_spans(path, widen=True)[TAGS] == [EXPECTED[TAGS][0], ["O"] * 5]
+    assert "2 spans ended inside a word and were widened to whole words" in caplog.text
+
+
+def conll_as_spans(conll, path):
+    """The CoNLL sentences as span records: the words joined by spaces, each entity a span."""
+    from ner.words import spans as tag_spans
+
+    rows = read_conll(conll)
+    records = []
+    for words, tags in zip(rows[TOKENS], rows[TAGS]):
+        starts = [sum(len(w) + 1 for w in words[:i]) for i in range(len(words))]
+        entities = [[starts[first], starts[end - 1] + len(words[end - 1]), kind] for kind, first, end in tag_spans(tags)]
+        records.append({"text": " ".join(words), "entities": entities})
+    return write_lines(path, records)
+
+
+def test_a_span_file_trains_to_the_same_scores_as_the_conll_files(tmp_path):
+    """The demo's CoNLL sentences written as span records: the same words, tags and test F1."""
+    files = {
+        split: conll_as_spans(REPO / f"data/demo/{split}.txt", tmp_path / f"{split}.jsonl")
+        for split in ("train", "valid", "test")
+    }
+    for split, path in files.items():
+        conll = read_conll(REPO / f"data/demo/{split}.txt")
+        rows = read_spans(tmp_path / f"{split}.jsonl")
+        assert rows[TOKENS] == conll[TOKENS] and rows[TAGS] == conll[TAGS], split
+    quick = ["training.num_train_epochs=3", "data.max_eval_samples=64", "data.max_test_samples=64"]
+    scores = {}
+    for name, data in {
+        "conll": [],
+        "spans": [
+            f"data.train_file={files['train']}",
+            f"data.validation_file={files['valid']}",
+            f"data.test_file={files['test']}",
+        ],
+    }.items():
+        assert train(["--config", SCRATCH, *quick, *data, f"training.output_dir={tmp_path / name}"]) == 0
+        scores[name] = json.loads((tmp_path / name / "metrics.json").read_text())["test"]
+    assert scores["conll"]["f1"] > 0.1 and scores["spans"] == scores["conll"]
+
+
+def test_a_bad_span_in_a_training_file_exits_2_in_one_line(tmp_path, capsys):
+    path = tmp_path / "train.jsonl"
+    write_lines(path, [{"text": TEXT, "entities": [[0, 3, "PER"]]}])
+    assert train(["--config", SCRATCH, f"data.train_file={path}", f"training.output_dir={tmp_path / 'out'}"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"{path}:1: span [0, 3, 'PER']" in errors[0]
