@@ -24,6 +24,7 @@ DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 STDIN = "-"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 TEXTS_PER_CHUNK = 256  # texts read, run and printed together: bounds memory and shows output early
+FORMATS = ("table", "jsonl", "conll", "spans", "label-studio")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,7 +34,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--model", default=DEFAULT_MODEL, help=f"directory train.py wrote, or a Hub model id (default: {DEFAULT_MODEL})"
     )
     parser.add_argument("--file", help='read texts from this file, one per line ("-" = stdin)')
-    parser.add_argument("--json", action="store_true", help="write one JSON object per input line instead of tables")
+    parser.add_argument(
+        "--format",
+        default="table",
+        choices=FORMATS,
+        help="table (for people); jsonl (one JSON object per line); conll (a word and its tag per line, for rescoring); "
+        "spans (span records train.py reads back); label-studio (a task list with the entities as pre-annotations)",
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format jsonl")
     parser.add_argument(
         "--documents",
         action="store_true",
@@ -69,6 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
+    if args.json:
+        if args.format not in ("table", "jsonl"):
+            parser.error(f"--json is --format jsonl; give one of them, not --format {args.format} too")
+        args.format = "jsonl"
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:
@@ -120,10 +132,28 @@ LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u
 
 def json_line(text: str, entities: list[dict]) -> str:
     """One JSON Lines record, readable (non-ASCII kept) and always one line."""
-    line = json.dumps({"text": text, "entities": entities}, ensure_ascii=False)
+    return one_line_json({"text": text, "entities": entities})
+
+
+def one_line_json(record: dict) -> str:
+    line = json.dumps(record, ensure_ascii=False)
     for character, escape in LINE_BREAKS_JSON_KEEPS.items():
         line = line.replace(character, escape)
     return line
+
+
+def formatter(name: str, model: str):
+    """How one text and its entities are written in --format `name`."""
+    from ner import spans
+
+    return {
+        "table": table,
+        "jsonl": json_line,
+        "conll": spans.conll_block,
+        "spans": lambda text, entities: one_line_json(spans.span_record(text, entities)),
+        # one task of a JSON list: run() writes the brackets and commas around them
+        "label-studio": lambda text, entities: one_line_json(spans.label_studio_task(text, entities, f"bert-ner {model}")),
+    }[name]
 
 
 def table(text: str, entities: list[dict]) -> str:
@@ -252,16 +282,18 @@ def run(args: argparse.Namespace) -> None:
     lines = itertools.chain([first], texts)
     # With --documents a chunk ends only at a blank line: a document is read whole.
     can_start = (lambda line: not line.strip()) if args.documents else (lambda line: True)
+    write, in_list = formatter(args.format, args.model), args.format == "label-studio"
+    separator = "[\n" if in_list else ""
     for chunk in chunks(lines, TEXTS_PER_CHUNK, can_start):
         for text, entities in zip(chunk, tag(ner, chunk, args)):
             if args.html:
                 page_records.append((text, entities))
-            if args.json:
-                print(json_line(text, entities))
-            else:
-                print(table(text, entities))
+            print(separator + write(text, entities), end="" if args.format in ("conll", "label-studio") else "\n")
+            separator = ",\n" if in_list else ""
         sys.stdout.flush()  # partial output survives an interruption
         progress.update(len(chunk))
+    if in_list:
+        print("\n]")
     progress.close()
     if args.html:
         from ner.htmlview import page

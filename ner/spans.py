@@ -6,7 +6,8 @@ read (detected from the data):
 
 - bert-ner's own and doccano's: `{"text": ..., "entities": [[start, end, "LABEL"], ...]}` (doccano
   names the list `label`), one JSON object per line;
-- spaCy's: `{"text": ..., "spans": [{"start": ..., "end": ..., "label": ...}, ...]}`, per line;
+- spaCy's and Prodigy's: `{"text": ..., "spans": [{"start": ..., "end": ..., "label": ...}, ...]}`
+  (`ents` in spaCy's `Doc.to_json`), per line;
 - Label Studio's JSON export: a list of tasks, each `{"id", "data": {"text"}, "annotations":
   [{"result": [{"value": {"start", "end", "labels": [...]}}]}]}` (the first annotation is used).
 
@@ -68,11 +69,12 @@ def line_record(record: Any, where: str) -> Record:
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         keys = ", ".join(map(str, record)) if isinstance(record, dict) else type(record).__name__
         raise UserError(f'{where}: expected {{"text": ..., "entities": [[start, end, label], ...]}}; found {keys}')
-    if "spans" in record:
-        spans = record["spans"] or []
-        if not isinstance(spans, list) or not all(isinstance(span, dict) for span in spans):
-            raise UserError(f'{where}: \'spans\' must be a list of {{"start", "end", "label"}} objects (spaCy)')
-        return Record(record["text"], [(s.get("start"), s.get("end"), s.get("label")) for s in spans], where)
+    for key in ("spans", "ents"):  # Prodigy's and spaCy's span lists (spaCy's Doc.to_json: ents)
+        if key in record:
+            spans = record[key] or []
+            if not isinstance(spans, list) or not all(isinstance(span, dict) for span in spans):
+                raise UserError(f"{where}: '{key}' must be a list of {{start, end, label}} objects (spaCy, Prodigy)")
+            return Record(record["text"], [(s.get("start"), s.get("end"), s.get("label")) for s in spans], where)
     for key in ("entities", "label"):
         if key in record:
             entities = record[key] or []
@@ -80,7 +82,7 @@ def line_record(record: Any, where: str) -> Record:
                 raise UserError(f"{where}: '{key}' must be a list of [start, end, label] triples")
             return Record(record["text"], [tuple(entity) for entity in entities], where)
     keys = ", ".join(map(str, record))
-    raise UserError(f"{where}: no entities: expected 'entities' (or doccano's 'label', spaCy's 'spans'); found {keys}")
+    raise UserError(f"{where}: no entities: expected 'entities' (or doccano's 'label', spaCy's 'ents' or 'spans'); found {keys}")
 
 
 def label_studio_records(path: Path, text: str) -> list[Record]:
@@ -170,3 +172,43 @@ def words_and_tags(record: Record, widen: bool = False) -> tuple[list[list[str]]
             groups.append(current)
             current = []
     return [[text[slice(*words[i])] for i in g] for g in groups], [[tags[i] for i in g] for g in groups], widened
+
+
+# ---------------------------------------------------------------------------------------------
+# Predictions back out, for the tools (infer.py --format)
+
+# The names in Label Studio's default NER labeling config: <Labels name="label" toName="text">
+# over <Text name="text" value="$text">. Predictions must name the same controls to load.
+LABEL_STUDIO_FROM, LABEL_STUDIO_TO = "label", "text"
+
+
+def span_record(text: str, entities: list[dict]) -> dict:
+    """infer.py's entities as a span record train.py reads back: {"text", "entities": [[start, end, label]]}."""
+    return {"text": text, "entities": [[e["start"], e["end"], e["entity_group"]] for e in entities]}
+
+
+def label_studio_task(text: str, entities: list[dict], model_version: str) -> dict:
+    """A Label Studio task with the entities as its pre-annotations ("predictions"): a score per
+    entity, and per text the mean of them (Label Studio sorts tasks by it; 1.0 with none found)."""
+    result = [
+        {
+            "from_name": LABEL_STUDIO_FROM,
+            "to_name": LABEL_STUDIO_TO,
+            "type": "labels",
+            "value": {"start": e["start"], "end": e["end"], "text": e["word"], "labels": [e["entity_group"]]},
+            "score": e["score"],
+        }
+        for e in entities
+    ]
+    score = sum(e["score"] for e in entities) / len(entities) if entities else 1.0
+    return {"data": {"text": text}, "predictions": [{"model_version": model_version, "score": round(score, 4), "result": result}]}
+
+
+def conll_block(text: str, entities: list[dict]) -> str:
+    """One word and its IOB2 tag per line (the words of ner.words, as train.py reads them), then a
+    blank line: for rescoring with conlleval-style tools."""
+    from ner.words import split_words, tags_for
+
+    words = split_words(text)
+    tags = tags_for(words, entities)
+    return "".join(f"{text[start:end]} {tag}\n" for (start, end), tag in zip(words, tags)) + "\n"

@@ -6,6 +6,7 @@ import pytest
 
 from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, read_spans
 from ner.errors import UserError
+from ner.words import spans as tag_spans
 from tests.conftest import REPO, SCRATCH
 from train import main as train
 
@@ -28,7 +29,8 @@ def write_lines(path, records) -> str:
     [
         ("bert-ner", [{"text": TEXT, "entities": SPANS}]),
         ("doccano", [{"id": 7, "text": TEXT, "label": SPANS}]),
-        ("spacy", [{"text": TEXT, "spans": [{"start": s, "end": e, "label": label} for s, e, label in SPANS]}]),
+        ("spacy", [{"text": TEXT, "ents": [{"start": s, "end": e, "label": label} for s, e, label in SPANS], "tokens": []}]),
+        ("prodigy", [{"text": TEXT, "spans": [{"start": s, "end": e, "label": label} for s, e, label in SPANS]}]),
     ],
 )
 def test_each_tools_shape_reads_as_the_same_words_and_tags(tmp_path, shape, content):
@@ -108,8 +110,6 @@ def test_widen_spans_widens_to_whole_words_and_counts_them(tmp_path, caplog):
 
 def conll_as_spans(conll, path):
     """The CoNLL sentences as span records: the words joined by spaces, each entity a span."""
-    from ner.words import spans as tag_spans
-
     rows = read_conll(conll)
     records = []
     for words, tags in zip(rows[TOKENS], rows[TAGS]):
@@ -150,3 +150,82 @@ def test_a_bad_span_in_a_training_file_exits_2_in_one_line(tmp_path, capsys):
     assert train(["--config", SCRATCH, f"data.train_file={path}", f"training.output_dir={tmp_path / 'out'}"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"{path}:1: span [0, 3, 'PER']" in errors[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# infer.py --format: predictions back to the tools
+
+LINES = ["Anna Schmidt flew to Paris .", "", "Reuters said so on Tuesday ."]
+
+
+def infer_format(capsys, model_dir, name: str, *extra) -> str:
+    from infer import main as infer
+
+    assert infer(["--model", str(model_dir), "--format", name, *extra, *LINES]) == 0
+    return capsys.readouterr().out
+
+
+def test_jsonl_is_what_json_writes(demo_run, capsys):
+    assert infer_format(capsys, demo_run, "jsonl") == infer_format(capsys, demo_run, "table", "--json")
+
+
+def test_spans_round_trip_through_train_py(demo_run, capsys, tmp_path):
+    """A span file -> infer.py --format spans -> train.py's reader: the same entities."""
+    found = [json.loads(line) for line in infer_format(capsys, demo_run, "jsonl").splitlines()]
+    path = tmp_path / "predicted.jsonl"
+    path.write_text(infer_format(capsys, demo_run, "spans"))
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["text"] for r in records] == LINES
+    assert [[[e["start"], e["end"], e["entity_group"]] for e in f["entities"]] for f in found] == [r["entities"] for r in records]
+    assert sum(map(len, (r["entities"] for r in records))) > 0
+    rows = read_spans(path)  # blank lines hold no sentence
+    written = [(label, r["text"][start:end]) for r in records for start, end, label in r["entities"]]
+    read_back = [
+        (kind, " ".join(words[first:end]))
+        for words, tags in zip(rows[TOKENS], rows[TAGS])
+        for kind, first, end in tag_spans(tags)
+    ]
+    assert read_back == written
+
+
+def test_conll_has_a_word_and_its_tag_per_line(demo_run, capsys):
+    blocks = infer_format(capsys, demo_run, "conll").split("\n\n")
+    first = [line.split(" ") for line in blocks[0].splitlines()]
+    assert [word for word, _ in first] == LINES[0].split()
+    found = json.loads(infer_format(capsys, demo_run, "jsonl").splitlines()[0])["entities"]
+    assert sum(tag.startswith("B-") for _, tag in first) == len(found)
+
+
+def test_label_studio_is_a_task_list_with_scored_predictions(demo_run, capsys):
+    tasks = json.loads(infer_format(capsys, demo_run, "label-studio"))
+    assert [task["data"]["text"] for task in tasks] == LINES
+    found = [json.loads(line)["entities"] for line in infer_format(capsys, demo_run, "jsonl").splitlines()]
+    for task, entities in zip(tasks, found):
+        (prediction,) = task["predictions"]
+        assert [(r["value"]["start"], r["value"]["end"], r["value"]["labels"], r["score"]) for r in prediction["result"]] == [
+            (e["start"], e["end"], [e["entity_group"]], e["score"]) for e in entities
+        ]
+        assert all(r["from_name"] == "label" and r["to_name"] == "text" and r["type"] == "labels" for r in prediction["result"])
+        assert 0 < prediction["score"] <= 1
+
+
+def test_label_studio_export_of_the_predictions_reads_back(demo_run, capsys, tmp_path):
+    """Pre-annotations accepted as they are in Label Studio come back in its export as annotations."""
+    tasks = json.loads(infer_format(capsys, demo_run, "label-studio"))
+    exported = [
+        {"id": i, "data": t["data"], "annotations": [{"result": t["predictions"][0]["result"]}]} for i, t in enumerate(tasks)
+    ]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(exported))
+    rows = read_spans(path)
+    assert sum(tag.startswith("B-") for tags in rows[TAGS] for tag in tags) == sum(
+        len(t["predictions"][0]["result"]) for t in tasks
+    )
+
+
+def test_json_and_another_format_together_is_refused(demo_run, capsys):
+    from infer import main as infer
+
+    with pytest.raises(SystemExit):
+        infer(["--model", str(demo_run), "--json", "--format", "conll", "x"])
+    assert "--json is --format jsonl" in capsys.readouterr().err
