@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ner.errors import UserError, require_packages, run_cli
 from ner.hub import check_model_dir
+from ner.onnx_backend import EXPORT_REQUIREMENTS, LOGITS
 from ner.outputs import DEFAULT_OUTPUT_DIR
 
 DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
@@ -52,7 +53,7 @@ def compare(model, tokenizer, session) -> tuple[float, int, int]:
     with torch.inference_mode():
         expected = model(**inputs).logits.numpy()
     feeds = {i.name: inputs[i.name].numpy().astype(np.int64) for i in session.get_inputs()}
-    got = session.run(["logits"], feeds)[0]
+    got = session.run([LOGITS], feeds)[0]
     real = inputs["attention_mask"].numpy().astype(bool)
     same = int((got.argmax(-1) == expected.argmax(-1))[real].sum())
     return float(np.abs(got - expected)[real].max()), same, int(real.sum())
@@ -61,7 +62,7 @@ def compare(model, tokenizer, session) -> tuple[float, int, int]:
 def run(args: argparse.Namespace) -> int:
     check_model_dir(args.model, DEFAULT_MODEL)
     require_packages(
-        "torch", "transformers", hint="export.py needs PyTorch: pip install -r requirements.txt -r requirements-export.txt"
+        "torch", "transformers", hint=f"export.py needs PyTorch: pip install -r requirements.txt -r {EXPORT_REQUIREMENTS}"
     )
     from transformers.utils import logging as transformers_logging
 

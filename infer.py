@@ -18,11 +18,11 @@ from ner.data import decoded_lines
 from ner.errors import UserError, require_packages, run_cli
 from ner.hub import check_model_dir
 from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, chunks
-from ner.outputs import DEFAULT_OUTPUT_DIR
+from ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
 
 DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 STDIN = "-"
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", *BACKEND_FILES)
 TEXTS_PER_CHUNK = 256  # texts read, run and printed together: bounds memory and shows output early
 FORMATS = ("table", "jsonl", "conll", "spans", "label-studio")
 

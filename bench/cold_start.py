@@ -21,6 +21,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from infer import BACKENDS  # noqa: E402
+
 TEXT = "Barack Obama was born in Hawaii"
 
 
@@ -57,14 +61,11 @@ def main() -> None:
     print("| interpreter | command | median wall | fastest | slowest imports (one run) |\n|---|---|---|---|---|")
     runs = [(sys.executable, ["-c", "import torch, transformers"]), (sys.executable, ["infer.py", "--help"])]
     runs.append((sys.executable, ["infer.py", "--model", "./missing-dir", "x"]))  # the error path, exit 2
-    runs += [
-        (sys.executable, ["infer.py", "--model", args.model, "--backend", backend, TEXT])
-        for backend in ("torch", "onnx", "onnx-int8")
-    ]
+    runs += [(sys.executable, ["infer.py", "--model", args.model, "--backend", backend, TEXT]) for backend in BACKENDS]
     runs += [
         (python, ["infer.py", "--model", args.model, "--backend", backend, TEXT])
         for python in args.python
-        for backend in ("onnx", "onnx-int8")
+        for backend in BACKENDS[1:]
     ]
     for python, command in runs:
         times = wall_times([python, *command], args.runs)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infer import TEXTS_PER_CHUNK  # noqa: E402
+from infer import BACKENDS, TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.outputs import METRICS_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"], help="as infer.py's")
+    parser.add_argument("--backend", default="torch", choices=BACKENDS, help="as infer.py's")
     parser.add_argument(
         "--metrics", help="train.py's scores to compare with (default: MODEL/metrics.json; an evaluate-only run's)"
     )

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
 from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.inference import clean_entities, predict  # noqa: E402
+from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
 from ner.words import tags_for  # noqa: E402
 
@@ -73,9 +74,9 @@ def useful_operations(model_dir: str, texts: list[str]) -> float:
     from ner.inference import prepare
     from ner.onnx_backend import FastTokenizer, read_json
 
-    config = read_json(Path(model_dir) / "config.json")
+    config = read_json(Path(model_dir) / MODEL_CONFIG_FILE)
     hidden, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    tokenizer = FastTokenizer(Path(model_dir) / "tokenizer.json")
+    tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
     total = 0.0
     for text in texts:
         for ids, _ in prepare(tokenizer, text).inputs:
@@ -134,7 +135,7 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"{len(texts)} sentences from {args.conll}; model {args.model}; torch threads {threads}")
     operations = useful_operations(args.model, texts)
-    config = json.loads((Path(args.model) / "config.json").read_text())
+    config = json.loads((Path(args.model) / MODEL_CONFIG_FILE).read_text())
     shape = (
         32 * 20,
         config["hidden_size"],

@@ -16,6 +16,7 @@ from bench.inference import useful_operations  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import prepare  # noqa: E402
 from ner.onnx_backend import OnnxTagger  # noqa: E402
+from ner.outputs import BACKEND_FILES  # noqa: E402
 from ner.words import split_sentences  # noqa: E402
 
 
@@ -23,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
-    parser.add_argument("--backend", default="onnx-int8", choices=["onnx", "onnx-int8"])
+    parser.add_argument("--backend", default="onnx-int8", choices=list(BACKEND_FILES))
     parser.add_argument("--batch-size", type=int, nargs="+", default=[32])
     args = parser.parse_args()
 

@@ -19,10 +19,12 @@ import yaml
 
 from ner.errors import UserError
 from ner.outputs import (
+    CHECKPOINT_PREFIX,
     OPTIMIZER,
     RESOLVED_CONFIG_FILE,
     TRAINER_STATE,
     WEIGHTS,
+    WRITE_PROBE,
     f1_summary,
     files_under,
     read_labels,
@@ -33,7 +35,6 @@ from ner.outputs import (
 
 log = logging.getLogger("ner")
 
-CHECKPOINT_PREFIX = "checkpoint-"  # what Trainer names them (transformers' PREFIX_CHECKPOINT_DIR)
 # Written by ner.trainer.MarkCompleteCheckpoints after Trainer has written everything else, so it also marks completeness.
 MARKER = RESOLVED_CONFIG_FILE
 # Sections of the resolved config a checkpoint must share with the run that resumes it: other
@@ -113,9 +114,6 @@ def room_problem(output_dir: Path, free_bytes: int, parameters: int) -> str | No
 
 # ---------------------------------------------------------------------------------------------
 # The output directory
-
-
-WRITE_PROBE = ".write-test-"  # train.py's own probe for a writable output_dir, deleted at once
 
 
 def foreign_files(files: list[str], own: set[str] | None) -> list[str]:
@@ -279,6 +277,7 @@ def mark_complete(checkpoint: Path, resolved_yaml: str) -> None:
 
 def check_writable(path: Path) -> None:
     """Write and delete a file in output_dir and beside it, or say which can't be written."""
+    path = path.resolve()  # "." has a parent too: where its .NAME.partial sibling goes
     for directory in (path.parent, path):  # the final output is written beside output_dir first
         if directory.exists() and not directory.is_dir():
             raise UserError(f"training.output_dir: '{directory}' is a file, not a directory; choose another output_dir")

@@ -582,14 +582,19 @@ def describe(cls: type = Config, prefix: str = "") -> list[str]:
     return lines
 
 
-def trained_data_config(model_dir: str | Path) -> DataConfig | None:
+# How inference reads a model that says nothing of its training (no train_config.yaml).
+UNTRAINED_DATA = DataConfig(context_tokens=0, max_length=None)
+
+
+def trained_data_config(model_dir: str | Path) -> DataConfig:
     """The `data:` section a saved model was trained with (its train_config.yaml), so that inference
-    encodes and decodes as training did; None where there is none (a Hub model, an old export).
+    encodes and decodes as training did; where there is none (a Hub model, an old export),
+    UNTRAINED_DATA: sentences alone, the model's own length limit, Viterbi.
     Keys this version does not know are skipped and missing ones take their defaults: a model
     outlives the code that trained it."""
     path = Path(model_dir) / RESOLVED_CONFIG_FILE
     if not path.is_file():
-        return None
+        return UNTRAINED_DATA
     raw = (parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}).get("data") or {}
     known = {f.name for f in dataclasses.fields(DataConfig)}
     problems: list[str] = []

@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ner.checkpoints import checkpoint_step, list_checkpoints
 from ner.errors import UserError
 from ner.outputs import MODEL_CONFIG_FILE
 
@@ -76,12 +77,10 @@ def check_model_dir(name: str, default: str, key: str = "--model") -> None:
             raise UserError(f"{key} {name}: no such directory; check the path (a Hub id would not start with a local directory)")
         return  # a Hub id
     if path.is_dir() and not (path / MODEL_CONFIG_FILE).is_file():
-        from ner.checkpoints import checkpoint_step, list_checkpoints  # here: checkpoints imports config, which imports this
-
         saved = sorted((n for n, files in list_checkpoints(path).items() if MODEL_CONFIG_FILE in files), key=checkpoint_step)
         hint = (
             f"; it holds a checkpoint of an unfinished run: {key} {path / saved[-1]}"
             if saved
-            else ": run python train.py first, or pass --model DIR"
+            else f": run python train.py first, or pass {key} DIR"
         )
         raise UserError(f"no model in {name.rstrip('/')}/{hint}")

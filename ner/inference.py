@@ -209,16 +209,18 @@ def set_threads(threads: int | None) -> None:
 
 
 def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, device: str = "cpu", trained=None):
-    """The pipeline for `model`, encoding and decoding as `trained` (the model's DataConfig from
-    its train_config.yaml; None = defaults, for a Hub model) says: its max_length, document
-    context and Viterbi."""
+    """The pipeline for `model`, encoding and decoding as `trained` (the model's DataConfig,
+    ner.config.trained_data_config; None = UNTRAINED_DATA) says: its max_length, document context
+    and Viterbi."""
     from transformers.utils import logging as transformers_logging
 
+    from ner.config import UNTRAINED_DATA
     from ner.modeling import input_limit
 
-    max_length = input_limit(tokenizer, model, trained.max_length if trained else None)
-    # The pipeline logs an error for any model class it does not know, the ONNX stand-in
-    # included, though it runs it fine; keep that false alarm off the user's screen.
+    trained = trained or UNTRAINED_DATA
+    max_length = input_limit(tokenizer, model, trained.max_length)
+    # The pipeline logs an error for a model class it does not list for token classification
+    # (a checkpoint with a custom architecture), though it runs it fine; keep that off the screen.
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.set_verbosity(transformers_logging.CRITICAL)
     try:
@@ -228,9 +230,9 @@ def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, devi
             device=resolve_device(device),
             max_length=max_length,
             stride=window_stride(max_length),
-            context_tokens=trained.context_tokens if trained else 0,
+            context_tokens=trained.context_tokens,
             aggregation=aggregation,
-            use_viterbi=trained.viterbi if trained else True,
+            use_viterbi=trained.viterbi,
         )
     finally:
         transformers_logging.set_verbosity(verbosity)

@@ -11,10 +11,11 @@ import warnings
 from pathlib import Path
 
 from ner.errors import UserError
+from ner.inference import MODEL_INPUT_NAMES
+from ner.outputs import BACKEND_FILES, ONNX_DIR
 from ner.words import DEFAULT_AGGREGATION
 
-ONNX_DIR = "onnx"
-BACKEND_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+LOGITS = "logits"  # the export's output
 RUN_REQUIREMENTS = "requirements-onnx.txt"  # running an export
 EXPORT_REQUIREMENTS = "requirements-export.txt"  # making one
 
@@ -55,7 +56,7 @@ def export(model, tokenizer, path: Path) -> None:
             str(path),
             kwargs={name: sample[name] for name in names},
             input_names=names,
-            output_names=["logits"],
+            output_names=[LOGITS],
             dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
             dynamo=True,
             external_data=False,  # one self-contained file, easy to copy and deploy
@@ -130,7 +131,8 @@ class FastEncoding(dict):
 
     def __init__(self, encodings, single: bool):
         self.encodings = [encodings] if single else encodings
-        columns = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask"}
+        fields = {"input_ids": "ids", "token_type_ids": "type_ids", "attention_mask": "attention_mask"}  # tokenizers' names
+        columns = {name: fields[name] for name in MODEL_INPUT_NAMES}
         rows = {name: [getattr(encoding, field) for encoding in self.encodings] for name, field in columns.items()}
         super().__init__({name: values[0] for name, values in rows.items()} if single else rows)
 
@@ -152,6 +154,7 @@ class OnnxTagger:
     def __init__(
         self, model_dir: str, backend: str, threads: int | None = None, aggregation: str = DEFAULT_AGGREGATION, trained=None
     ):
+        from ner.config import UNTRAINED_DATA
         from ner.inference import window_stride
         from ner.modeling import longest_input
         from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
@@ -169,10 +172,11 @@ class OnnxTagger:
             config.get("max_position_embeddings"),
             read_json(Path(model_dir) / TOKENIZER_CONFIG_FILE).get("model_max_length"),
         ]
-        self.max_length = longest_input([limit for limit in limits if limit], trained.max_length if trained else None)
+        trained = trained or UNTRAINED_DATA
+        self.max_length = longest_input([limit for limit in limits if limit], trained.max_length)
         self.stride = window_stride(self.max_length)
-        self.context_tokens = trained.context_tokens if trained else 0
-        self.use_viterbi = trained.viterbi if trained else True
+        self.context_tokens = trained.context_tokens
+        self.use_viterbi = trained.viterbi
         self.aggregation = aggregation
 
     def __call__(self, texts: list[str], batch_size: int = 32) -> list[list[dict]]:
@@ -191,7 +195,7 @@ class OnnxTagger:
             for row, i in enumerate(batch):
                 for name in self.input_names:
                     feeds[name][row, : len(inputs[i][name])] = inputs[i][name]
-            logits = self.session.run(["logits"], feeds)[0]
+            logits = self.session.run([LOGITS], feeds)[0]
             for row, i in enumerate(batch):
                 probabilities[i] = softmax(logits[row, : len(inputs[i]["input_ids"])])
         results, first = [], 0

@@ -11,11 +11,16 @@ DEFAULT_OUTPUT_DIR = "bert-ner"  # where train.py saves and infer.py and export.
 MODEL_CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+CHECKPOINT_PREFIX = "checkpoint-"  # Trainer's checkpoint directories (transformers' PREFIX_CHECKPOINT_DIR)
+TRIAL_DIR_PREFIX = "run-"  # how Trainer.hyperparameter_search names each trial's directory
 TRAINER_STATE = "trainer_state.json"
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")  # one file, or shards and their index
 OPTIMIZER = "optimizer.pt"  # absent with save_only_model
 
 # bert-ner's own
+WRITE_PROBE = ".write-test-"  # train.py's probe for a writable output_dir, deleted at once
+ONNX_DIR = "onnx"  # export.py's
+BACKEND_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}  # in ONNX_DIR
 RESOLVED_CONFIG_FILE = "train_config.yaml"  # the run's resolved config, next to the model
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "classification_report.txt"

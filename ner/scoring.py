@@ -72,30 +72,23 @@ def flatten(metrics: dict) -> dict[str, float]:
 
 
 class SeqevalMetrics:
-    """`compute_metrics` for Trainer: decodes and scores each evaluated sentence with the same
-    decoding (ner.words) as the final scores and infer.py.
+    """`compute_metrics` for Trainer: scores each evaluated sentence as the final scores do, with the
+    same decoding (ner.words) as they and infer.py use. `gold_tags` are every word's tag of the
+    evaluated split, in dataset order (which InOrderTrainer keeps): words cut off by max_length are
+    predicted O and count as misses."""
 
-    With `gold_tags` (every word's tag of the evaluated split, in dataset order, which InOrderTrainer
-    keeps), the score is the final scores' own: words cut off by max_length are predicted O and
-    count as misses. Without them, only the words that carry a label in the batch are scored."""
-
-    def __init__(
-        self, gold_labels: list[str], id2label: dict[int, str], use_viterbi: bool = True, gold_tags: list[list[str]] | None = None
-    ):
-        self.gold_labels = gold_labels  # how the dataset's label ids were encoded
+    def __init__(self, id2label: dict[int, str], use_viterbi: bool, gold_tags: list[list[str]]):
         self.labels = labels_of(id2label)  # how the model's output ids are named (may differ in evaluate-only)
         self.use_viterbi = use_viterbi
         self.gold_tags = gold_tags
 
     def __call__(self, eval_prediction) -> dict[str, float]:
         rows = list(zip(eval_prediction.predictions, eval_prediction.label_ids))
-        if self.gold_tags is not None and len(rows) != len(self.gold_tags):
+        if len(rows) != len(self.gold_tags):
             raise ValueError(f"evaluated {len(rows)} sentences, but the split has {len(self.gold_tags)}")
-        gold, predicted = [], []
-        for i, (logits, label_row) in enumerate(rows):
+        predicted = []
+        for (logits, label_row), gold in zip(rows, self.gold_tags):
             labelled = label_row != IGNORE_INDEX  # a word's first sub-token, in word order
             word_index = np.where(labelled, np.cumsum(labelled) - 1, NO_WORD)
-            seen = [self.gold_labels[g] for g in label_row[labelled]]
-            gold.append(seen if self.gold_tags is None else self.gold_tags[i])
-            predicted.append(decode_logits(list(word_index), logits, len(gold[-1]), self.labels, self.use_viterbi))
-        return flatten(score(gold, predicted))
+            predicted.append(decode_logits(list(word_index), logits, len(gold), self.labels, self.use_viterbi))
+        return flatten(score(self.gold_tags, predicted))

@@ -16,7 +16,7 @@ import yaml
 
 from ner.config import SEARCH_SPACE, SearchConfig
 from ner.errors import UserError
-from ner.outputs import sibling_dir
+from ner.outputs import TRIAL_DIR_PREFIX, sibling_dir
 
 log = logging.getLogger("ner")
 
@@ -110,9 +110,6 @@ def best_yaml(best: dict[str, Any], trials: list[dict[str, Any]], objective: str
 def scratch_dir(output_dir: Path) -> Path:
     """Where the trials train, beside output_dir."""
     return sibling_dir(output_dir, "search")
-
-
-TRIAL_DIR_PREFIX = "run-"  # how Trainer.hyperparameter_search names each trial's directory
 
 
 def check_scratch(output_dir: Path) -> None:

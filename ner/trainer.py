@@ -9,9 +9,11 @@ import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
 
-from ner.checkpoints import CHECKPOINT_PREFIX, mark_complete
+from ner.checkpoints import mark_complete
 from ner.context import drops_context
 from ner.errors import UserError, one_line
+from ner.inference import MODEL_INPUT_NAMES
+from ner.outputs import CHECKPOINT_PREFIX
 from ner.scoring import SeqevalMetrics
 from ner.words import IGNORE_INDEX
 
@@ -42,7 +44,7 @@ def token_cross_entropy(
     return total / count
 
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+MODEL_INPUTS = (*MODEL_INPUT_NAMES, "labels")  # what the model takes in training
 
 
 def model_inputs(dataset):
@@ -131,7 +133,7 @@ def make_trainer(
             train_dataset=model_inputs(encoded.get("train")),
             eval_dataset=model_inputs(encoded.get("validation")),
             processing_class=tokenizer,
-            compute_metrics=SeqevalMetrics(labels, id2label, use_viterbi, validation_tags),
+            compute_metrics=SeqevalMetrics(id2label, use_viterbi, validation_tags or []),
             compute_loss_func=functools.partial(token_cross_entropy, label_smoothing=args.label_smoothing_factor),
             callbacks=trainer_callbacks(resolved_yaml, encoded.get("train"), early_stopping),
         )

@@ -231,7 +231,17 @@ def test_inference_reads_the_data_settings_a_model_was_trained_with(tmp_path, sa
     assert (data.max_length, data.viterbi, data.context_tokens) == (max_length, viterbi, context)
 
 
-def test_a_model_without_train_config_has_no_trained_settings(tmp_path):
+def test_a_model_without_train_config_is_read_as_sentences_alone_with_viterbi(tmp_path):
     from ner.config import trained_data_config
 
-    assert trained_data_config(tmp_path) is None
+    data = trained_data_config(tmp_path)
+    assert (data.context_tokens, data.max_length, data.viterbi) == (0, None, True)
+
+
+def test_the_shipped_configs_save_where_infer_py_looks():
+    """config.yaml and the demo spell out output_dir for readers; it must be the one default."""
+    from ner.config import load_config
+    from ner.outputs import DEFAULT_OUTPUT_DIR
+
+    for path in (REPO / "config.yaml", REPO / "configs/demo.yaml"):
+        assert str(load_config(path).output_dir) == DEFAULT_OUTPUT_DIR, path

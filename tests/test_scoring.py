@@ -53,12 +53,24 @@ def test_metrics_decode_predictions_by_the_models_own_label_names():
     """Evaluate-only: the model's ids mean other labels than the dataset's; names decide, not positions."""
     from transformers import EvalPrediction
 
-    dataset_labels = ["O", "B-PER", "I-PER"]
     model_id2label = {0: "B-PER", 1: "I-PER", 2: "O"}
     logits = np.eye(3)[np.array([[2, 0, 1, 2]])]  # model says: O B-PER I-PER O
-    labels = np.array([[X, 1, 2, X]])  # dataset says: B-PER I-PER
-    metrics = SeqevalMetrics(dataset_labels, model_id2label)(EvalPrediction(predictions=logits, label_ids=labels))
+    labels = np.array([[X, 1, 2, X]])  # dataset ids ["O", "B-PER", "I-PER"]: two labelled words
+    metrics = SeqevalMetrics(model_id2label, True, [["B-PER", "I-PER"]])(EvalPrediction(predictions=logits, label_ids=labels))
     assert metrics["f1"] == 1.0
+
+
+def test_metrics_count_words_cut_by_max_length_as_misses():
+    """Three words, the third cut off (no label in the input): its entity is a miss, as in the final scores."""
+    from transformers import EvalPrediction
+
+    model_id2label = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+    logits = np.eye(5)[np.array([[0, 1, 0, 0]])]  # [CLS] B-PER O [SEP]
+    labels = np.array([[X, 1, 0, X]])
+    metrics = SeqevalMetrics(model_id2label, True, [["B-PER", "O", "B-LOC"]])(
+        EvalPrediction(predictions=logits, label_ids=labels)
+    )
+    assert (metrics["precision"], metrics["recall"]) == (1.0, 0.5)
 
 
 @pytest.mark.parametrize(
