@@ -33,7 +33,7 @@ $(VENV)/.runtime: requirements.txt requirements-core.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-export.txt requirements-onnx.txt requirements-search.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-export.txt requirements-onnx.txt requirements-search.txt requirements-serve.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 

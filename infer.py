@@ -130,9 +130,14 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
 LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
+def json_record(text: str, entities: list[dict]) -> dict:
+    """What --json writes for a text (and serve.py answers): the text and its entities."""
+    return {"text": text, "entities": entities}
+
+
 def json_line(text: str, entities: list[dict]) -> str:
     """One JSON Lines record, readable (non-ASCII kept) and always one line."""
-    return one_line_json({"text": text, "entities": entities})
+    return one_line_json(json_record(text, entities))
 
 
 def one_line_json(record: dict) -> str:

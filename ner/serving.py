@@ -1,0 +1,174 @@
+"""The HTTP service behind serve.py: a Starlette app whose requests share batched model calls.
+
+    POST /v1/entities   {"texts": ["...", ...]} or {"text": "..."} -> a JSON list with one record
+                        per text, in order, exactly as `infer.py --json` writes them
+    GET  /health        {"status": "ok"} (the model is loaded before the server listens)
+    GET  /v1/model      labels, base model, context, backend, and the model's metrics.json
+
+Requests that arrive together are tagged in one model call (Batcher): the first waits at most
+`wait_ms` for others, up to `max_batch` texts. Every bad request is a 4xx with a JSON
+{"error": ...} that says what was wrong and the limit; a failure inside the model is a 500 with a
+one-line JSON error, never a traceback, and the worker lives on.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("ner")
+
+Tag = Callable[[list[str]], list[list[dict]]]  # texts -> each text's entities, in order
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold; each has a command-line option in serve.py."""
+
+    max_body_bytes: int = 1_000_000
+    max_texts: int = 256
+    max_text_chars: int = 100_000
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def texts_of(body: bytes, limits: Limits) -> list[str]:
+    """The texts of a POST /v1/entities body, or BadRequest saying what is wrong and the limit."""
+    if len(body) > limits.max_body_bytes:
+        raise BadRequest(413, f"body of {len(body)} bytes; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
+    try:
+        request = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadRequest(400, f'invalid JSON ({error}); expected {{"texts": ["..."]}} or {{"text": "..."}}') from None
+    if not isinstance(request, dict) or len(request) != 1 or not ({"text", "texts"} & set(request)):
+        found = ", ".join(map(str, request)) if isinstance(request, dict) else type(request).__name__
+        raise BadRequest(400, f'expected {{"texts": ["..."]}} or {{"text": "..."}}; found {found or "an empty object"}')
+    texts = [request["text"]] if "text" in request else request["texts"]
+    if not isinstance(texts, list):
+        raise BadRequest(400, f'"texts" must be a list of strings, not {type(texts).__name__}')
+    if len(texts) > limits.max_texts:
+        raise BadRequest(413, f"{len(texts)} texts; the limit is {limits.max_texts} per request (serve.py --max-texts)")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BadRequest(400, f"text {i} is {type(text).__name__}, not a string")
+        if len(text) > limits.max_text_chars:
+            raise BadRequest(
+                413, f"text {i} has {len(text)} characters; the limit is {limits.max_text_chars} (serve.py --max-text-chars)"
+            )
+    return texts
+
+
+class Batcher:
+    """Collects the texts of requests that arrive together into one call of `tag`, run on one
+    worker thread so that the event loop keeps accepting requests meanwhile."""
+
+    def __init__(self, tag: Tag, max_batch: int, wait_ms: float):
+        self.tag, self.max_batch, self.wait_s = tag, max_batch, wait_ms / 1000
+        self.queue: asyncio.Queue | None = None
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+
+    async def submit(self, texts: list[str]) -> list[list[dict]]:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, future))
+        return await future
+
+    async def run(self) -> None:
+        self.queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            count, deadline = len(batch[0][0]), loop.time() + self.wait_s
+            while count < self.max_batch and (left := deadline - loop.time()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), left))
+                except TimeoutError:
+                    break
+                count += len(batch[-1][0])
+            texts = [text for request, _ in batch for text in request]
+            try:
+                found = await loop.run_in_executor(self.worker, self.tag, texts)
+            except Exception as error:  # the model failed: every waiting request hears it, the loop lives on
+                log.error(f"tagging {len(texts)} texts failed: {error!r}")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            first = 0
+            for request, future in batch:
+                if not future.done():  # a client that went away leaves a cancelled future
+                    future.set_result(found[first : first + len(request)])
+                first += len(request)
+
+
+def make_app(
+    tag: Tag,
+    record: Callable[[str, list[dict]], dict],
+    model_info: dict[str, Any],
+    limits: Limits,
+    max_batch: int = 64,
+    wait_ms: float = 5.0,
+):
+    """The Starlette app: `tag` finds the entities, `record` makes infer.py's JSON record of a text."""
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    batcher = Batcher(tag, max_batch, wait_ms)
+
+    async def entities(request):
+        try:
+            texts = texts_of(await read_body(request, limits), limits)
+        except BadRequest as error:
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+        try:
+            found = await batcher.submit(texts)
+        except Exception as error:
+            return JSONResponse({"error": f"the model failed on this request: {error}"}, status_code=500)
+        return JSONResponse([record(text, text_entities) for text, text_entities in zip(texts, found)])
+
+    async def health(_):
+        return JSONResponse({"status": "ok"})
+
+    async def model(_):
+        return JSONResponse(model_info)
+
+    async def http_error(_, error: HTTPException):
+        allowed = {405: " (POST /v1/entities, GET /health, GET /v1/model)", 404: ": try POST /v1/entities"}
+        return JSONResponse({"error": f"{error.detail}{allowed.get(error.status_code, '')}"}, status_code=error.status_code)
+
+    @asynccontextmanager
+    async def lifespan(_):
+        task = asyncio.create_task(batcher.run())
+        yield
+        task.cancel()
+        batcher.worker.shutdown(wait=True)
+
+    routes = [
+        Route("/v1/entities", entities, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/model", model, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+
+
+async def read_body(request, limits: Limits) -> bytes:
+    """The request body, read no further than the limit: a huge body costs no memory."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise BadRequest(413, f"body of {declared} bytes; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limits.max_body_bytes:
+            raise BadRequest(413, f"body over {limits.max_body_bytes} bytes, the limit (serve.py --max-body-bytes)")
+    return body
