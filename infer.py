@@ -273,6 +273,8 @@ def run(args: argparse.Namespace) -> None:
     texts, streamed = input_texts(args)
     first = next(texts, None)  # read before loading the model, so input errors come at once
     if first is None:
+        if args.format == "label-studio":
+            print("[]")  # still a task list to import
         return
 
     from tqdm.auto import tqdm
@@ -288,17 +290,21 @@ def run(args: argparse.Namespace) -> None:
     # With --documents a chunk ends only at a blank line: a document is read whole.
     can_start = (lambda line: not line.strip()) if args.documents else (lambda line: True)
     write, in_list = formatter(args.format, args.model), args.format == "label-studio"
-    separator = "[\n" if in_list else ""
-    for chunk in chunks(lines, TEXTS_PER_CHUNK, can_start):
-        for text, entities in zip(chunk, tag(ner, chunk, args)):
-            if args.html:
-                page_records.append((text, entities))
-            print(separator + write(text, entities), end="" if args.format in ("conll", "label-studio") else "\n")
-            separator = ",\n" if in_list else ""
-        sys.stdout.flush()  # partial output survives an interruption
-        progress.update(len(chunk))
     if in_list:
-        print("\n]")
+        print("[")
+    separator = ""
+    try:
+        for chunk in chunks(lines, TEXTS_PER_CHUNK, can_start):
+            for text, entities in zip(chunk, tag(ner, chunk, args)):
+                if args.html:
+                    page_records.append((text, entities))
+                print(separator + write(text, entities), end="" if args.format in ("conll", "label-studio") else "\n")
+                separator = ",\n" if in_list else ""
+            sys.stdout.flush()  # partial output survives an interruption
+            progress.update(len(chunk))
+    finally:
+        if in_list:
+            print("\n]")  # the tasks written so far stay a list that imports, even after an error
     progress.close()
     if args.html:
         from ner.htmlview import page

@@ -161,9 +161,10 @@ def read_jsonl(path: Path, tokens_key: str, tags_key: str) -> dict[str, list]:
             raise UserError(f"{path}:{number}: invalid JSON ({error.msg}); expected one object per line") from None
         where = f"{path}:{number}"
         if not isinstance(record, dict) or tokens_key not in record or tags_key not in record:
+            found = ", ".join(map(str, record)) if isinstance(record, dict) else type(record).__name__
             raise UserError(
-                f"{where}: expected an object with '{tokens_key}' and '{tags_key}' lists; "
-                "set data.tokens_column / data.tags_column"
+                f"{where}: expected an object with '{tokens_key}' and '{tags_key}' lists (set data.tokens_column / "
+                f"data.tags_column), or character spans with 'text' (README: Data from annotation tools); found {found}"
             )
         words, tags = record[tokens_key], record[tags_key]
         if not isinstance(words, list) or not isinstance(tags, list) or len(words) != len(tags):
@@ -194,7 +195,7 @@ def read_spans(path: Path, widen: bool = False) -> dict[str, list]:
         rows[TAGS] += tags
         rows[DOCUMENT] += [document] * len(words)
     if widened:
-        log.warning(f"{path}: {widened} spans ended inside a word and were widened to whole words (data.widen_spans)")
+        log.warning(f"{path}: {widened} spans started or ended inside a word and were widened to whole words (data.widen_spans)")
     return rows
 
 
@@ -207,7 +208,9 @@ def read_file(path: str, cfg: DataConfig):
     file = Path(path)
     if file.suffix.lower() in CONLL_SUFFIXES:
         rows = read_conll(file)
-    elif looks_like_spans(file, next((line for line in _decode(file).split("\n") if line.strip()), "")):
+    elif looks_like_spans(
+        next((line for line in _decode(file).split("\n") if line.strip()), ""), cfg.tokens_column, cfg.tags_column
+    ):
         rows = read_spans(file, cfg.widen_spans)
     else:
         rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)

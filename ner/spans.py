@@ -18,12 +18,15 @@ overlap. Every bad span is an error naming its record and the span; nothing is d
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 from ner.errors import UserError
+
+log = logging.getLogger("ner")
 
 
 @dataclass
@@ -35,8 +38,9 @@ class Record:
     where: str
 
 
-def looks_like_spans(path: Path, first_line: str) -> bool:
-    """Whether a .json/.jsonl file holds span records rather than word and tag lists."""
+def looks_like_spans(first_line: str, tokens_key: str, tags_key: str) -> bool:
+    """Whether a .json/.jsonl file holds span records rather than word and tag lists (which win
+    when a record has both, as Hub-style records with a "text" field do)."""
     stripped = first_line.lstrip()
     if stripped.startswith("["):
         return True
@@ -44,14 +48,21 @@ def looks_like_spans(path: Path, first_line: str) -> bool:
         record = json.loads(stripped)
     except json.JSONDecodeError:
         return False
-    return isinstance(record, dict) and isinstance(record.get("text"), str)
+    words_and_tags_given = isinstance(record, dict) and tokens_key in record and tags_key in record
+    return isinstance(record, dict) and isinstance(record.get("text"), str) and not words_and_tags_given
+
+
+# Prodigy's answers that say the example is not a right annotation
+REJECTED_ANSWERS = ("reject", "ignore")
 
 
 def records(path: Path, text: str) -> list[Record]:
-    """The span records of a file's text, whatever the shape; an unknown shape names the keys found."""
+    """The span records of a file's text, whatever the shape; an unknown shape names the keys found.
+    Records that hold no annotation to learn from (Prodigy's rejected or ignored examples, Label
+    Studio tasks not yet annotated or cancelled) are left out, and a warning counts them."""
     if text.lstrip().startswith("["):
         return label_studio_records(path, text)
-    found = []
+    found, rejected = [], 0
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -60,7 +71,12 @@ def records(path: Path, text: str) -> list[Record]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise UserError(f"{where}: invalid JSON ({error.msg}); expected one object per line") from None
+        if isinstance(record, dict) and record.get("answer") in REJECTED_ANSWERS:
+            rejected += 1
+            continue
         found.append(line_record(record, where))
+    if rejected:
+        log.warning(f"{path}: {rejected} records answered reject or ignore (Prodigy) were left out")
     return found
 
 
@@ -77,12 +93,24 @@ def line_record(record: Any, where: str) -> Record:
             return Record(record["text"], [(s.get("start"), s.get("end"), s.get("label")) for s in spans], where)
     for key in ("entities", "label"):
         if key in record:
-            entities = record[key] or []
-            if not isinstance(entities, list) or not all(isinstance(e, list) and len(e) == 3 for e in entities):
-                raise UserError(f"{where}: '{key}' must be a list of [start, end, label] triples")
-            return Record(record["text"], [tuple(entity) for entity in entities], where)
+            entities = [as_triple(entity) for entity in record[key] or []]
+            if not all(entities):
+                raise UserError(
+                    f"{where}: '{key}' must be a list of [start, end, label] triples "
+                    "(or doccano's {start_offset, end_offset, label} objects)"
+                )
+            return Record(record["text"], entities, where)
     keys = ", ".join(map(str, record))
     raise UserError(f"{where}: no entities: expected 'entities' (or doccano's 'label', spaCy's 'ents' or 'spans'); found {keys}")
+
+
+def as_triple(entity: Any) -> tuple | None:
+    """[start, end, label], or doccano's {"start_offset", "end_offset", "label"}; None for anything else."""
+    if isinstance(entity, list) and len(entity) == 3:
+        return tuple(entity)
+    if isinstance(entity, dict) and {"start_offset", "end_offset", "label"} <= set(entity):
+        return entity["start_offset"], entity["end_offset"], entity["label"]
+    return None
 
 
 def label_studio_records(path: Path, text: str) -> list[Record]:
@@ -91,7 +119,7 @@ def label_studio_records(path: Path, text: str) -> list[Record]:
         tasks = json.loads(text)
     except json.JSONDecodeError as error:
         raise UserError(f"{path}:{error.lineno}: invalid JSON ({error.msg}); expected Label Studio's JSON export") from None
-    found = []
+    found, unannotated = [], 0
     for index, task in enumerate(tasks):
         task_id = task.get("id", index) if isinstance(task, dict) else index
         where = f"{path}: task {task_id}"
@@ -99,8 +127,11 @@ def label_studio_records(path: Path, text: str) -> list[Record]:
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
             keys = ", ".join(map(str, task)) if isinstance(task, dict) else type(task).__name__
             raise UserError(f"{where}: expected a Label Studio task with data.text and annotations; found {keys}")
-        annotations = task.get("annotations") or []
-        results = annotations[0].get("result", []) if annotations and isinstance(annotations[0], dict) else []
+        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+        if not annotations:
+            unannotated += 1
+            continue
+        results = annotations[0].get("result", [])
         spans = []
         for result in results:
             value = result.get("value", {}) if isinstance(result, dict) else {}
@@ -109,6 +140,11 @@ def label_studio_records(path: Path, text: str) -> list[Record]:
             labels = value.get("labels") or [None]
             spans.append((value.get("start"), value.get("end"), labels[0] if len(labels) == 1 else labels))
         found.append(Record(data["text"], spans, where))
+    if unannotated:
+        log.warning(
+            f"{path}: {unannotated} tasks have no annotation (not yet annotated, or cancelled) and were left out; "
+            "predictions are not read as annotations"
+        )
     return found
 
 
@@ -117,6 +153,8 @@ def span_problem(span: tuple, text_length: int) -> str | None:
     start, end, label = span
     if not isinstance(label, str) or not label:
         return "its label is not a non-empty string"
+    if label == "O" or label[:2] in ("B-", "I-") or any(character.isspace() for character in label):
+        return f"its label {label!r} is not an entity type name (no B-/I- prefix, not O, no spaces)"
     if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool) or isinstance(end, bool):
         return "start and end must be whole numbers"
     if start < 0 or end > text_length:
@@ -150,9 +188,10 @@ def words_and_tags(record: Record, widen: bool = False) -> tuple[list[list[str]]
         first, last = words[inside[0]], words[inside[-1]]
         if first[0] < start or last[1] > end:
             cut = first if first[0] < start else last
+            edge = "starts" if first[0] < start else "ends"
             if not widen:
                 raise UserError(
-                    f"{record.where}: {shown} ({text[start:end]!r}) ends inside the word {text[cut[0] : cut[1]]!r}; "
+                    f"{record.where}: {shown} ({text[start:end]!r}) {edge} inside the word {text[cut[0] : cut[1]]!r}; "
                     "fix the span, or set data.widen_spans: true to widen such spans to whole words"
                 )
             widened += 1

@@ -72,6 +72,10 @@ def test_a_span_across_a_sentence_break_keeps_its_sentences_together(tmp_path):
         ([[5, 5, "PER"]], "span [5, 5, 'PER']: it is empty"),
         ([[0, 12, "PER"], [5, 26, "LOC"]], "span [5, 26, 'LOC'] overlaps span [0, 12, 'PER']; entities here are flat"),
         ([[0, 4, 7]], "span [0, 4, 7]: its label is not a non-empty string"),
+        ([[0, 4, "B-PER"]], "its label 'B-PER' is not an entity type name (no B-/I- prefix, not O, no spaces)"),
+        ([[0, 4, "O"]], "its label 'O' is not an entity type name"),
+        ([[0, 12, "Person Name"]], "its label 'Person Name' is not an entity type name"),
+        ([[1, 12, "PER"]], "span [1, 12, 'PER'] ('nna Schmidt') starts inside the word 'Anna'"),
         ([[0, 4.5, "PER"]], "start and end must be whole numbers"),
         ([[4, 5, "PER"]], "span [4, 5, 'PER'] covers no word (' ')"),
         ([["a", 4]], "'entities' must be a list of [start, end, label] triples"),
@@ -105,7 +109,7 @@ def test_widen_spans_widens_to_whole_words_and_counts_them(tmp_path, caplog):
     write_lines(path, [{"text": TEXT, "entities": [[1, 10, "PER"], [21, 25, "LOC"]]}])
     caplog.set_level("WARNING", logger="ner")
     assert read_spans(path, widen=True)[TAGS] == [EXPECTED[TAGS][0], ["O"] * 5]
-    assert "2 spans ended inside a word and were widened to whole words" in caplog.text
+    assert "2 spans started or ended inside a word and were widened to whole words" in caplog.text
 
 
 def conll_as_spans(conll, path):
@@ -229,3 +233,53 @@ def test_json_and_another_format_together_is_refused(demo_run, capsys):
     with pytest.raises(SystemExit):
         infer(["--model", str(demo_run), "--json", "--format", "conll", "x"])
     assert "--json is --format jsonl" in capsys.readouterr().err
+
+
+def test_a_token_file_with_a_text_field_is_still_a_token_file(tmp_path):
+    path = tmp_path / "hub-style.jsonl"
+    write_lines(path, [{"id": 0, "text": "Anna sang .", "tokens": ["Anna", "sang", "."], "ner_tags": ["B-PER", "O", "O"]}])
+    from ner.config import DataConfig
+    from ner.data import read_file
+
+    assert read_file(str(path), DataConfig())[TAGS] == [["B-PER", "O", "O"]]
+
+
+def test_records_without_an_annotation_are_left_out_and_counted(tmp_path, caplog):
+    """Label Studio tasks not annotated yet or cancelled, and Prodigy's rejected examples."""
+    caplog.set_level("WARNING", logger="ner")
+    done = {
+        "id": 1,
+        "data": {"text": "Oslo won ."},
+        "annotations": [{"result": [{"value": {"start": 0, "end": 4, "labels": ["LOC"]}}]}],
+    }
+    todo = {"id": 2, "data": {"text": "Paris won ."}, "annotations": [], "predictions": [{"result": []}]}
+    cancelled = {"id": 3, "data": {"text": "Rome won ."}, "annotations": [{"was_cancelled": True, "result": []}]}
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([done, todo, cancelled]))
+    assert read_spans(export)[TOKENS] == [["Oslo", "won", "."]]
+    assert "2 tasks have no annotation (not yet annotated, or cancelled) and were left out" in caplog.text
+    prodigy = tmp_path / "prodigy.jsonl"
+    write_lines(prodigy, [{"text": "Paris is lovely .", "spans": [{"start": 0, "end": 5, "label": "PER"}], "answer": "reject"}])
+    write_lines(prodigy, [json.loads(prodigy.read_text()), {"text": "Oslo won .", "spans": [], "answer": "accept"}])
+    assert read_spans(prodigy)[TOKENS] == [["Oslo", "won", "."]]
+    assert "1 records answered reject or ignore (Prodigy) were left out" in caplog.text
+
+
+def test_doccano_entity_objects_read_like_triples(tmp_path):
+    path = tmp_path / "doccano.jsonl"
+    entities = [{"id": 9, "label": label, "start_offset": s, "end_offset": e} for s, e, label in SPANS]
+    write_lines(path, [{"id": 1, "text": TEXT, "entities": entities, "relations": []}])
+    assert read_spans(path) == EXPECTED
+
+
+def test_label_studio_output_is_a_list_even_for_no_texts(demo_run, capsys, tmp_path):
+    from infer import main as infer
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert infer(["--model", str(demo_run), "--format", "label-studio", "--file", str(empty)]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    broken = tmp_path / "broken.txt"
+    broken.write_bytes(b"Anna flew to Oslo .\n\xff\n")
+    assert infer(["--model", str(demo_run), "--format", "label-studio", "--file", str(broken)]) == 2
+    assert [task["data"]["text"] for task in json.loads(capsys.readouterr().out)] == ["Anna flew to Oslo ."]
