@@ -1,0 +1,98 @@
+"""Load test of serve.py on this machine: a bounded number of concurrent clients, each sending one
+CoNLL-2003 test sentence per request over loopback, against infer.py's own batched rate.
+
+    python bench/serve.py --model DIR [--backends torch onnx-int8] [--clients 32] [--limit 2000]
+
+For each backend: starts serve.py on a free port, warms it up, then sends --limit sentences from
+--clients threads (each waits for its answer before sending the next) and reports requests/s (=
+sentences/s), p50/p95/p99 latency and errors; then infer.py's batched loop on the same sentences
+in this process (predict, as infer.py runs it), for the ratio. The clients share the CPU with the
+server, as they would on one machine.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
+from ner.data import TOKENS, read_conll  # noqa: E402
+from ner.inference import predict  # noqa: E402
+from tests.test_serve import start  # noqa: E402
+
+
+def one_request(url: str, text: str) -> tuple[float, bool]:
+    """Latency of one request, and whether it was answered well."""
+    begin = time.perf_counter()
+    request = urllib.request.Request(url + "/v1/entities", data=json.dumps({"text": text}).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            ok = response.status == 200 and json.loads(response.read())[0]["text"] == text
+    except OSError:
+        ok = False
+    return time.perf_counter() - begin, ok
+
+
+def load(url: str, texts: list[str], clients: int) -> dict:
+    start_time = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        results = list(pool.map(lambda text: one_request(url, text), texts))
+    seconds = time.perf_counter() - start_time
+    latencies = sorted(latency for latency, _ in results)
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "rate": len(texts) / seconds,
+        "p50": cuts[49],
+        "p95": cuts[94],
+        "p99": cuts[98],
+        "errors": sum(not ok for _, ok in results),
+    }
+
+
+def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = 32) -> float:
+    """Sentences/s of infer.py's own loop: chunks of TEXTS_PER_CHUNK, batches of batch_size."""
+    tagger = load_tagger(model, backend)
+    tagger(texts[:8])  # warm-up
+    begin = time.perf_counter()
+    for first in range(0, len(texts), TEXTS_PER_CHUNK):
+        predict(tagger, texts[first : first + TEXTS_PER_CHUNK], batch_size)
+    return len(texts) / (time.perf_counter() - begin)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=2000, help="sentences sent per backend")
+    args = parser.parse_args()
+
+    texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]][: args.limit]
+    print(f"{len(texts)} single-sentence requests from {args.clients} clients; model {args.model}\n")
+    print("| backend | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
+    print("|---|---|---|---|---|---|---|---|")
+    for backend in args.backends:
+        process, url = start(args.model, "--backend", backend)
+        try:
+            load(url, texts[:64], args.clients)  # warm-up
+            served = load(url, texts, args.clients)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+        batched = batched_rate(args.model, backend, texts)
+        print(
+            f"| {backend} | {served['rate']:.1f} | {served['p50'] * 1000:.0f} ms | {served['p95'] * 1000:.0f} ms "
+            f"| {served['p99'] * 1000:.0f} ms | {served['errors']} | {batched:.1f} | {served['rate'] / batched:.0%} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
