@@ -8,6 +8,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = str(REPO / "configs/scratch.yaml")  # a tiny BERT trained from scratch on the demo sample
 # One quick epoch on a slice of the sample: for tests of what a run does, not of how well it learns.
+SENTENCE = "Anna Schmidt said on Tuesday that Reuters would open a new office in Germany ."
 QUICK = ["training.num_train_epochs=1", "data.max_train_samples=64", "data.max_eval_samples=16", "data.max_test_samples=16"]
 
 # Tests never touch the network: a Hub lookup must fail at once, not retry.
@@ -35,5 +36,5 @@ def demo_run(tmp_path_factory):
 
     output_dir = tmp_path_factory.mktemp("demo") / "bert-ner"
     os.chdir(REPO)
-    assert main(["--config", str(REPO / "configs/scratch.yaml"), f"training.output_dir={output_dir}"]) == 0
+    assert main(["--config", SCRATCH, f"training.output_dir={output_dir}"]) == 0
     return output_dir

@@ -9,6 +9,7 @@ from ner.analysis import MISSED, SPURIOUS, WRONG_BOUNDARY, WRONG_TYPE, all_error
 from ner.card import model_card
 from ner.insights import main as report
 from ner.outputs import conll_lines, log_rows, read_log, read_predictions
+from tests.conftest import SCRATCH
 
 
 @pytest.mark.parametrize(
@@ -144,7 +145,7 @@ def test_a_failing_report_does_not_cost_the_model(tmp_path, monkeypatch, caplog)
     output_dir = tmp_path / "out"
     args = [
         "--config",
-        "configs/scratch.yaml",
+        SCRATCH,
         "training.num_train_epochs=1",
         "data.max_train_samples=64",
         f"training.output_dir={output_dir}",

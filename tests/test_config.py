@@ -4,7 +4,7 @@ import pytest
 
 from ner.config import REMOVED_TRAINING_ARGS, TRAINING_DEFAULTS, DataConfig, load_config, parse_override
 from ner.errors import UserError
-from tests.conftest import REPO
+from tests.conftest import REPO, SCRATCH
 
 SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
 
@@ -66,7 +66,7 @@ def test_a_config_file_without_config_flag_gets_the_flag_suggested():
 
 def test_overrides_apply_and_are_echoed(caplog):
     caplog.set_level("INFO", logger="ner")
-    cfg = load_config(REPO / "configs/scratch.yaml", ["training.learning_rate=3e-5", "model.scratch.hidden_size=64"])
+    cfg = load_config(SCRATCH, ["training.learning_rate=3e-5", "model.scratch.hidden_size=64"])
     assert cfg.training["learning_rate"] == 3e-5
     assert cfg.model.scratch.hidden_size == 64
     assert "override: training.learning_rate = 3e-05" in caplog.text

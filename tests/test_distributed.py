@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SCRATCH
 from tests.test_train import WRITTEN
 
 # Dropout off: each process draws its own dropout masks, so with dropout the runs differ by chance.
 # Random batches from 992 sentences (a multiple of 32): two shards of 16 are exactly one batch of 32.
 SAME_RECIPE = [
     "--config",
-    str(REPO / "configs/scratch.yaml"),
+    SCRATCH,
     "training.num_train_epochs=5",
     "training.disable_tqdm=true",
     "training.train_sampling_strategy=random",

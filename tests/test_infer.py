@@ -8,9 +8,9 @@ import pytest
 from infer import main
 from ner.inference import chunks, clean_entities
 from ner.words import split_words
+from tests.conftest import SENTENCE
 
 # Names from the demo's training split, which the demo model tags reliably.
-SENTENCE = "Anna Schmidt said on Tuesday that Reuters would open a new office in Germany ."
 EXPECTED = [("PER", "Anna Schmidt", 0, 12), ("ORG", "Reuters", 34, 41), ("LOC", "Germany", 69, 76)]
 
 

@@ -118,3 +118,14 @@ def test_one_table_gives_the_fields_their_checks_and_the_sampler():
         assert f"  search.{name}: {dimension.help}" in help_lines
         reversed_range = list(reversed(dimension.default)) if dimension.kind != "choice" else []
         assert any(problem.startswith(f"search.{name}: ") for problem in search_problems(SearchConfig(**{name: reversed_range})))
+
+
+def test_config_yaml_spells_the_search_space_defaults():
+    """config.yaml writes the ranges out for readers; they must be the table's."""
+    import yaml
+
+    from ner.config import SEARCH_SPACE
+    from tests.conftest import REPO
+
+    written = yaml.safe_load((REPO / "config.yaml").read_text())["search"]
+    assert {name: written[name] for name in SEARCH_SPACE} == {name: list(d.default) for name, d in SEARCH_SPACE.items()}

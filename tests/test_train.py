@@ -5,7 +5,6 @@ import shutil
 import time
 
 import pytest
-import yaml
 
 from ner.config import load_config
 from ner.data import TAGS, TOKENS, read_conll
@@ -86,7 +85,7 @@ def test_training_log_has_loss_and_validation_f1_per_epoch(demo_run):
     header, body = rows[0], rows[1:]
     assert header[:3] == ["step", "epoch", "loss"]
     f1 = [row[header.index("eval_f1")] for row in body if row[header.index("eval_f1")]]
-    epochs = yaml.safe_load((REPO / "configs/scratch.yaml").read_text())["training"]["num_train_epochs"]
+    epochs = load_config(SCRATCH).training["num_train_epochs"]
     assert len(f1) == epochs
     assert any(row[header.index("loss")] for row in body)
 
@@ -227,10 +226,7 @@ def test_other_encoders_need_only_name_or_path(tiny_roberta, tmp_path):
             SCRATCH,
             "model.scratch=null",
             f"model.name_or_path={tiny_roberta}",
-            "training.num_train_epochs=1",
-            "data.max_train_samples=64",
-            "data.max_eval_samples=16",
-            "data.max_test_samples=16",
+            *QUICK,
             f"training.output_dir={output_dir}",
         ]
     )
@@ -392,7 +388,7 @@ def test_early_stopping_needs_evaluations(tmp_path):
     from ner.errors import UserError
 
     with pytest.raises(UserError, match="early_stopping.patience: needs evaluations"):
-        load(REPO / "configs/scratch.yaml", ["early_stopping.patience=2", "training.load_best_model_at_end=false"])
+        load(SCRATCH, ["early_stopping.patience=2", "training.load_best_model_at_end=false"])
 
 
 def test_each_evaluation_scores_as_the_final_scores_do(tmp_path, caplog):

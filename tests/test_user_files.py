@@ -3,10 +3,8 @@
 import shutil
 
 from infer import main as infer
-from tests.conftest import SCRATCH
+from tests.conftest import SCRATCH, SENTENCE
 from train import main as train
-
-SENTENCE = "Anna Schmidt said on Tuesday that Reuters would open a new office in Germany ."
 
 
 def error_lines(capsys) -> list[str]:
