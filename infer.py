@@ -85,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
+    if not 0 <= args.min_score <= 1:
+        parser.error("--min-score is a probability: 0 to 1")
     return args
 
 

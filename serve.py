@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from infer import BACKENDS, DEFAULT_MODEL, json_record, load_tagger
-from ner.errors import require_packages, run_cli, setup_logging
+from ner.errors import UserError, require_packages, run_cli, setup_logging
 from ner.hub import check_model_dir
 from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, predict
 from ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
@@ -57,11 +57,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-body-bytes", type=int, default=limits.max_body_bytes, help=f"request body size (default: {limits.max_body_bytes})"
     )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=120.0,
+        help="on SIGTERM, seconds to let requests in flight finish before they are cut off (default: 120)",
+    )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     for name in ("batch_size", "max_batch", "max_texts", "max_text_chars", "max_body_bytes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.batch_wait_ms < 0:
+        parser.error("--batch-wait-ms must be 0 or more")
+    if not 1 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is not a port number (1-65535)")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    if not 0 <= args.min_score <= 1:
+        parser.error("--min-score is a probability: 0 to 1")
+    if args.shutdown_timeout < 0:
+        parser.error("--shutdown-timeout must be 0 or more")
     return args
 
 
@@ -93,6 +109,17 @@ def labels_of_tagger(tagger) -> list[str]:
     return tagger.labels if hasattr(tagger, "labels") else labels_of(tagger.model.config.id2label)
 
 
+def check_port_free(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({error.strerror}); pick another --port") from None
+
+
 def run(args: argparse.Namespace) -> None:
     check_model_dir(args.model, DEFAULT_MODEL)
     require_packages("starlette", "uvicorn", hint=f"serve.py needs a web server: pip install -r {REQUIREMENTS}")
@@ -101,15 +128,18 @@ def run(args: argparse.Namespace) -> None:
     from ner.serving import Limits, make_app
 
     setup_logging()
+    check_port_free(args.host, args.port)  # before the model loads, not after
     tagger = load_tagger(args.model, args.backend, args.device, args.threads, args.aggregation)
     tag = functools.partial(predict, tagger, batch_size=args.batch_size, min_score=args.min_score)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_text_chars=args.max_text_chars)
     app = make_app(tag, json_record, model_info(args, labels_of_tagger(tagger)), limits, args.max_batch, args.batch_wait_ms)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(f"--host {args.host}: others on the network can reach this server, which has no authentication")
     log.info(
         f"serving {args.model} ({args.backend}) on http://{args.host}:{args.port}: POST /v1/entities, GET /health, GET /v1/model"
     )
-    # uvicorn finishes the requests in flight on SIGTERM and Ctrl-C before it exits
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30)
+    # uvicorn finishes the requests in flight on SIGTERM and Ctrl-C before it exits, within --shutdown-timeout
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=args.shutdown_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

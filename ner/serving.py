@@ -45,24 +45,42 @@ def texts_of(body: bytes, limits: Limits) -> list[str]:
         raise BadRequest(413, f"body of {len(body)} bytes; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
     try:
         request = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # also bad UTF-8, 5,000-digit numbers, arrays nested 100,000 deep
         raise BadRequest(400, f'invalid JSON ({error}); expected {{"texts": ["..."]}} or {{"text": "..."}}') from None
     if not isinstance(request, dict) or len(request) != 1 or not ({"text", "texts"} & set(request)):
-        found = ", ".join(map(str, request)) if isinstance(request, dict) else type(request).__name__
+        found = ", ".join(map(str, request)) if isinstance(request, dict) else json_type(request)
         raise BadRequest(400, f'expected {{"texts": ["..."]}} or {{"text": "..."}}; found {found or "an empty object"}')
     texts = [request["text"]] if "text" in request else request["texts"]
     if not isinstance(texts, list):
-        raise BadRequest(400, f'"texts" must be a list of strings, not {type(texts).__name__}')
+        raise BadRequest(400, f'"texts" must be a list of strings, not {json_type(texts)}')
     if len(texts) > limits.max_texts:
         raise BadRequest(413, f"{len(texts)} texts; the limit is {limits.max_texts} per request (serve.py --max-texts)")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise BadRequest(400, f"text {i} is {type(text).__name__}, not a string")
+            raise BadRequest(400, f"text {i} is {json_type(text)}, not a string")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:  # JSON lets "\ud800" through; no text has it
+            raise BadRequest(400, f"text {i} is not valid Unicode (a lone surrogate at character {error.start})") from None
         if len(text) > limits.max_text_chars:
             raise BadRequest(
                 413, f"text {i} has {len(text)} characters; the limit is {limits.max_text_chars} (serve.py --max-text-chars)"
             )
     return texts
+
+
+def json_type(value: Any) -> str:
+    """A value's type as JSON names it."""
+    names = {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
+    return names.get(type(value), type(value).__name__)
 
 
 class Batcher:
@@ -94,11 +112,15 @@ class Batcher:
             texts = [text for request, _ in batch for text in request]
             try:
                 found = await loop.run_in_executor(self.worker, self.tag, texts)
-            except Exception as error:  # the model failed: every waiting request hears it, the loop lives on
-                log.error(f"tagging {len(texts)} texts failed: {error!r}")
-                for _, future in batch:
+            except Exception as error:  # the model failed: each request again alone, so one cannot fail the others
+                log.error(f"tagging {len(texts)} texts of {len(batch)} requests failed ({error!r}); running each alone")
+                for request, future in batch:
+                    try:
+                        result = await loop.run_in_executor(self.worker, self.tag, request)
+                    except Exception as alone:
+                        result = alone
                     if not future.done():
-                        future.set_exception(error)
+                        (future.set_exception if isinstance(result, Exception) else future.set_result)(result)
                 continue
             first = 0
             for request, future in batch:

@@ -100,11 +100,20 @@ def test_a_long_text_is_read_in_windows(server):
     "method, path, body, status, message",
     [
         ("POST", "/v1/entities", b"{not json", 400, "invalid JSON"),
-        ("POST", "/v1/entities", b'["a"]', 400, 'expected {"texts": ["..."]} or {"text": "..."}; found list'),
+        ("POST", "/v1/entities", b'["a"]', 400, 'expected {"texts": ["..."]} or {"text": "..."}; found an array'),
         ("POST", "/v1/entities", b"{}", 400, "found an empty object"),
         ("POST", "/v1/entities", b'{"text": "a", "texts": ["b"]}', 400, "found text, texts"),
-        ("POST", "/v1/entities", b'{"texts": "a"}', 400, '"texts" must be a list of strings, not str'),
-        ("POST", "/v1/entities", b'{"texts": ["a", null]}', 400, "text 1 is NoneType, not a string"),
+        ("POST", "/v1/entities", b'{"texts": "a"}', 400, '"texts" must be a list of strings, not a string'),
+        ("POST", "/v1/entities", b'{"texts": ["a", null]}', 400, "text 1 is null, not a string"),
+        (
+            "POST",
+            "/v1/entities",
+            b'{"text": "Obama \\ud800 Paris"}',
+            400,
+            "text 0 is not valid Unicode (a lone surrogate at character 6)",
+        ),
+        ("POST", "/v1/entities", b'{"texts": [' + b"1" * 5000 + b"]}", 400, "invalid JSON"),
+        ("POST", "/v1/entities", b"[" * 100000 + b"]" * 100000, 400, "invalid JSON"),
         ("POST", "/v1/entities", json.dumps({"texts": ["a"] * 101}).encode(), 413, "101 texts; the limit is 100 per request"),
         ("POST", "/v1/entities", json.dumps({"text": "a " * 1501}).encode(), 413, "3002 characters; the limit is 3000"),
         (
@@ -163,3 +172,40 @@ def test_without_the_web_stack_serve_py_says_what_to_install(demo_run, capsys, m
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else find_spec(name, *a))
     assert serve.main(["--model", str(demo_run)]) == 2
     assert "uvicorn not installed: serve.py needs a web server: pip install -r requirements-serve.txt" in capsys.readouterr().err
+
+
+def test_one_failing_request_does_not_fail_the_others_in_its_batch():
+    """The model fails on one request's text: that request gets the error, the rest their answers."""
+    import asyncio
+
+    from ner.serving import Batcher
+
+    def tag(texts):
+        if "boom" in texts:
+            raise RuntimeError("cannot tag boom")
+        return [[{"word": text}] for text in texts]
+
+    async def scenario():
+        batcher = Batcher(tag, max_batch=64, wait_ms=50)
+        worker = asyncio.create_task(batcher.run())
+        await asyncio.sleep(0.01)
+        results = await asyncio.gather(
+            batcher.submit(["a", "b"]), batcher.submit(["boom"]), batcher.submit(["c"]), return_exceptions=True
+        )
+        worker.cancel()
+        return results
+
+    good, bad, other = asyncio.run(scenario())
+    assert good == [[{"word": "a"}], [{"word": "b"}]] and other == [[{"word": "c"}]]
+    assert isinstance(bad, RuntimeError)
+
+
+def test_a_port_in_use_is_one_line_before_the_model_loads(demo_run, capsys):
+    import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve.main(["--model", str(demo_run), "--port", str(port)]) == 2
+    assert f"--host 127.0.0.1 --port {port}: cannot listen there" in capsys.readouterr().err
