@@ -17,8 +17,9 @@ from pathlib import Path
 from ner.data import decoded_lines
 from ner.errors import UserError, require_packages, run_cli
 from ner.hub import check_model_dir
-from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, chunks
+from ner.inference import chunks
 from ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
+from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION
 
 DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 STDIN = "-"
@@ -55,7 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--aggregation",
         default=DEFAULT_AGGREGATION,
         choices=AGGREGATIONS,
-        help="how a word's sub-token predictions combine into the word's (default: first, as training labels words)",
+        help=f"how a word's sub-token predictions combine into the word's (default: {DEFAULT_AGGREGATION}, "
+        "as training labels words)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="texts per model call (default: 32)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = cuda when available")

@@ -18,8 +18,9 @@ from pathlib import Path
 from infer import BACKENDS, DEFAULT_MODEL, json_record, load_tagger
 from ner.errors import UserError, require_packages, run_cli, setup_logging
 from ner.hub import check_model_dir
-from ner.inference import AGGREGATIONS, DEFAULT_AGGREGATION, predict
+from ner.inference import predict
 from ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
+from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION
 
 REQUIREMENTS = "requirements-serve.txt"
 log = logging.getLogger("ner")

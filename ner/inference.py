@@ -14,8 +14,7 @@ from itertools import accumulate
 import numpy as np
 
 from ner.errors import UserError
-from ner.words import (  # noqa: F401 (AGGREGATIONS: infer.py's --aggregation)
-    AGGREGATIONS,
+from ner.words import (
     DEFAULT_AGGREGATION,
     NO_WORD,
     Decoded,
