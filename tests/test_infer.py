@@ -125,9 +125,19 @@ def test_entities_on_window_edges_are_neither_lost_nor_doubled(demo_run, capsys)
     assert len({e["start"] for e in record["entities"]}) == len(record["entities"])
 
 
-def test_min_score_filters(demo_run, capsys):
-    (record,) = run_json(capsys, "--model", str(demo_run), "--min-score", "1.01", SENTENCE)
-    assert record["entities"] == []
+def test_min_score_keeps_the_entities_scored_at_least_that(demo_run, capsys):
+    (everything,) = run_json(capsys, "--model", str(demo_run), SENTENCE)
+    scores = sorted(e["score"] for e in everything["entities"])
+    assert len(scores) >= 2 and scores[0] < scores[-1]
+    threshold = (scores[0] + scores[-1]) / 2
+    (record,) = run_json(capsys, "--model", str(demo_run), "--min-score", str(threshold), SENTENCE)
+    assert record["entities"] == [e for e in everything["entities"] if e["score"] >= threshold]
+
+
+def test_min_score_is_a_probability(demo_run, capsys):
+    with pytest.raises(SystemExit):
+        main(["--model", str(demo_run), "--min-score", "1.5", SENTENCE])
+    assert "--min-score is a probability: 0 to 1" in capsys.readouterr().err
 
 
 def test_blank_text_gives_no_entities(demo_run, capsys):
