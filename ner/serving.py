@@ -183,14 +183,23 @@ def make_app(
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
 
 
+# Bytes of an oversized body read and dropped before the 413 goes out: a client still sending
+# would otherwise find the connection closed under it and never read the answer.
+DRAIN_BYTES = 64 * 2**20
+
+
 async def read_body(request, limits: Limits) -> bytes:
-    """The request body, read no further than the limit: a huge body costs no memory."""
+    """The request body, kept no further than the limit: a huge body costs no memory."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
-        raise BadRequest(413, f"body of {declared} bytes; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
-    body = b""
+    too_large = declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes
+    body, seen = b"", 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limits.max_body_bytes:
-            raise BadRequest(413, f"body over {limits.max_body_bytes} bytes, the limit (serve.py --max-body-bytes)")
+        seen += len(chunk)
+        if not too_large and seen <= limits.max_body_bytes:
+            body += chunk
+        if seen > DRAIN_BYTES:
+            break
+    if too_large or seen > limits.max_body_bytes:
+        size = f"body of {declared} bytes" if too_large else f"body over {limits.max_body_bytes} bytes"
+        raise BadRequest(413, f"{size}; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
     return body
