@@ -178,6 +178,12 @@ def read_jsonl(path: Path, tokens_key: str, tags_key: str) -> dict[str, list]:
     return rows
 
 
+def first_line(path: Path) -> str:
+    """A file's first non-blank line, read no further."""
+    with path.open("rb") as stream:
+        return next((line for line in decoded_lines(stream, str(path)) if line.strip()), "")
+
+
 def read_spans(path: Path, widen: bool = False) -> dict[str, list]:
     """Sentences from a file of character-span annotations (ner.spans): each record one document."""
     from ner.spans import records, words_and_tags
@@ -208,9 +214,7 @@ def read_file(path: str, cfg: DataConfig):
     file = Path(path)
     if file.suffix.lower() in CONLL_SUFFIXES:
         rows = read_conll(file)
-    elif looks_like_spans(
-        next((line for line in _decode(file).split("\n") if line.strip()), ""), cfg.tokens_column, cfg.tags_column
-    ):
+    elif looks_like_spans(first_line(file), cfg.tokens_column, cfg.tags_column):
         rows = read_spans(file, cfg.widen_spans)
     else:
         rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)

@@ -192,14 +192,14 @@ async def read_body(request, limits: Limits) -> bytes:
     """The request body, kept no further than the limit: a huge body costs no memory."""
     declared = request.headers.get("content-length")
     too_large = declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes
-    body, seen = b"", 0
+    chunks, seen = [], 0
     async for chunk in request.stream():
         seen += len(chunk)
         if not too_large and seen <= limits.max_body_bytes:
-            body += chunk
+            chunks.append(chunk)
         if seen > DRAIN_BYTES:
             break
     if too_large or seen > limits.max_body_bytes:
         size = f"body of {declared} bytes" if too_large else f"body over {limits.max_body_bytes} bytes"
         raise BadRequest(413, f"{size}; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
-    return body
+    return b"".join(chunks)

@@ -322,25 +322,25 @@ def test_evaluate_only_without_a_validation_file_writes_the_test_scores(demo_run
     )
 
 
+# Ten epochs asked; an improvement must be 0.5 F1 to count, so patience 1 stops after epoch 2.
+EARLY_STOPPING_RUN = [
+    "--config",
+    SCRATCH,
+    "training.num_train_epochs=10",
+    "early_stopping.patience=1",
+    "early_stopping.threshold=0.5",
+    "data.max_train_samples=64",
+    "data.max_eval_samples=16",
+    "data.max_test_samples=16",
+]
+
+
 def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path, caplog):
     """Ten epochs asked; an improvement must be 0.5 F1 to count, so the second evaluation already
     counts as none and patience 1 stops there. The best epoch is the one kept."""
     caplog.set_level("INFO", logger="ner")
     output_dir = tmp_path / "early"
-    code = main(
-        [
-            "--config",
-            SCRATCH,
-            "training.num_train_epochs=10",
-            "early_stopping.patience=1",
-            "early_stopping.threshold=0.5",
-            "data.max_train_samples=64",
-            "data.max_eval_samples=16",
-            "data.max_test_samples=16",
-            f"training.output_dir={output_dir}",
-        ]
-    )
-    assert code == 0
+    assert main([*EARLY_STOPPING_RUN, f"training.output_dir={output_dir}"]) == 0
     evaluations = [row for row in read_log(output_dir) if row["eval_f1"] is not None]
     assert [row["epoch"] for row in evaluations] == [1.0, 2.0]
     scores = json.loads((output_dir / "metrics.json").read_text())
@@ -355,17 +355,7 @@ def test_resuming_a_run_that_stopped_early_does_not_train_on(tmp_path, monkeypat
     import train
 
     output_dir = tmp_path / "early"
-    args = [
-        "--config",
-        SCRATCH,
-        "training.num_train_epochs=10",
-        "early_stopping.patience=1",
-        "early_stopping.threshold=0.5",
-        "data.max_train_samples=64",
-        "data.max_eval_samples=16",
-        "data.max_test_samples=16",
-        f"training.output_dir={output_dir}",
-    ]
+    args = [*EARLY_STOPPING_RUN, f"training.output_dir={output_dir}"]
 
     def killed(*_, **__):
         raise KeyboardInterrupt
