@@ -89,7 +89,9 @@ def prepare_output_dir(cfg: Config, training_args) -> Path | None:
                 checkpoints.start_fresh(cfg.output_dir)
     if not cfg.model.fine_tune:
         return None
-    return checkpoints.resume_point(cfg.output_dir, cfg.checkpoints.resume, yaml.safe_load(to_yaml(cfg)))
+    return checkpoints.resume_point(
+        cfg.output_dir, cfg.checkpoints.resume, yaml.safe_load(to_yaml(cfg)), yaml.safe_load(to_yaml(Config()))
+    )
 
 
 def load_model(cfg: Config, splits, labels: list[str]):

@@ -86,8 +86,24 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
     return differences
 
 
-def resume_problems(saved: dict[str, Any], current: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """What stops a resume (model or data changed) and what merely changed (training keys)."""
+def with_defaults(saved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`saved` with the keys it lacks taken from `defaults`, at every depth. A checkpoint written
+    before a key existed was made with the behaviour that key's default keeps."""
+    filled = dict(saved)
+    for key, default in defaults.items():
+        if key not in filled:
+            filled[key] = default
+        elif isinstance(filled[key], dict) and isinstance(default, dict):
+            filled[key] = with_defaults(filled[key], default)
+    return filled
+
+
+def resume_problems(
+    saved: dict[str, Any], current: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """What stops a resume (model or data changed) and what merely changed (training keys).
+    Keys missing from `saved` count as their `defaults` (with_defaults)."""
+    saved = with_defaults(saved, defaults or {})
     blocking = [
         d for section in MUST_MATCH for d in config_differences(saved.get(section, {}), current.get(section, {}), f"{section}.")
     ]
@@ -216,8 +232,9 @@ def start_fresh(output_dir: Path) -> None:
         log.info(f"deleted {output_dir / name} (checkpoints.fresh)")
 
 
-def resume_point(output_dir: Path, resume: bool, current: dict[str, Any]) -> Path | None:
-    """The checkpoint to continue from, after checking it was made by this same configuration."""
+def resume_point(output_dir: Path, resume: bool, current: dict[str, Any], defaults: dict[str, Any] | None = None) -> Path | None:
+    """The checkpoint to continue from, after checking it was made by this same configuration
+    (resume_problems: `current` and `defaults` are resolved configs as plain dicts)."""
     checkpoints = list_checkpoints(output_dir)
     newest = newest_complete(checkpoints)
     if newest is None:
@@ -231,7 +248,7 @@ def resume_point(output_dir: Path, resume: bool, current: dict[str, Any]) -> Pat
             "is false; set checkpoints.fresh=true to delete them and start over, or choose another output_dir"
         )
     saved = yaml.safe_load((path / MARKER).read_text(encoding="utf-8")) or {}
-    blocking, changed = resume_problems(saved, current)
+    blocking, changed = resume_problems(saved, current, defaults)
     if blocking:
         raise UserError(
             f"{path} was made with another configuration ({'; '.join(blocking)}); "

@@ -83,6 +83,32 @@ def test_resume_problems(current, blocking, changed):
     assert resume_problems(resolved(), current) == (blocking, changed)
 
 
+def with_key(config, section, key, value):
+    return {**config, section: {**config[section], key: value}}
+
+
+# A checkpoint written before a key existed was made with that key's default behaviour.
+DEFAULTS = {"data": {"widen_spans": False}}
+
+
+@pytest.mark.parametrize(
+    "current, blocking, changed",
+    [
+        (with_key(resolved(), "data", "widen_spans", False), [], []),  # the new key at its default: the same run
+        (with_key(resolved(), "data", "widen_spans", True), ["data.widen_spans: False -> True"], []),
+    ],
+)
+def test_keys_a_checkpoint_predates_count_as_their_defaults(current, blocking, changed):
+    assert resume_problems(resolved(), current, DEFAULTS) == (blocking, changed)
+
+
+def test_a_saved_value_wins_over_the_default():
+    saved = with_key(resolved(), "data", "widen_spans", True)
+    assert resume_problems(saved, with_key(resolved(), "data", "widen_spans", False), DEFAULTS)[0] == [
+        "data.widen_spans: True -> False"
+    ]
+
+
 @pytest.mark.parametrize(
     "free, parameters, fits",
     [(10 * 2**30, 110_000_000, True), (1 * 2**30, 110_000_000, False), (1 * 2**30, 1_000_000, True)],
