@@ -3,22 +3,22 @@ CoNLL-2003 test sentence per request over loopback, against infer.py's own batch
 
     python bench/serve.py --model DIR [--backends torch onnx-int8] [--clients 32] [--limit 2000]
 
-For each backend: starts serve.py on a free port, warms it up, then sends --limit sentences from
---clients threads (each keeps its connection open and waits for its answer before sending the
-next) and reports requests/s (= sentences/s), p50/p95/p99 latency and errors; then infer.py's
-batched loop on the same sentences in this process (predict, as infer.py runs it), for the ratio.
-The clients share the CPU with the server, as they would on one machine.
+For each backend: starts serve.py (its default options) on a free port, warms it up, then sends
+--limit sentences from --clients concurrent clients (each keeps its connection open and waits for
+its answer before sending the next) and reports requests/s (= sentences/s), p50/p95/p99 latency
+and errors; then infer.py's batched loop on the same sentences in this process (predict, as
+infer.py runs it), for the ratio. The clients share the CPU with the server, as they would on one
+machine, so they are made cheap: asyncio connections on one thread that write ready-made HTTP/1.1
+requests and read the answers, rather than a thread and an HTTP library per client.
 """
 
 import argparse
-import http.client
+import asyncio
 import json
 import statistics
 import sys
-import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,31 +26,56 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import predict  # noqa: E402
-from tests.test_serve import start  # noqa: E402
-
-CONNECTIONS = threading.local()  # each client keeps its connection open, as HTTP clients do
+from ner.serving import start_server  # noqa: E402
 
 
-def one_request(url: str, text: str) -> tuple[float, bool]:
-    """Latency of one request, and whether it was answered well."""
-    begin = time.perf_counter()
-    if not hasattr(CONNECTIONS, "http"):
-        address = urllib.parse.urlsplit(url)
-        CONNECTIONS.http = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
-    try:
-        CONNECTIONS.http.request("POST", "/v1/entities", json.dumps({"text": text}), {"Content-Type": "application/json"})
-        response = CONNECTIONS.http.getresponse()
-        ok = response.status == 200 and json.loads(response.read())[0]["text"] == text
-    except (OSError, http.client.HTTPException):
-        del CONNECTIONS.http
-        ok = False
-    return time.perf_counter() - begin, ok
+def http_request(host: str, text: str) -> bytes:
+    body = json.dumps({"text": text}).encode()
+    head = f"POST /v1/entities HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+async def answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Status and body of one HTTP/1.1 response (serve.py always sends Content-Length)."""
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
+async def client(url: str, work, results: list[tuple[float, bool]]) -> None:
+    """Sends the texts it takes from `work` one at a time over one kept-open connection; a broken
+    connection counts as an error and is opened again."""
+    address = urllib.parse.urlsplit(url)
+    connection = None
+    for text in work:
+        begin = time.perf_counter()
+        try:
+            if connection is None:
+                connection = await asyncio.open_connection(address.hostname, address.port)
+            reader, writer = connection
+            writer.write(http_request(address.netloc, text))
+            status, body = await answer(reader)
+            ok = status == 200 and json.loads(body)[0]["text"] == text
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+            connection, ok = None, False
+        results.append((time.perf_counter() - begin, ok))
+    if connection is not None:
+        connection[1].close()
 
 
 def load(url: str, texts: list[str], clients: int) -> dict:
+    results: list[tuple[float, bool]] = []
+    work = iter(texts)  # shared: each client takes the next text when it is free
+
+    async def all_clients():
+        await asyncio.gather(*(client(url, work, results) for _ in range(clients)))
+
     start_time = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        results = list(pool.map(lambda text: one_request(url, text), texts))
+    asyncio.run(all_clients())
     seconds = time.perf_counter() - start_time
     latencies = sorted(latency for latency, _ in results)
     cuts = statistics.quantiles(latencies, n=100)
@@ -87,7 +112,7 @@ def main() -> None:
     print("| backend | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
     print("|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
-        process, url = start(args.model, "--backend", backend)
+        process, url = start_server(args.model, "--backend", backend)
         try:
             load(url, texts[:64], args.clients)  # warm-up
             served = load(url, texts, args.clients)

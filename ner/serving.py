@@ -14,9 +14,15 @@ one-line JSON error, never a traceback, and the worker lives on.
 import asyncio
 import json
 import logging
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("ner")
@@ -203,3 +209,38 @@ async def read_body(request, limits: Limits) -> bytes:
         size = f"body of {declared} bytes" if too_large else f"body over {limits.max_body_bytes} bytes"
         raise BadRequest(413, f"{size}; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
     return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# A server in a child process (tests, bench/serve.py)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(model_dir: str | Path, *options: str, timeout_s: float = 120) -> tuple[subprocess.Popen, str]:
+    """serve.py for `model_dir` in a child process on a free loopback port, with serve.py's
+    `options`; returns the process and its base URL once GET /health answers. Its output is
+    piped (serve.py logs warnings only). RuntimeError with serve.py's own error if it exits first
+    or does not answer within `timeout_s` seconds; stop it with terminate() and wait()."""
+    port = free_port()
+    serve = Path(__file__).resolve().parent.parent / "serve.py"
+    command = [sys.executable, str(serve), "--model", str(model_dir), "--port", str(port), *options]
+    process = subprocess.Popen(command, cwd=serve.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve.py exited with {process.returncode}: {process.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=5) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"serve.py did not answer GET /health within {timeout_s:.0f} s")

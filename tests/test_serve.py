@@ -4,7 +4,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -15,6 +14,7 @@ import pytest
 
 from infer import main as infer
 from ner.data import TOKENS, read_conll
+from ner.serving import start_server
 from tests.conftest import REPO
 
 pytest.importorskip("starlette", reason="serve.py is optional: pip install -r requirements-serve.txt")
@@ -24,26 +24,8 @@ SENTENCES = [" ".join(words) for words in read_conll(REPO / "data/demo/test.txt"
 LIMITS = ["--max-texts", "100", "--max-text-chars", "3000", "--max-body-bytes", "200000"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start(model_dir, *extra) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "serve.py", "--model", str(model_dir), "--port", str(port), *LIMITS, *extra]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
-        try:
-            if call(url, "GET", "/health")[0] == 200:
-                return process, url
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("serve.py did not come up")
+    return start_server(model_dir, *LIMITS, *extra)
 
 
 def call(url: str, method: str, path: str, body: bytes | None = None) -> tuple[int, object]:
