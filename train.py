@@ -201,7 +201,10 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
 
 
 def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
-    """Fine-tune, continuing from `resume_from` when a killed run left it; time and steps taken."""
+    """Fine-tune, continuing from `resume_from` when a killed run left it; time and steps taken
+    (the time across resumes: TrainingClock)."""
+    from ner.trainer import training_seconds
+
     checkpoints.check_room(cfg.output_dir, trainer.model)
     banner("train")
     if resume_from:
@@ -220,8 +223,7 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
             f"early stopping: validation {trainer.args.metric_for_best_model} did not improve for "
             f"{cfg.early_stopping.patience} evaluations; stopped after epoch {epochs:g} of {planned:g}"
         )
-    # runtime_s: of this call only, so a resumed run counts the time after its checkpoint
-    return {"training": {"runtime_s": round(result.metrics["train_runtime"], 1), "steps": result.global_step, "epochs": epochs}}
+    return {"training": {"runtime_s": round(training_seconds(trainer), 1), "steps": result.global_step, "epochs": epochs}}
 
 
 def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list[str]], list[list[str]]]:

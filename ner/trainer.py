@@ -3,11 +3,13 @@ dataset order, with a loss that is exact across processes, and marking each chec
 once it is fully written."""
 
 import functools
+import time
 from pathlib import Path
 
 import torch
 from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import ExportableState
 
 from ner.checkpoints import mark_complete
 from ner.context import drops_context
@@ -79,6 +81,32 @@ class MarkCompleteCheckpoints(TrainerCallback):
             mark_complete(Path(args.output_dir) / f"{CHECKPOINT_PREFIX}{state.global_step}", self.resolved_yaml)
 
 
+class TrainingClock(TrainerCallback, ExportableState):
+    """Seconds of training across resumes: each checkpoint keeps the seconds trained until it was
+    written (Trainer saves the state of such callbacks and, with
+    restore_callback_states_from_checkpoint, rebuilds them from it), so that a run resumed after
+    a crash reports its whole training time, not the part after the checkpoint. Work lost in the
+    crash (after the last checkpoint) is not counted: the run did not keep it."""
+
+    def __init__(self, seconds_before: float = 0.0):
+        self.seconds_before = seconds_before
+        self.started = time.monotonic()  # a restored clock is built as training begins
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.monotonic() - self.started
+
+    def state(self) -> dict:
+        return {"args": {"seconds_before": self.seconds()}, "attributes": {}}
+
+
+def training_seconds(trainer) -> float:
+    """The run's TrainingClock reading (the one Trainer may have rebuilt from a checkpoint)."""
+    return next(c for c in trainer.callback_handler.callbacks if isinstance(c, TrainingClock)).seconds()
+
+
 class ContextDropout(torch.utils.data.Dataset):
     """The training sentences encoded twice, with their context and alone; each epoch shows a
     share `probability` of them alone (`drops_context`). EpochOfContextDropout tells it the epoch."""
@@ -142,10 +170,11 @@ def make_trainer(
 
 
 def trainer_callbacks(resolved_yaml: str, train_dataset, early_stopping) -> list:
-    """Checkpoints marked complete, always; the epoch for context dropout; early stopping if asked."""
+    """Checkpoints marked complete and the clock, always; the epoch for context dropout; early
+    stopping if asked."""
     from transformers import EarlyStoppingCallback
 
-    callbacks = [MarkCompleteCheckpoints(resolved_yaml)]
+    callbacks = [MarkCompleteCheckpoints(resolved_yaml), TrainingClock()]
     if isinstance(train_dataset, ContextDropout):
         callbacks.append(EpochOfContextDropout(train_dataset))
     if early_stopping and early_stopping.patience:

@@ -41,20 +41,27 @@ def kill_after_first_checkpoint(output_dir, *extra) -> None:
 
 @pytest.fixture(scope="module")
 def killed_and_rerun(tmp_path_factory):
-    """An uninterrupted run, and a run killed after its first checkpoint then rerun: both output dirs
-    and the rerun's output."""
+    """An uninterrupted run, and a run killed after its first checkpoint then rerun: both output dirs,
+    the rerun's output, and the training seconds its checkpoint kept."""
     root = tmp_path_factory.mktemp("resume")
     straight, resumed = root / "straight", root / "resumed"
     assert run_train(straight).returncode == 0
     kill_after_first_checkpoint(resumed)
     assert not (resumed / "model.safetensors").exists()  # killed mid-training: no final model yet
+    before = clock_at(resumed / f"checkpoint-{STEPS_PER_EPOCH}")
     rerun = run_train(resumed)
     assert rerun.returncode == 0, rerun.stderr
-    return straight, resumed, rerun.stdout + rerun.stderr
+    return straight, resumed, rerun.stdout + rerun.stderr, before
+
+
+def clock_at(checkpoint) -> float:
+    """The training seconds a checkpoint's TrainingClock kept."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    return state["stateful_callbacks"]["TrainingClock"]["args"]["seconds_before"]
 
 
 def test_rerun_says_where_it_resumes_and_continues_the_global_step(killed_and_rerun):
-    _, resumed, output = killed_and_rerun
+    _, resumed, output, _ = killed_and_rerun
     assert f"resuming from {resumed}/checkpoint-{STEPS_PER_EPOCH}" in output
     epochs = [float(e) for e in re.findall(r"'epoch': '([\d.]+)'", output)]
     assert epochs and min(epochs) > 1  # nothing of the first epoch was trained again
@@ -62,15 +69,22 @@ def test_rerun_says_where_it_resumes_and_continues_the_global_step(killed_and_re
     assert metrics["training"]["steps"] == 3 * STEPS_PER_EPOCH
 
 
+def test_resumed_run_counts_the_training_time_before_its_checkpoint(killed_and_rerun):
+    _, resumed, output, before = killed_and_rerun
+    after = float(re.search(r"'train_runtime': '([\d.]+)'", output).group(1))  # Trainer's: this call only
+    runtime = json.loads((resumed / "metrics.json").read_text())["training"]["runtime_s"]
+    assert before > 0 and runtime >= before + 0.9 * after
+
+
 def test_resumed_run_ends_with_the_same_metrics_as_an_uninterrupted_one(killed_and_rerun):
-    straight, resumed, _ = killed_and_rerun
+    straight, resumed, *_ = killed_and_rerun
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (straight, resumed))
     assert a["test"]["f1"] > 0.3  # a run that learned nothing would match trivially
     assert {k: a[k] for k in ("validation", "test")} == {k: b[k] for k in ("validation", "test")}
 
 
 def test_finished_run_keeps_only_the_model_not_the_checkpoints(killed_and_rerun):
-    straight, resumed, _ = killed_and_rerun
+    straight, resumed, *_ = killed_and_rerun
     for directory in (straight, resumed):
         assert not [p for p in directory.iterdir() if p.is_dir()]
         assert sorted(p.name for p in directory.parent.iterdir()) == ["resumed", "straight"]  # nothing left beside
