@@ -17,6 +17,7 @@ are each other's context). A span must cover whole words; NER here is flat, so s
 overlap. Every bad span is an error naming its record and the span; nothing is dropped silently.
 """
 
+import bisect
 import json
 import logging
 from dataclasses import dataclass
@@ -175,6 +176,7 @@ def words_and_tags(record: Record, widen: bool = False) -> tuple[list[list[str]]
     text, sentences = record.text, split_sentences(record.text)
     words = [word for sentence in sentences for word in sentence]
     sentence_of = [i for i, sentence in enumerate(sentences) for _ in sentence]
+    starts, ends = [s for s, _ in words], [e for _, e in words]  # both ascending: words do not overlap
     tags, widened, taken = ["O"] * len(words), 0, {}
     joins = set()  # sentence i continues into sentence i + 1: a span crosses between them
     for span in sorted(record.spans, key=lambda s: (s[0], s[1]) if all(isinstance(v, int) for v in s[:2]) else (0, 0)):
@@ -182,7 +184,7 @@ def words_and_tags(record: Record, widen: bool = False) -> tuple[list[list[str]]
         if problem := span_problem(span, len(text)):
             raise UserError(f"{record.where}: {shown}: {problem}")
         start, end, label = span
-        inside = [i for i, (s, e) in enumerate(words) if s < end and e > start]
+        inside = range(bisect.bisect_right(ends, start), bisect.bisect_left(starts, end))  # s < end and e > start
         if not inside:
             raise UserError(f"{record.where}: {shown} covers no word ({text[start:end]!r})")
         first, last = words[inside[0]], words[inside[-1]]
