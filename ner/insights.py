@@ -38,7 +38,9 @@ def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
     metrics = read_metrics(output_dir)
     written = []
     rows = read_log(output_dir) if (output_dir / LOG_FILE).is_file() else []
-    if any(row.get("loss") is not None for row in rows):  # an evaluate-only run has no curves to draw
+    # A run shorter than logging_steps logged no training loss, but its evaluations still make a
+    # curve; an evaluate-only run (no "training" in its metrics) has none to draw.
+    if "training" in metrics and any(row.get("loss") is not None or row.get("eval_loss") is not None for row in rows):
         plots.learning_curves(rows, output_dir / LEARNING_CURVES)
         written.append(LEARNING_CURVES)
     if "test" in metrics:

@@ -78,6 +78,23 @@ def test_predictions_and_log_read_back_what_was_written(tmp_path):
     assert rows[0]["loss"] == 0.5 and rows[0]["eval_f1"] is None and rows[1]["eval_f1"] == 0.8
 
 
+@pytest.mark.parametrize(
+    "history, drawn",
+    [
+        ([{"loss": 0.5, "epoch": 0.5, "step": 10}], True),
+        ([{"eval_loss": 0.4, "eval_f1": 0.8, "epoch": 1.0, "step": 2}], True),  # fewer steps than logging_steps
+        ([], False),
+    ],
+)
+def test_learning_curves_are_drawn_from_whatever_a_training_run_logged(tmp_path, history, drawn):
+    from ner.insights import write_insights
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"training": {"runtime_s": 1.0, "steps": 2, "epochs": 1.0}}))
+    (tmp_path / "training_log.tsv").write_text("\n".join(log_rows(history)) + "\n")
+    assert ("learning_curves.png" in write_insights(tmp_path)) == drawn
+    assert (tmp_path / "learning_curves.png").is_file() == drawn
+
+
 def test_demo_run_gets_plots_errors_and_a_model_card(demo_run):
     for png in ("learning_curves.png", "per_type_scores.png", "confusion_matrix.png"):
         assert (demo_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
