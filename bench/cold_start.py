@@ -51,7 +51,7 @@ def slowest_imports(python: str, command: list[str], count: int = 4) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a directory train.py wrote, exported with export.py")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--python", nargs="*", default=[], help="more interpreters to time the ONNX backends with")

@@ -116,7 +116,7 @@ def mean_row(context: int, runs: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--context", type=int, nargs="+", default=[0, 32], help="sub-tokens per side; 0 = none")
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="train each size once per seed (default: config.yaml's seed, once)"

@@ -1,6 +1,8 @@
-"""What infer.py finds on raw text, scored as train.py scores: CoNLL-2003 test as text, through
-infer.py's own code (ner.inference: word splitting, pipeline, Viterbi), its entities mapped back to
-the gold words and scored with train.py's scorer (ner.scoring, seqeval strict IOB2).
+"""What infer.py finds on raw text, scored as train.py scores.
+
+CoNLL-2003 test as text, through infer.py's own code (ner.inference: word splitting, pipeline,
+Viterbi), its entities mapped back to the gold words and scored with train.py's scorer
+(ner.scoring, seqeval strict IOB2).
 
     python bench/infer_f1.py --model runs/minilm-conll2003 [--conll ../shared/data/conll2003/test.txt]
                              [--forms spaces detokenized] [--limit N] [--metrics FILE]
@@ -75,7 +77,7 @@ def inside_a_word(entity: dict, gold_spans: list[tuple[int, int]]) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a directory train.py wrote")
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))

@@ -117,7 +117,7 @@ def matmul_peak(rows: int, inner: int, columns: int, int8: bool, threads: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a directory train.py wrote (exported for the ONNX runs)")
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")

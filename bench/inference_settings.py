@@ -30,7 +30,7 @@ def no_grad(ner):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--limit", type=int, default=1000)

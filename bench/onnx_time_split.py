@@ -1,13 +1,17 @@
 """Where an ONNX run of infer.py spends its time on the CoNLL-2003 test sentences: splitting texts
 into sentences and words, all of `prepare` (splitting and tokenizing), and ONNX Runtime itself; and
-the int8 graph's own rate against the machine's peak (bench/inference.py measures the peak).
+the int8 graph's own rate against the machine's peak (bench/inference.py measures the peak); and,
+with --ops, ONNX Runtime's own profile of the graph: its kernel time per operator type.
 
-    python bench/onnx_time_split.py --model DIR [--backend onnx-int8] [--batch-size 32 64]
+    python bench/onnx_time_split.py --model DIR [--backend onnx-int8] [--batch-size 32 64] [--ops]
 """
 
 import argparse
+import json
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -15,17 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.inference import useful_operations  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import prepare  # noqa: E402
-from ner.onnx_backend import OnnxTagger  # noqa: E402
+from ner.onnx_backend import OnnxTagger, onnx_path, require  # noqa: E402
 from ner.outputs import BACKEND_FILES  # noqa: E402
 from ner.words import split_sentences  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--backend", default="onnx-int8", choices=list(BACKEND_FILES))
     parser.add_argument("--batch-size", type=int, nargs="+", default=[32])
+    parser.add_argument("--ops", action="store_true", help="also ONNX Runtime's kernel time per operator type")
     args = parser.parse_args()
 
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]]
@@ -59,6 +64,34 @@ def main() -> None:
         total = time.perf_counter() - start
         rate = operations / in_session[0] / 1e9
         print(f"| {batch_size} | {total:.2f} s | {in_session[0]:.2f} s | {in_session[0] / total:.0%} | {rate:.0f} |")
+
+    if args.ops:
+        print_operator_profile(tagger, args.model, args.backend, texts, args.batch_size[0])
+
+
+def print_operator_profile(tagger, model: str, backend: str, texts: list[str], batch_size: int) -> None:
+    """ONNX Runtime's profile of tagging `texts`: kernel time per operator type, largest first.
+    Profiling adds its own overhead, so read the shares, not the totals."""
+    onnxruntime = require()
+    options = onnxruntime.SessionOptions()
+    options.enable_profiling = True
+    options.intra_op_num_threads = tagger.session.get_session_options().intra_op_num_threads
+    with tempfile.TemporaryDirectory() as directory:
+        options.profile_file_prefix = str(Path(directory) / "profile")
+        tagger.session = onnxruntime.InferenceSession(str(onnx_path(model, backend)), options, providers=["CPUExecutionProvider"])
+        tagger(texts, batch_size=batch_size)
+        events = json.loads(Path(tagger.session.end_profiling()).read_text())
+    kernel = Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            kernel[event["args"]["op_name"]] += event["dur"]  # microseconds
+    total = sum(kernel.values())
+    print(f"\nONNX Runtime's kernel time by operator type ({backend}, batch size {batch_size}, profiled):")
+    print("| operator | time | share |\n|---|---|---|")
+    for operator, microseconds in kernel.most_common():
+        if microseconds / total >= 0.005:
+            print(f"| {operator} | {microseconds / 1e6:.2f} s | {microseconds / total:.1%} |")
+    print(f"| (others, each under 0.5%) | {sum(m for m in kernel.values() if m / total < 0.005) / 1e6:.2f} s | |")
 
 
 if __name__ == "__main__":

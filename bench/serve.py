@@ -99,7 +99,7 @@ def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = 3
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])

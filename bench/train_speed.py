@@ -51,7 +51,7 @@ class CountingCollator:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="encoder (default: the offline all-MiniLM-L6-v2)")
     parser.add_argument("--conll", type=Path, default=Path("../shared/data/conll2003"))
     parser.add_argument("--steps", type=int, default=300, help="steps per variant (60 proved too few: +-10%% between runs)")

@@ -67,7 +67,7 @@ CANDIDATES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     args = parser.parse_args()
     rows = read_conll(Path(args.conll))
