@@ -2,8 +2,9 @@
 CoNLL-2003 test sentence per request over loopback, against infer.py's own batched rate.
 
     python bench/serve.py --model DIR [--backends torch onnx-int8] [--clients 32] [--limit 2000]
+                          [--serve-options "--max-batch 16 --batch-wait-ms 2"]
 
-For each backend: starts serve.py (its default options) on a free port, warms it up, then sends
+For each backend: starts serve.py (its defaults, or --serve-options) on a free port, warms it up, then sends
 --limit sentences from --clients concurrent clients (each keeps its connection open and waits for
 its answer before sending the next) and reports requests/s (= sentences/s), p50/p95/p99 latency
 and errors; then infer.py's batched loop on the same sentences in this process (predict, as
@@ -15,6 +16,7 @@ requests and read the answers, rather than a thread and an HTTP library per clie
 import argparse
 import asyncio
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -105,14 +107,16 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--limit", type=int, default=2000, help="sentences sent per backend")
+    parser.add_argument("--serve-options", default="", help="serve.py options to run it with, in one string")
     args = parser.parse_args()
 
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]][: args.limit]
-    print(f"{len(texts)} single-sentence requests from {args.clients} clients; model {args.model}\n")
+    options = f"; serve.py {args.serve_options}" if args.serve_options else ""
+    print(f"{len(texts)} single-sentence requests from {args.clients} clients; model {args.model}{options}\n")
     print("| backend | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
     print("|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
-        process, url = start_server(args.model, "--backend", backend)
+        process, url = start_server(args.model, "--backend", backend, *shlex.split(args.serve_options))
         try:
             load(url, texts[:64], args.clients)  # warm-up
             served = load(url, texts, args.clients)
