@@ -476,7 +476,7 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
         )
     if data.context_dropout > 1:
         problems.append(f"data.context_dropout: {data.context_dropout} is a probability; expected 0 to 1")
-    if data.context_dropout and cfg.training.get("dataloader_persistent_workers"):
+    if data.context_dropout and data.context_tokens and cfg.training.get("dataloader_persistent_workers"):
         problems.append(
             "training.dataloader_persistent_workers: workers that persist keep the first epoch's draw of "
             "data.context_dropout; unset it, or set data.context_dropout: 0"

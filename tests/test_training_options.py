@@ -57,11 +57,16 @@ def test_fields_train_py_cannot_honour_are_refused_with_the_reason(override, mes
         assert message in config_problem([override])
 
 
+PERSISTENT = ["data.context_dropout=0.5", "training.dataloader_persistent_workers=true", "training.dataloader_num_workers=1"]
+
+
 def test_persistent_workers_would_freeze_the_context_dropout_draw():
-    message = config_problem(
-        ["data.context_dropout=0.5", "training.dataloader_persistent_workers=true", "training.dataloader_num_workers=1"]
-    )
+    message = config_problem([*PERSISTENT, "data.context_tokens=16"])
     assert "keep the first epoch's draw of data.context_dropout" in message
+
+
+def test_persistent_workers_are_fine_without_context():
+    load_config(SCRATCH, [*PERSISTENT, "data.context_tokens=0"])  # nothing to drop, nothing to freeze
 
 
 def test_only_fields_trainer_never_reads_are_refused_at_their_defaults():
