@@ -112,7 +112,7 @@ class Batcher:
             while count < self.max_batch and (left := deadline - loop.time()) > 0:
                 try:
                     batch.append(await asyncio.wait_for(self.queue.get(), left))
-                except TimeoutError:
+                except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
                     break
                 count += len(batch[-1][0])
             texts = [text for request, _ in batch for text in request]
