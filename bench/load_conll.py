@@ -3,6 +3,7 @@
 python bench/load_conll.py [CONLL_DIR]      # default ../shared/data/conll2003
 """
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -14,8 +15,12 @@ from ner.data import TOKENS, load_splits  # noqa: E402
 
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/conll2003")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("conll_dir", nargs="?", default="../shared/data/conll2003", help="holds train.txt, valid.txt, test.txt")
+    root = Path(parser.parse_args().conll_dir)
     files = {"train_file": "train.txt", "validation_file": "valid.txt", "test_file": "test.txt"}
+    if missing := [name for name in files.values() if not (root / name).is_file()]:
+        parser.error(f"{root}: no {', '.join(missing)}; give the directory of CoNLL-2003's original files")
     cfg = DataConfig(dataset=None, **{key: str(root / name) for key, name in files.items()})
     start = time.perf_counter()
     splits, labels = load_splits(cfg)
