@@ -91,12 +91,17 @@ class TrainingClock(TrainerCallback, ExportableState):
     def __init__(self, seconds_before: float = 0.0):
         self.seconds_before = seconds_before
         self.started = time.monotonic()  # a restored clock is built as training begins
+        self.stopped: float | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
 
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "train_runtime" in logs:  # Trainer's own end of training, before it loads the best model
+            self.stopped = time.monotonic()
+
     def seconds(self) -> float:
-        return self.seconds_before + time.monotonic() - self.started
+        return self.seconds_before + (self.stopped or time.monotonic()) - self.started
 
     def state(self) -> dict:
         return {"args": {"seconds_before": self.seconds()}, "attributes": {}}

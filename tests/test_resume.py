@@ -187,3 +187,16 @@ def test_checkpoint_without_optimizer_state_is_not_resumed(tmp_path, capsys):
     assert main(["--config", SCRATCH, *SHORT, f"training.output_dir={output_dir}", "training.save_only_model=true"]) == 2
     assert "holds the weights but no optimizer state (training.save_only_model: true)" in capsys.readouterr().err
     assert (output_dir / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER).exists()
+
+
+def test_the_training_clock_stops_where_trainer_ends_training():
+    from ner.trainer import TrainingClock
+
+    clock = TrainingClock(seconds_before=10.0)
+    clock.on_log(None, None, None, logs={"loss": 0.1})
+    assert clock.stopped is None
+    clock.on_log(None, None, None, logs={"train_runtime": 1.0})  # then Trainer loads the best model: not training
+    stopped = clock.seconds()
+    time.sleep(0.01)
+    assert clock.seconds() == stopped >= 10.0
+    assert clock.state() == {"args": {"seconds_before": stopped}, "attributes": {}}
