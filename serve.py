@@ -27,7 +27,7 @@ log = logging.getLogger("ner")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from ner.serving import Limits
+    from ner.serving import BATCH_WAIT_MS, MAX_BATCH, Limits
 
     limits = Limits()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,9 +42,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--aggregation", default=DEFAULT_AGGREGATION, choices=AGGREGATIONS)
     parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per model call inside a batch (default: 32)")
-    parser.add_argument("--max-batch", type=int, default=256, help="texts gathered from requests into one batch (default: 256)")
     parser.add_argument(
-        "--batch-wait-ms", type=float, default=5.0, help="how long a request waits for others to batch with (default: 5)"
+        "--max-batch", type=int, default=MAX_BATCH, help=f"texts gathered from requests into one batch (default: {MAX_BATCH})"
+    )
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=BATCH_WAIT_MS,
+        help=f"how long a request waits for others to batch with (default: {BATCH_WAIT_MS:g})",
     )
     parser.add_argument(
         "--max-texts", type=int, default=limits.max_texts, help=f"texts per request (default: {limits.max_texts})"

@@ -17,6 +17,7 @@ import logging
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -37,6 +38,11 @@ class Limits:
     max_body_bytes: int = 1_000_000
     max_texts: int = 256
     max_text_chars: int = 100_000
+
+
+# How requests share model calls (Batcher); serve.py's --max-batch and --batch-wait-ms.
+MAX_BATCH = 256  # texts gathered from requests into one batch
+BATCH_WAIT_MS = 5.0  # how long the first request of a batch waits for others
 
 
 class BadRequest(Exception):
@@ -140,8 +146,8 @@ def make_app(
     record: Callable[[str, list[dict]], dict],
     model_info: dict[str, Any],
     limits: Limits,
-    max_batch: int = 64,
-    wait_ms: float = 5.0,
+    max_batch: int = MAX_BATCH,
+    wait_ms: float = BATCH_WAIT_MS,
 ):
     """The Starlette app: `tag` finds the entities, `record` makes infer.py's JSON record of a text."""
     from contextlib import asynccontextmanager
@@ -224,18 +230,23 @@ def free_port() -> int:
 
 def start_server(model_dir: str | Path, *options: str, timeout_s: float = 120) -> tuple[subprocess.Popen, str]:
     """serve.py for `model_dir` in a child process on a free loopback port, with serve.py's
-    `options`; returns the process and its base URL once GET /health answers. Its output is
-    piped (serve.py logs warnings only). RuntimeError with serve.py's own error if it exits first
-    or does not answer within `timeout_s` seconds; stop it with terminate() and wait()."""
+    `options` (not --model or --port: this sets them); returns the process and its base URL once
+    GET /health answers. Its log goes to a temporary file, never to a pipe that could fill up and
+    stall it. RuntimeError with serve.py's own message if it exits first or does not answer within
+    `timeout_s` seconds; stop it with terminate() and wait()."""
+    if taken := {"--model", "--port"} & {option.split("=")[0] for option in options}:
+        raise ValueError(f"start_server sets {' and '.join(sorted(taken))} itself")
     port = free_port()
     serve = Path(__file__).resolve().parent.parent / "serve.py"
     command = [sys.executable, str(serve), "--model", str(model_dir), "--port", str(port), *options]
-    process = subprocess.Popen(command, cwd=serve.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log_file = tempfile.TemporaryFile("w+", encoding="utf-8")
+    process = subprocess.Popen(command, cwd=serve.parent, stdout=subprocess.DEVNULL, stderr=log_file)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"serve.py exited with {process.returncode}: {process.stderr.read()}")
+            log_file.seek(0)
+            raise RuntimeError(f"serve.py exited with {process.returncode}: {log_file.read().strip()}")
         try:
             with urllib.request.urlopen(url + "/health", timeout=5) as response:
                 if response.status == 200:
@@ -243,4 +254,5 @@ def start_server(model_dir: str | Path, *options: str, timeout_s: float = 120) -
         except OSError:
             time.sleep(0.2)
     process.kill()
+    process.wait()
     raise RuntimeError(f"serve.py did not answer GET /health within {timeout_s:.0f} s")
