@@ -99,7 +99,7 @@ def file_lines(path: str) -> Iterator[str]:
     try:
         stream = file.open("rb")
     except OSError as error:
-        raise UserError(f"--file '{path}': cannot read it ({error.strerror})") from None
+        raise UserError(f"--file '{path}': cannot read it ({error.strerror}); check the path, or pass - to read stdin") from None
     with stream:
         yield from decoded_lines(stream, path)
 
@@ -161,7 +161,7 @@ def formatter(name: str, model: str):
         "conll": spans.conll_block,
         "spans": lambda text, entities: one_line_json(spans.span_record(text, entities)),
         # one task of a JSON list: run() writes the brackets and commas around them
-        "label-studio": lambda text, entities: one_line_json(spans.label_studio_task(text, entities, f"bert-ner {model}")),
+        "label-studio": lambda text, entities: one_line_json(spans.label_studio_task(text, entities, model)),
     }[name]
 
 
@@ -283,10 +283,17 @@ def run(args: argparse.Namespace) -> None:
 
     from tqdm.auto import tqdm
 
+    from ner.config import trained_data_config
     from ner.modeling import Trust
 
     trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
     ner = load_tagger(args.model, args.backend, args.device, args.threads, args.aggregation, trust)
+    if args.documents and not trained_data_config(args.model).context_tokens:
+        print(
+            f"note: {args.model} was trained without context (data.context_tokens 0), so --documents changes nothing: "
+            "each line is read alone",
+            file=sys.stderr,
+        )
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html

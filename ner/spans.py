@@ -251,5 +251,7 @@ def conll_block(text: str, entities: list[dict]) -> str:
     from ner.words import split_words, tags_for
 
     words = split_words(text)
+    if not words:
+        return ""  # a blank text: no block, not an extra blank line
     tags = tags_for(words, entities)
     return "".join(f"{text[start:end]} {tag}\n" for (start, end), tag in zip(words, tags)) + "\n"

@@ -243,8 +243,11 @@ def test_threads_option_reaches_pytorch(demo_run, capsys, monkeypatch):
 def test_documents_option_gives_one_record_per_line_in_order(demo_run, capsys, tmp_path):
     lines = [SENTENCE, "Both sides said they hoped for peace .", "", SENTENCE]
     (tmp_path / "news.txt").write_text("\n".join(lines) + "\n")
-    records = run_json(capsys, "--model", str(demo_run), "--documents", "--file", str(tmp_path / "news.txt"))
+    assert main(["--json", "--model", str(demo_run), "--documents", "--file", str(tmp_path / "news.txt")]) == 0
+    output = capsys.readouterr()
+    records = [json.loads(line) for line in output.out.splitlines()]
     assert [r["text"] for r in records] == lines
+    assert "trained without context (data.context_tokens 0), so --documents changes nothing" in output.err  # the demo's
     assert found(records[0]) == found(records[3]) == EXPECTED
     assert records[2]["entities"] == []
 

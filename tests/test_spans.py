@@ -193,7 +193,9 @@ def test_spans_round_trip_through_train_py(demo_run, capsys, tmp_path):
 
 
 def test_conll_has_a_word_and_its_tag_per_line(demo_run, capsys):
-    blocks = infer_format(capsys, demo_run, "conll").split("\n\n")
+    output = infer_format(capsys, demo_run, "conll")
+    blocks = output.split("\n\n")
+    assert len(blocks) == 3 and blocks[-1] == "" and "\n\n\n" not in output  # the blank line gives no block
     first = [line.split(" ") for line in blocks[0].splitlines()]
     assert [word for word, _ in first] == LINES[0].split()
     found = json.loads(infer_format(capsys, demo_run, "jsonl").splitlines()[0])["entities"]
@@ -210,7 +212,7 @@ def test_label_studio_is_a_task_list_with_scored_predictions(demo_run, capsys):
             (e["start"], e["end"], [e["entity_group"]], e["score"]) for e in entities
         ]
         assert all(r["from_name"] == "label" and r["to_name"] == "text" and r["type"] == "labels" for r in prediction["result"])
-        assert 0 < prediction["score"] <= 1
+        assert 0 < prediction["score"] <= 1 and prediction["model_version"] == str(demo_run)
 
 
 def test_label_studio_export_of_the_predictions_reads_back(demo_run, capsys, tmp_path):
