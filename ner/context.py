@@ -72,7 +72,8 @@ def sub_token_lengths(tokenizer, sentences: list[list[str]]) -> list[list[int]]:
     """How many sub-tokens each word of each sentence becomes (special tokens excluded)."""
     if not sentences:
         return []
-    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+    # Only counted, never fed to the model: transformers' warning about inputs over its limit would mislead.
+    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False, verbose=False)
     lengths = []
     for i, words in enumerate(sentences):
         counts = [0] * len(words)

@@ -111,6 +111,7 @@ class FastTokenizer:
         stride: int = 0,
         return_overflowing_tokens: bool = False,
         add_special_tokens: bool = True,
+        verbose: bool = True,  # transformers' over-length warning; `tokenizers` has none
     ):
         if truncation and max_length is not None:
             self.backend.enable_truncation(max_length, stride=stride)

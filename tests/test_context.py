@@ -2,7 +2,7 @@
 
 import pytest
 
-from ner.context import LEFT, RIGHT, add_context, context_words, documents_of, side_budgets
+from ner.context import LEFT, RIGHT, add_context, context_words, documents_of, side_budgets, sub_token_lengths
 from ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS
 from ner.words import IGNORE_INDEX, tokenize_and_align
 from tests.conftest import wordpiece
@@ -114,3 +114,11 @@ def test_context_dropout_dataset_shows_sentences_alone_when_drawn():
         for i in range(50):
             expected = alone[i] if drops_context(7, epoch, i, 0.5) else with_context[i]
             assert dataset[i] == {"input_ids": expected["input_ids"], "labels": expected["labels"]}  # model inputs only
+
+
+def test_counting_sub_tokens_of_a_long_sentence_gives_no_over_length_warning(capfd):
+    """sub_token_lengths only counts; transformers' "longer than the maximum" warning would mislead."""
+    tokenizer = wordpiece(["word"])
+    tokenizer.model_max_length = 8
+    assert sub_token_lengths(tokenizer, [["word"] * 20]) == [[1] * 20]
+    assert "longer than the specified maximum" not in capfd.readouterr().err
