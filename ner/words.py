@@ -16,6 +16,7 @@ through these steps, so that what infer.py finds on text is what train.py scored
 5. tags -> entities (`spans`, `entities`): strict IOB2, as seqeval and conlleval read them.
 """
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 
@@ -51,6 +52,8 @@ def _split_symbols(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Split text[start:end] where symbols meet other characters (`Paris😀` -> `Paris` `😀`).
     Marks and joiners (variation selectors, zero-width joiners) stay with what they follow, so an
     emoji sequence or a Persian word with a joiner stays whole."""
+    if text[start:end].isascii():  # ASCII has no symbols (category So): most words, checked at C speed
+        return [(start, end)]
     pieces, piece_start, previous = [], start, None
     for i in range(start, end):
         kind = _is_symbol(text[i]) if unicodedata.category(text[i]) not in ("Mn", "Me", "Cf") else previous
@@ -67,12 +70,24 @@ def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
     rule-based English splitter (no model or data download): abbreviations such as `U.S.` or
     `Dr.` do not end a sentence. `breaks` are offsets where a sentence starts in any case (the
     lines of a document)."""
+    # Each sentence pySBD returns is the text's own characters (clean=False). Its `segment` looks
+    # each one up with a regex compiled for that sentence alone, which was half of infer.py's
+    # splitting time on short lines; `str.find` from where the last sentence ended finds the same.
+    starts, cursor = set(breaks), 0
+    for sentence in _sentence_splitter().processor(text).process():
+        start = text.find(sentence, cursor)
+        if start >= 0:
+            starts.add(start)
+            cursor = start + len(sentence)
+    # Only the starts are used, so every character lands in exactly one sentence whatever the ends.
+    return sorted({0} | {start for start in starts if 0 < start < len(text)})
+
+
+@functools.cache
+def _sentence_splitter():
     import pysbd
 
-    segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
-    # Only its starts are used, so every character lands in exactly one sentence whatever the spans.
-    starts = {span.start for span in segmenter.segment(text)} | set(breaks)
-    return sorted({0} | {start for start in starts if 0 < start < len(text)})
+    return pysbd.Segmenter(language="en", clean=False)
 
 
 def split_sentences(text: str, breaks: tuple[int, ...] = ()) -> list[list[tuple[int, int]]]:
