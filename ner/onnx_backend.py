@@ -45,6 +45,9 @@ def export(model, tokenizer, path: Path) -> None:
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
+    # Eager attention exports as plain MatMul and Softmax. SDPA's export adds mask ops per layer
+    # (IsNaN, Where, Slice, Concat) that ran slower under ONNX Runtime (README, Results > Speed).
+    model.set_attn_implementation("eager")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # optional-operator notices (torchvision)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # the exporter's own deprecations, not ours to fix
