@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.inference import useful_operations  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import prepare  # noqa: E402
-from ner.onnx_backend import OnnxTagger, onnx_path, require  # noqa: E402
+from ner.onnx_backend import OnnxTagger, onnx_path, require, session  # noqa: E402
 from ner.outputs import BACKEND_FILES  # noqa: E402
 from ner.words import split_sentences  # noqa: E402
 
@@ -78,7 +78,7 @@ def print_operator_profile(tagger, model: str, backend: str, texts: list[str], b
     options.intra_op_num_threads = tagger.session.get_session_options().intra_op_num_threads
     with tempfile.TemporaryDirectory() as directory:
         options.profile_file_prefix = str(Path(directory) / "profile")
-        tagger.session = onnxruntime.InferenceSession(str(onnx_path(model, backend)), options, providers=["CPUExecutionProvider"])
+        tagger.session = session(onnx_path(model, backend), options=options)
         tagger(texts, batch_size=batch_size)
         events = json.loads(Path(tagger.session.end_profiling()).read_text())
     kernel = Counter()

@@ -83,12 +83,21 @@ def quantize(source: Path, target: Path) -> None:
         root.setLevel(level)
 
 
-def session(path: Path, threads: int | None = None):
+# ONNX Runtime's graph fusions that made the MiniLM export slower on CPU: fused SkipLayerNormalization
+# took 21% of the int8 run's kernel time, Add and LayerNormalization apart take less (README,
+# Results > Speed).
+SLOWER_FUSIONS = ["SkipLayerNormFusion"]
+
+
+def session(path: Path, threads: int | None = None, options=None):
+    """An ONNX Runtime CPU session for the export at `path`; `options` (SessionOptions) for profiling."""
     onnxruntime = require()
-    options = onnxruntime.SessionOptions()
+    options = options or onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(
+        str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=SLOWER_FUSIONS
+    )
 
 
 class FastTokenizer:
