@@ -16,7 +16,6 @@ achieved rate (the encoder's useful operations, padding excluded, per second) as
 """
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
 from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.inference import clean_entities, predict  # noqa: E402
+from ner.onnx_backend import read_json  # noqa: E402
 from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
 from ner.words import tags_for  # noqa: E402
@@ -72,7 +72,7 @@ def useful_operations(model_dir: str, texts: list[str]) -> float:
     """Multiply-adds x 2 the encoder does for `texts`, padding excluded: per sentence of n sub-tokens,
     the layers' linear maps 2n(4H^2 + 2HI) and attention's two products 4n^2 H, times the layers."""
     from ner.inference import prepare
-    from ner.onnx_backend import FastTokenizer, read_json
+    from ner.onnx_backend import FastTokenizer
 
     config = read_json(Path(model_dir) / MODEL_CONFIG_FILE)
     hidden, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
@@ -83,6 +83,23 @@ def useful_operations(model_dir: str, texts: list[str]) -> float:
             n = len(ids["input_ids"])
             total += layers * (2 * n * (4 * hidden**2 + 2 * hidden * inner) + 4 * n * n * hidden)
     return total
+
+
+def peak_shape(model_dir: str) -> tuple[int, int, int]:
+    """The product the peak is measured at: a batch of 32 sentences of ~20 sub-tokens through the
+    model's feed-forward layer, [640 x hidden] x [hidden x intermediate]."""
+    config = read_json(Path(model_dir) / MODEL_CONFIG_FILE)
+    return 32 * 20, config["hidden_size"], config["intermediate_size"]
+
+
+def peak_shape_text(model_dir: str) -> str:
+    rows, inner, columns = peak_shape(model_dir)
+    return f"[{rows} x {inner}] x [{inner} x {columns}]"
+
+
+def model_peak(model_dir: str, int8: bool, threads: int) -> float:
+    """This machine's peak (operations/s) at `model_dir`'s feed-forward shape (`matmul_peak`)."""
+    return matmul_peak(*peak_shape(model_dir), int8, threads)
 
 
 def matmul_peak(rows: int, inner: int, columns: int, int8: bool, threads: int) -> float:
@@ -136,15 +153,9 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"{len(texts)} sentences from {args.conll}; model {args.model}; torch threads {threads}")
     operations = useful_operations(args.model, texts)
-    config = json.loads((Path(args.model) / MODEL_CONFIG_FILE).read_text())
-    shape = (
-        32 * 20,
-        config["hidden_size"],
-        config["intermediate_size"],
-    )  # a batch of 32 sentences of ~20 sub-tokens, the feed-forward layer
-    peaks = {False: matmul_peak(*shape, False, threads), True: matmul_peak(*shape, True, threads)}
+    peaks = {int8: model_peak(args.model, int8, threads) for int8 in (False, True)}
     print(
-        f"peak of this machine, {threads} threads, [{shape[0]} x {shape[1]}] x [{shape[1]} x {shape[2]}]: "
+        f"peak of this machine, {threads} threads, {peak_shape_text(args.model)}: "
         f"fp32 {peaks[False] / 1e9:.0f} GFLOP/s, int8 {peaks[True] / 1e9:.0f} GOP/s; "
         f"the encoder's work: {operations / 1e9:.1f} GOP\n"
     )

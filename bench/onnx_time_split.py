@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.inference import useful_operations  # noqa: E402
+from bench.inference import model_peak, useful_operations  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import prepare  # noqa: E402
 from ner.onnx_backend import OnnxTagger, onnx_path, require, session  # noqa: E402
@@ -56,14 +56,18 @@ def main() -> None:
     tagger.session.run = timed_run
     operations = useful_operations(args.model, texts)
     print(f"{len(texts)} sentences, {args.backend}; splitting {split:.2f} s, prepare (splitting + tokenizing) {prepared:.2f} s")
-    print("| batch size | total | in ONNX Runtime | share | ONNX Runtime GOP/s |\n|---|---|---|---|---|")
+    threads = tagger.session.get_session_options().intra_op_num_threads  # 0: ONNX Runtime's default, for both
+    peak = model_peak(args.model, args.backend == "onnx-int8", threads)
+    print(f"this machine's peak, as bench/inference.py measures it: {peak / 1e9:.0f} GOP/s")
+    print("| batch size | total | in ONNX Runtime | share | ONNX Runtime GOP/s | of peak |\n|---|---|---|---|---|---|")
     for batch_size in args.batch_size:
         in_session[0] = 0.0
         start = time.perf_counter()
         tagger(texts, batch_size=batch_size)
         total = time.perf_counter() - start
         rate = operations / in_session[0] / 1e9
-        print(f"| {batch_size} | {total:.2f} s | {in_session[0]:.2f} s | {in_session[0] / total:.0%} | {rate:.0f} |")
+        share, of_peak = in_session[0] / total, rate * 1e9 / peak
+        print(f"| {batch_size} | {total:.2f} s | {in_session[0]:.2f} s | {share:.0%} | {rate:.0f} | {of_peak:.0%} |")
 
     if args.ops:
         print_operator_profile(tagger, args.model, args.backend, texts, args.batch_size[0])
