@@ -2,7 +2,7 @@
 CoNLL-2003 test sentence per request over loopback, against infer.py's own batched rate.
 
     python bench/serve.py --model DIR [--backends torch onnx-int8] [--clients 32] [--limit 2000]
-                          [--serve-options="--max-batch 32 --batch-wait-ms 2"]
+                          [--serve-options="--max-batch 64 --batch-wait-ms 2"]
 
 For each backend: starts serve.py (its defaults, or --serve-options) on a free port, warms it up, then sends
 --limit sentences from --clients concurrent clients (each keeps its connection open and waits for
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--serve-options",
         default="",
-        help='serve.py options, in one string: --serve-options="--max-batch 32" (not --model, --port or --backend)',
+        help='serve.py options, in one string: --serve-options="--max-batch 64" (not --model, --port or --backend)',
     )
     args = parser.parse_args()
     if taken := {"--backend", "--model", "--port"} & {option.split("=")[0] for option in shlex.split(args.serve_options)}:
