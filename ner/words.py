@@ -72,7 +72,9 @@ def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
     lines of a document)."""
     # Each sentence pySBD returns is the text's own characters (clean=False). Its `segment` looks
     # each one up with a regex compiled for that sentence alone, which was half of infer.py's
-    # splitting time on short lines; `str.find` from where the last sentence ended finds the same.
+    # splitting time on short lines. `str.find` from where the last sentence ended finds the same
+    # starts, except where pySBD returns two sentences that share a character (`great....  Next`):
+    # its regex could start the second inside the first; here it starts after it.
     starts, cursor = set(breaks), 0
     for sentence in _sentence_splitter().processor(text).process():
         start = text.find(sentence, cursor)

@@ -11,6 +11,7 @@ from ner.words import (
     decode,
     entities,
     inside_labels,
+    sentence_starts,
     spans,
     split_words,
     tags_for,
@@ -157,6 +158,22 @@ SOFT_HYPHEN, ZWJ, ZWSP = "\u00ad", "\u200d", "\u200b"
 def test_split_words(text, words):
     found = split_words(text)
     assert [text[start:end] for start, end in found] == words
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        ("Anna went home. Anna went home.", ["Anna went home. ", "Anna went home."]),  # the same sentence twice
+        ("Dr. Smith came. He left.", ["Dr. Smith came. ", "He left."]),  # an abbreviation ends nothing
+        ("No period here", ["No period here"]),
+        ("One line.\nAnother line.", ["One line.\n", "Another line."]),
+        # pySBD returns `great.` and `....` here, sharing a period; each character lands in one sentence
+        ("It was great....  Really.", ["It was great.", "...  ", "Really."]),
+    ],
+)
+def test_sentence_starts_cut_the_text_into_sentences_that_share_no_character(text, sentences):
+    starts = sentence_starts(text)
+    assert [text[start:end] for start, end in zip(starts, starts[1:] + [len(text)])] == sentences
 
 
 @pytest.mark.parametrize(
