@@ -5,8 +5,9 @@
     GET  /health        {"status": "ok"} (the model is loaded before the server listens)
     GET  /v1/model      labels, base model, context, backend, and the model's metrics.json
 
-Requests that arrive together are tagged in one model call (Batcher): the first waits at most
-`wait_ms` for others, up to `max_batch` texts. Every bad request is a 4xx with a JSON
+Requests that arrive together are tagged as one batch (Batcher): the first waits at most
+`wait_ms` for others, until the batch holds `max_batch` texts or more (a request is never split);
+serve.py's tagging function cuts the batch, longest text first, into model calls of --batch-size. Every bad request is a 4xx with a JSON
 {"error": ...} that says what was wrong and the limit; a failure inside the model is a 500 with a
 one-line JSON error, never a traceback, and the worker lives on.
 """

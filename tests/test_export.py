@@ -89,6 +89,24 @@ def test_onnx_threads_reach_the_session(exported):
     assert OnnxTagger(str(exported), "onnx-int8", threads=1).session.get_session_options().intra_op_num_threads == 1
 
 
+def test_the_export_has_eager_attention_and_its_sessions_run_without_the_slower_fusions(exported, tmp_path):
+    """Eager attention exports as plain MatMul and Softmax, without SDPA's mask ops; a session runs
+    the int8 graph with Add and LayerNormalization apart (SLOWER_FUSIONS: a misspelt fusion name
+    would be ignored silently, so the optimized graph itself is read)."""
+    import onnx
+    import onnxruntime
+
+    from ner.onnx_backend import onnx_path, session
+
+    operators = {node.op_type for node in onnx.load(onnx_path(exported, "onnx")).graph.node}
+    assert "Softmax" in operators and "IsNaN" not in operators
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session(onnx_path(exported, "onnx-int8"), options=options)
+    operators = {node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node}
+    assert "LayerNormalization" in operators and "SkipLayerNormalization" not in operators
+
+
 def demo_sentences() -> list[str]:
     return [" ".join(words) for words in read_conll(REPO / "data/demo/test.txt")[TOKENS]]
 
