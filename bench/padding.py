@@ -1,23 +1,29 @@
 """How much of a batched model call is padding, on the CoNLL-2003 test sentences: texts taken in
-groups of --group in arrival order (serve.py's batches; infer.py's chunks are 256), each group cut,
+groups of --group as they arrive (infer.py's chunks of lines, serve.py's batches), each group cut,
 longest first, into model calls of --batch-size texts, each call padded to its longest input.
+Texts arrive in the file's order (neighbouring sentences of an article are often of similar
+length) or shuffled (seed 0), as requests from many unrelated clients would.
 
     python bench/padding.py --model DIR [--group 256 32 16] [--batch-size 32 16 8 4]
 
-Counts sub-tokens as the model sees them (ner.inference.prepare, special tokens included). Padding
-is the share of a call's positions that hold no text; the model computes them all the same.
+Counts the sub-tokens of each sentence alone with the model's tokenizer.json, special tokens
+included (ner.inference.prepare without document context, as a sentence-level model reads them).
+Padding is the share of a call's positions that hold no text; the model computes them all the same.
 """
 
 import argparse
+import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import prepare  # noqa: E402
 from ner.onnx_backend import FastTokenizer  # noqa: E402
 from ner.outputs import TOKENIZER_FILE  # noqa: E402
+from ner.serving import MAX_BATCH, MODEL_BATCH  # noqa: E402
 
 
 def padded_positions(lengths: list[int], group: int, batch_size: int) -> int:
@@ -35,19 +41,23 @@ def padded_positions(lengths: list[int], group: int, batch_size: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a directory train.py wrote (its tokenizer.json is used)")
-    parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
-    parser.add_argument("--group", type=int, nargs="+", default=[256, 32, 16])
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[32, 16, 8, 4])
+    parser.add_argument("--conll", default="../shared/data/conll2003/test.txt", help="sentences in CoNLL format")
+    parser.add_argument(
+        "--group", type=int, nargs="+", default=[TEXTS_PER_CHUNK, MAX_BATCH, 16], help="texts that arrive together"
+    )
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[32, 16, MODEL_BATCH, 4], help="texts per model call")
     args = parser.parse_args()
 
     tokenizer = FastTokenizer(Path(args.model) / TOKENIZER_FILE)
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]]
     lengths = [len(ids["input_ids"]) for text in texts for ids, _ in prepare(tokenizer, text).inputs]
+    shuffled = random.Random(0).sample(lengths, len(lengths))
     print(f"{len(lengths)} inputs, {sum(lengths)} sub-tokens\n")
-    print("| texts per group | texts per model call | padding |\n|---|---|---|")
+    print("| texts per group | texts per model call | padding, file order | padding, shuffled |\n|---|---|---|---|")
     for group in args.group:
-        for batch_size in (size for size in args.batch_size if size <= group):
-            print(f"| {group} | {batch_size} | {1 - sum(lengths) / padded_positions(lengths, group, batch_size):.1%} |")
+        for batch_size in sorted({min(size, group) for size in args.batch_size}, reverse=True):
+            padding = [1 - sum(lengths) / padded_positions(order, group, batch_size) for order in (lengths, shuffled)]
+            print(f"| {group} | {batch_size} | {padding[0]:.1%} | {padding[1]:.1%} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Load test of serve.py on this machine: a bounded number of concurrent clients, each sending one
 CoNLL-2003 test sentence per request over loopback, against infer.py's own batched rate.
 
-    python bench/serve.py --model DIR [--backends torch onnx-int8] [--clients 32] [--limit 2000]
+    python bench/serve.py --model DIR [--backends torch onnx-int8] [--clients 32] [--limit 2000] [--shuffle]
                           [--serve-options="--max-batch 64 --batch-wait-ms 2"]
 
 For each backend: starts serve.py (its defaults, or --serve-options) on a free port, warms it up, then sends
@@ -16,6 +16,7 @@ requests and read the answers, rather than a thread and an HTTP library per clie
 import argparse
 import asyncio
 import json
+import random
 import shlex
 import statistics
 import sys
@@ -108,6 +109,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--limit", type=int, default=2000, help="sentences sent per backend")
     parser.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="send the sentences in a random order (seed 0), as unrelated clients would, not the file's "
+        "(where neighbours are often of similar length); infer.py's rate is measured on the same order",
+    )
+    parser.add_argument(
         "--serve-options",
         default="",
         help='serve.py options, in one string: --serve-options="--max-batch 64" (not --model, --port or --backend)',
@@ -119,8 +126,11 @@ def main() -> None:
         )
 
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]][: args.limit]
+    if args.shuffle:
+        random.Random(0).shuffle(texts)
     options = f"; serve.py {args.serve_options}" if args.serve_options else ""
-    print(f"{len(texts)} single-sentence requests from {args.clients} clients; model {args.model}{options}\n")
+    order = "shuffled" if args.shuffle else "in the file's order"
+    print(f"{len(texts)} single-sentence requests, {order}, from {args.clients} clients; model {args.model}{options}\n")
     print("| backend | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
     print("|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
