@@ -1,6 +1,7 @@
 """Where an ONNX run of infer.py spends its time on the CoNLL-2003 test sentences: splitting texts
 into sentences and words, all of `prepare` (splitting and tokenizing), and ONNX Runtime itself; and
-the int8 graph's own rate against the machine's peak (bench/inference.py measures the peak); and,
+the graph's own rate against the machine's peak for its number type (fp32 or int8, measured as
+bench/inference.py measures it); and,
 with --ops, ONNX Runtime's own profile of the graph: its kernel time per operator type.
 
     python bench/onnx_time_split.py --model DIR [--backend onnx-int8] [--batch-size 32 64] [--ops]
@@ -58,7 +59,8 @@ def main() -> None:
     print(f"{len(texts)} sentences, {args.backend}; splitting {split:.2f} s, prepare (splitting + tokenizing) {prepared:.2f} s")
     threads = tagger.session.get_session_options().intra_op_num_threads  # 0: ONNX Runtime's default, for both
     peak = model_peak(args.model, args.backend == "onnx-int8", threads)
-    print(f"this machine's peak, as bench/inference.py measures it: {peak / 1e9:.0f} GOP/s")
+    unit = "GOP/s (int8)" if args.backend == "onnx-int8" else "GFLOP/s (fp32)"
+    print(f"this machine's peak, as bench/inference.py measures it: {peak / 1e9:.0f} {unit}")
     print("| batch size | total | in ONNX Runtime | share | ONNX Runtime GOP/s | of peak |\n|---|---|---|---|---|---|")
     for batch_size in args.batch_size:
         in_session[0] = 0.0
