@@ -6,10 +6,11 @@
     GET  /v1/model      labels, base model, context, backend, and the model's metrics.json
 
 Requests that arrive together are tagged as one batch (Batcher): the first waits at most
-`wait_ms` for others, until the batch holds `max_batch` texts or more (a request is never split);
-serve.py's tagging function cuts the batch, longest text first, into model calls of --batch-size. Every bad request is a 4xx with a JSON
-{"error": ...} that says what was wrong and the limit; a failure inside the model is a 500 with a
-one-line JSON error, never a traceback, and the worker lives on.
+`wait_ms` for others, until the batch holds `max_batch` texts or more (a request is never split).
+The `tag` function serve.py gives it cuts the batch, longest text first, into model calls of
+MODEL_BATCH texts (serve.py's --batch-size). Every bad request is a 4xx with a JSON {"error": ...}
+that says what was wrong and the limit; a failure inside the model is a 500 with a one-line JSON
+error, never a traceback, and the worker lives on.
 """
 
 import asyncio
