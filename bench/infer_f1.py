@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infer import BACKENDS, TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
+from ner.inference import BATCH_SIZE  # noqa: E402
 from ner.outputs import METRICS_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
 from ner.words import split_words, tags_for  # noqa: E402
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--backend", default="torch", choices=BACKENDS, help="as infer.py's")
     parser.add_argument(
         "--metrics", help="train.py's scores to compare with (default: MODEL/metrics.json; an evaluate-only run's)"

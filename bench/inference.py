@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
 from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
-from ner.inference import clean_entities, predict  # noqa: E402
+from ner.inference import BATCH_SIZE, clean_entities, predict  # noqa: E402
 from ner.onnx_backend import read_json  # noqa: E402
 from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a directory train.py wrote (exported for the ONNX runs)")
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
     args = parser.parse_args()
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.inference import timed  # noqa: E402
 from infer import load_tagger  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
+from ner.inference import BATCH_SIZE  # noqa: E402
 from ner.onnx_backend import onnx_path  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
     parser.add_argument("--limit", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     args = parser.parse_args()
 
     import torch

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import prepare  # noqa: E402
+from ner.inference import BATCH_SIZE, prepare  # noqa: E402
 from ner.onnx_backend import FastTokenizer  # noqa: E402
 from ner.outputs import TOKENIZER_FILE  # noqa: E402
 from ner.serving import MAX_BATCH, MODEL_BATCH  # noqa: E402
@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument(
         "--group", type=int, nargs="+", default=[TEXTS_PER_CHUNK, MAX_BATCH, 16], help="texts that arrive together"
     )
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[32, 16, MODEL_BATCH, 4], help="texts per model call")
+    parser.add_argument(
+        "--batch-size", type=int, nargs="+", default=[BATCH_SIZE, 16, MODEL_BATCH, 4], help="texts per model call"
+    )
     args = parser.parse_args()
 
     tokenizer = FastTokenizer(Path(args.model) / TOKENIZER_FILE)

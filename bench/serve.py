@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import predict  # noqa: E402
+from ner.inference import BATCH_SIZE, predict  # noqa: E402
 from ner.serving import start_server  # noqa: E402
 
 
@@ -91,7 +91,7 @@ def load(url: str, texts: list[str], clients: int) -> dict:
     }
 
 
-def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = 32) -> float:
+def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = BATCH_SIZE) -> float:
     """Sentences/s of infer.py's own loop: chunks of TEXTS_PER_CHUNK, batches of batch_size."""
     tagger = load_tagger(model, backend)
     tagger(texts[:8])  # warm-up

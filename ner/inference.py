@@ -30,6 +30,7 @@ from ner.words import (
 
 # What a BERT-style token classifier takes, by the names its tokenizer gives them.
 MODEL_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
+BATCH_SIZE = 32  # inputs per model call in infer.py (serve.py's calls are smaller: ner.serving.MODEL_BATCH)
 
 
 def window_stride(max_length: int) -> int:

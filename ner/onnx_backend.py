@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from ner.errors import UserError
-from ner.inference import MODEL_INPUT_NAMES
+from ner.inference import BATCH_SIZE, MODEL_INPUT_NAMES
 from ner.outputs import BACKEND_FILES, ONNX_DIR
 from ner.words import DEFAULT_AGGREGATION
 
@@ -161,7 +161,7 @@ def read_json(path: Path) -> dict:
 
 
 class OnnxTagger:
-    """infer.py's tagger on an export: `tagger(texts, batch_size=32)` gives each text's entities,
+    """infer.py's tagger on an export: `tagger(texts, batch_size=BATCH_SIZE)` gives each text's entities,
     as the PyTorch pipeline does (the same ner.inference.prepare and finish around the model),
     with onnxruntime, tokenizers and numpy only."""
 
@@ -193,7 +193,7 @@ class OnnxTagger:
         self.use_viterbi = trained.viterbi
         self.aggregation = aggregation
 
-    def __call__(self, texts: list[str], batch_size: int = 32) -> list[list[dict]]:
+    def __call__(self, texts: list[str], batch_size: int = BATCH_SIZE) -> list[list[dict]]:
         import numpy as np
 
         from ner.inference import finish, prepare
