@@ -59,9 +59,9 @@ def main() -> None:
     print(f"{len(texts)} sentences, {args.backend}; splitting {split:.2f} s, prepare (splitting + tokenizing) {prepared:.2f} s")
     threads = tagger.session.get_session_options().intra_op_num_threads  # 0: ONNX Runtime's default, for both
     peak = model_peak(args.model, args.backend == "onnx-int8", threads)
-    unit = "GOP/s (int8)" if args.backend == "onnx-int8" else "GFLOP/s (fp32)"
+    unit = "GOP/s" if args.backend == "onnx-int8" else "GFLOP/s"  # int8 operations or fp32 floating-point ones
     print(f"this machine's peak, as bench/inference.py measures it: {peak / 1e9:.0f} {unit}")
-    print("| batch size | total | in ONNX Runtime | share | ONNX Runtime GOP/s | of peak |\n|---|---|---|---|---|---|")
+    print(f"| batch size | total | in ONNX Runtime | share | ONNX Runtime {unit} | of peak |\n|---|---|---|---|---|---|")
     for batch_size in args.batch_size:
         in_session[0] = 0.0
         start = time.perf_counter()

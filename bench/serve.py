@@ -103,10 +103,10 @@ def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = B
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--conll", default="../shared/data/conll2003/test.txt")
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--model", required=True, help="a directory train.py wrote (exported for onnx-int8)")
+    parser.add_argument("--conll", default="../shared/data/conll2003/test.txt", help="the sentences to send")
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"], help="serve.py backends, one run each")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients, each waiting for its answer")
     parser.add_argument("--limit", type=int, default=2000, help="sentences sent per backend")
     parser.add_argument(
         "--shuffle",
