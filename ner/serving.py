@@ -44,10 +44,10 @@ class Limits:
 
 # How requests share model calls (Batcher); serve.py's --max-batch, --batch-size, --batch-wait-ms.
 # Requests arrive in no order of length, so a batch is cut, longest text first, into model calls of
-# 8 texts: on CoNLL-2003 sentences one call of 32 is 57% padding, calls of 8 are 21%
-# (bench/padding.py). With 32 clients on 2 cores, batches of 32 in calls of 8 served 86-97% of
-# infer.py's batched rate with torch and 77-94% with int8, against 73% and 67% for batches of 16
-# in one call (README, Serving over HTTP).
+# 8 texts: on CoNLL-2003 sentences one call of 32 is 57-66% padding, calls of 8 are 21-27% (file
+# order, shuffled; bench/padding.py). With 32 clients on 2 cores, batches of 32 in calls of 8
+# served 86-97% of infer.py's batched rate with torch and 74-94% with int8, against 73% and 67% for
+# batches of 16 in one call (README, Serving over HTTP).
 MAX_BATCH = 32  # texts gathered from requests into one batch
 MODEL_BATCH = 8  # texts per model call within a batch
 BATCH_WAIT_MS = 5.0  # how long the first request of a batch waits for others
