@@ -68,21 +68,24 @@ def percentiles(values: list[float]) -> list[float]:
     return statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
 
 
-def useful_operations(model_dir: str, texts: list[str]) -> float:
-    """Multiply-adds x 2 the encoder does for `texts`, padding excluded: per sentence of n sub-tokens,
-    the layers' linear maps 2n(4H^2 + 2HI) and attention's two products 4n^2 H, times the layers."""
+def input_lengths(model_dir: str, texts: list[str]) -> list[int]:
+    """Sub-tokens of each model input for `texts` (special tokens included), each sentence alone as
+    a sentence-level model reads it: ner.inference.prepare with the model's tokenizer.json."""
     from ner.inference import prepare
     from ner.onnx_backend import FastTokenizer
 
+    tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
+    return [len(ids["input_ids"]) for text in texts for ids, _ in prepare(tokenizer, text).inputs]
+
+
+def useful_operations(model_dir: str, texts: list[str]) -> float:
+    """Multiply-adds x 2 the encoder does for `texts`, padding excluded: per sentence of n sub-tokens,
+    the layers' linear maps 2n(4H^2 + 2HI) and attention's two products 4n^2 H, times the layers."""
     config = read_json(Path(model_dir) / MODEL_CONFIG_FILE)
     hidden, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
-    tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
-    total = 0.0
-    for text in texts:
-        for ids, _ in prepare(tokenizer, text).inputs:
-            n = len(ids["input_ids"])
-            total += layers * (2 * n * (4 * hidden**2 + 2 * hidden * inner) + 4 * n * n * hidden)
-    return total
+    return sum(
+        layers * (2 * n * (4 * hidden**2 + 2 * hidden * inner) + 4 * n * n * hidden) for n in input_lengths(model_dir, texts)
+    )
 
 
 def peak_shape(model_dir: str) -> tuple[int, int, int]:

@@ -18,11 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.inference import input_lengths  # noqa: E402
 from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import BATCH_SIZE, prepare  # noqa: E402
-from ner.onnx_backend import FastTokenizer  # noqa: E402
-from ner.outputs import TOKENIZER_FILE  # noqa: E402
+from ner.inference import BATCH_SIZE  # noqa: E402
 from ner.serving import MAX_BATCH, MODEL_BATCH  # noqa: E402
 
 
@@ -50,9 +49,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    tokenizer = FastTokenizer(Path(args.model) / TOKENIZER_FILE)
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]]
-    lengths = [len(ids["input_ids"]) for text in texts for ids, _ in prepare(tokenizer, text).inputs]
+    lengths = input_lengths(args.model, texts)
     shuffled = random.Random(0).sample(lengths, len(lengths))
     print(f"{len(lengths)} inputs, {sum(lengths)} sub-tokens\n")
     print("| texts per group | texts per model call | padding, file order | padding, shuffled |\n|---|---|---|---|")

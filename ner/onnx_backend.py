@@ -93,7 +93,7 @@ SLOWER_FUSIONS = ["SkipLayerNormFusion"]
 def session(path: Path, threads: int | None = None, options=None):
     """An ONNX Runtime CPU session for the export at `path`; `options` (SessionOptions) for profiling."""
     onnxruntime = require()
-    options = options or onnxruntime.SessionOptions()
+    options = onnxruntime.SessionOptions() if options is None else options
     if threads:
         options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(

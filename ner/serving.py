@@ -247,20 +247,22 @@ def start_server(model_dir: str | Path, *options: str, timeout_s: float = 120) -
     port = free_port()
     serve = Path(__file__).resolve().parent.parent / "serve.py"
     command = [sys.executable, str(serve), "--model", str(model_dir), "--port", str(port), *options]
-    log_file = tempfile.TemporaryFile("w+", encoding="utf-8")
-    process = subprocess.Popen(command, cwd=serve.parent, stdout=subprocess.DEVNULL, stderr=log_file)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log_file.seek(0)
-            raise RuntimeError(f"serve.py exited with {process.returncode}: {log_file.read().strip()}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=5) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.2)
+    # The server writes to its own handle of the file; this one, only for reading its last words, is
+    # closed on the way out.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log_file:
+        process = subprocess.Popen(command, cwd=serve.parent, stdout=subprocess.DEVNULL, stderr=log_file)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                log_file.seek(0)
+                raise RuntimeError(f"serve.py exited with {process.returncode}: {log_file.read().strip()}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=5) as response:
+                    if response.status == 200:
+                        return process, url
+            except OSError:
+                time.sleep(0.2)
     process.kill()
     process.wait()
     raise RuntimeError(f"serve.py did not answer GET /health within {timeout_s:.0f} s")
