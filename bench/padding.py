@@ -22,6 +22,7 @@ from bench.inference import input_lengths  # noqa: E402
 from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import BATCH_SIZE  # noqa: E402
+from ner.outputs import TOKENIZER_FILE  # noqa: E402
 from ner.serving import MAX_BATCH, MODEL_BATCH  # noqa: E402
 
 
@@ -48,6 +49,12 @@ def main() -> None:
         "--batch-size", type=int, nargs="+", default=[BATCH_SIZE, 16, MODEL_BATCH, 4], help="texts per model call"
     )
     args = parser.parse_args()
+    if min(args.group + args.batch_size) < 1:
+        parser.error("--group and --batch-size take sizes of at least 1")
+    if not (Path(args.model) / TOKENIZER_FILE).is_file():
+        parser.error(f"--model {args.model}: no {TOKENIZER_FILE} there; give a directory train.py wrote")
+    if not Path(args.conll).is_file():
+        parser.error(f"--conll {args.conll}: no such file")
 
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]]
     lengths = input_lengths(args.model, texts)
