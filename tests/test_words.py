@@ -1,8 +1,11 @@
 """One word, one entity: text -> words, words -> sub-token labels, scores -> tags -> entities."""
 
+import random
+
 import numpy as np
 import pytest
 
+import ner.words
 from ner.words import (
     IGNORE_INDEX,
     NO_WORD,
@@ -13,6 +16,7 @@ from ner.words import (
     inside_labels,
     sentence_starts,
     spans,
+    split_sentences,
     split_words,
     tags_for,
     tokenize_and_align,
@@ -174,6 +178,47 @@ def test_split_words(text, words):
 def test_sentence_starts_cut_the_text_into_sentences_that_share_no_character(text, sentences):
     starts = sentence_starts(text)
     assert [text[start:end] for start, end in zip(starts, starts[1:] + [len(text)])] == sentences
+
+
+def split_without_shortcut(text: str, monkeypatch) -> list[list[tuple[int, int]]]:
+    with monkeypatch.context() as patch:
+        patch.setattr(ner.words, "_one_sentence", lambda text: False)
+        return split_sentences(text)
+
+
+@pytest.mark.parametrize(
+    "text, shortcut",
+    [
+        ("No period here", True),
+        ("Anna went home .", True),
+        ("Is it ?", True),
+        ("  Leading and trailing spaces.  ", True),
+        ("EU rejects German call to boycott British lamb .", True),
+        ("", True),
+        ("Dr. Smith came.", False),  # a period inside: pySBD decides
+        ("Wow!!!", False),
+        ('"Go," he said .', False),  # a quote that opens the text can end a sentence
+        ("' Hello ' Mary said", False),
+        ("( Reuters ) The", False),
+        ("see a) this b) that", False),  # list items
+        ('He paused -" The end', False),  # a dash and a quote
+        ("One line\nAnother line", False),
+        ("U.S. troops", False),
+    ],
+)
+def test_one_sentence_shortcut_is_taken_only_where_pysbd_keeps_the_text_whole(text, shortcut, monkeypatch):
+    assert ner.words._one_sentence(text) == shortcut
+    assert split_sentences(text) == split_without_shortcut(text, monkeypatch)
+
+
+def test_one_sentence_shortcut_splits_random_texts_as_pysbd_does(monkeypatch):
+    """Random texts of the characters pySBD's rules turn on: each splits the same either way."""
+    pieces = list("ab AB ,;:-'\"“”‘’「」（）(1 .!?。\n…é") + [" He", " The", "Mr", "U.S", '-" ', "a)", "2)"]
+    rng = random.Random(0)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 20))) for _ in range(3000)]
+    taken = [text for text in texts if ner.words._one_sentence(text)]
+    assert len(taken) > 300  # the shortcut is exercised
+    assert [split_sentences(text) for text in taken] == [split_without_shortcut(text, monkeypatch) for text in taken]
 
 
 @pytest.mark.parametrize(
