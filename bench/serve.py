@@ -134,7 +134,8 @@ def main() -> None:
     print("| backend | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
     print("|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
-        process, url = start_server(args.model, "--backend", backend, *shlex.split(args.serve_options))
+        # --backend last: it wins over an abbreviation of it in --serve-options (--back)
+        process, url = start_server(args.model, *shlex.split(args.serve_options), "--backend", backend)
         try:
             load(url, texts[:64], args.clients)  # warm-up
             served = load(url, texts, args.clients)

@@ -246,7 +246,8 @@ def start_server(model_dir: str | Path, *options: str, timeout_s: float = 120) -
         raise ValueError(f"start_server sets {' and '.join(sorted(taken))} itself")
     port = free_port()
     serve = Path(__file__).resolve().parent.parent / "serve.py"
-    command = [sys.executable, str(serve), "--model", str(model_dir), "--port", str(port), *options]
+    # --model and --port come last, so that they win over an abbreviation of them in `options` (--mod)
+    command = [sys.executable, str(serve), *options, "--model", str(model_dir), "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     # The server writes to its own handle of the file; this one, only for reading its last words, is
