@@ -24,6 +24,7 @@ from ner.config import (
     Config,
     describe,
     load_config,
+    saved_defaults,
     to_yaml,
 )
 from ner.context import has_documents, with_context
@@ -89,9 +90,7 @@ def prepare_output_dir(cfg: Config, training_args) -> Path | None:
                 checkpoints.start_fresh(cfg.output_dir)
     if not cfg.model.fine_tune:
         return None
-    return checkpoints.resume_point(
-        cfg.output_dir, cfg.checkpoints.resume, yaml.safe_load(to_yaml(cfg)), yaml.safe_load(to_yaml(Config()))
-    )
+    return checkpoints.resume_point(cfg.output_dir, cfg.checkpoints.resume, yaml.safe_load(to_yaml(cfg)), saved_defaults())
 
 
 def load_model(cfg: Config, splits, labels: list[str]):

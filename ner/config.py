@@ -588,16 +588,31 @@ def describe(cls: type = Config, prefix: str = "") -> list[str]:
 UNTRAINED_DATA = DataConfig(context_tokens=0, max_length=None)
 
 
+# What a saved config that lacks a key (written before the key existed) meant by it, where that is
+# not the key's default today: data.context_dropout came in off (0) and became 0.5 once measured.
+BEFORE_KEY_EXISTED: dict[str, dict[str, Any]] = {"data": {"context_dropout": 0.0}}
+
+
+def saved_defaults() -> dict[str, Any]:
+    """What each key of a saved config (a checkpoint's) means where it is missing, as plain dicts:
+    today's default, or what it meant before the key existed (BEFORE_KEY_EXISTED)."""
+    defaults = yaml.safe_load(to_yaml(Config()))
+    for section, keys in BEFORE_KEY_EXISTED.items():
+        defaults[section].update(keys)
+    return defaults
+
+
 def trained_data_config(model_dir: str | Path) -> DataConfig:
     """The `data:` section a saved model was trained with (its train_config.yaml), so that inference
     encodes and decodes as training did; where there is none (a Hub model, an old export),
     UNTRAINED_DATA: sentences alone, the model's own length limit, Viterbi.
-    Keys this version does not know are skipped and missing ones take their defaults: a model
-    outlives the code that trained it."""
+    Keys this version does not know are skipped and missing ones take what they meant then
+    (BEFORE_KEY_EXISTED) or their defaults: a model outlives the code that trained it."""
     path = Path(model_dir) / RESOLVED_CONFIG_FILE
     if not path.is_file():
         return UNTRAINED_DATA
-    raw = (parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}).get("data") or {}
+    saved = (parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}).get("data") or {}
+    raw = BEFORE_KEY_EXISTED["data"] | saved
     known = {f.name for f in dataclasses.fields(DataConfig)}
     problems: list[str] = []
     data = build_section(DataConfig, {k: v for k, v in raw.items() if k in known}, "data", problems)

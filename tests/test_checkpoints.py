@@ -4,6 +4,7 @@ output directory replaced whole."""
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ner.checkpoints import (
     MARKER,
@@ -20,6 +21,7 @@ from ner.checkpoints import (
     resume_problems,
     room_problem,
 )
+from ner.config import Config, saved_defaults, to_yaml
 from ner.errors import UserError
 
 COMPLETE = {MARKER, TRAINER_STATE, "model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
@@ -107,6 +109,15 @@ def test_a_saved_value_wins_over_the_default():
     assert resume_problems(saved, with_key(resolved(), "data", "widen_spans", False), DEFAULTS)[0] == [
         "data.widen_spans: True -> False"
     ]
+
+
+def test_a_checkpoint_from_before_context_dropout_was_trained_without_it():
+    """data.context_dropout came in off and became 0.5 later: a checkpoint whose config lacks it
+    cannot be resumed by today's default, which would train on with dropout."""
+    today = yaml.safe_load(to_yaml(Config()))
+    before = {**today, "data": {k: v for k, v in today["data"].items() if k != "context_dropout"}}
+    assert resume_problems(before, today, saved_defaults())[0] == ["data.context_dropout: 0.0 -> 0.5"]
+    assert resume_problems(before, with_key(today, "data", "context_dropout", 0.0), saved_defaults()) == ([], [])
 
 
 @pytest.mark.parametrize(

@@ -231,6 +231,21 @@ def test_inference_reads_the_data_settings_a_model_was_trained_with(tmp_path, sa
     assert (data.max_length, data.viterbi, data.context_tokens) == (max_length, viterbi, context)
 
 
+@pytest.mark.parametrize(
+    "saved, dropout",
+    [
+        ("data:\n  max_length: null\n", 0.0),  # trained before data.context_dropout existed: without it
+        ("data:\n  context_dropout: 0.5\n", 0.5),
+    ],
+)
+def test_a_model_trained_before_context_dropout_reads_as_trained_without_it(tmp_path, saved, dropout):
+    from ner.config import trained_data_config
+    from ner.outputs import RESOLVED_CONFIG_FILE
+
+    (tmp_path / RESOLVED_CONFIG_FILE).write_text(saved)
+    assert trained_data_config(tmp_path).context_dropout == dropout
+
+
 def test_a_model_without_train_config_is_read_as_sentences_alone_with_viterbi(tmp_path):
     from ner.config import trained_data_config
 
