@@ -77,27 +77,30 @@ def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
     # starts, except where pySBD returns two sentences that share a character (`great....  Next`):
     # its regex could start the second inside the first; here it starts after it.
     starts, cursor = set(breaks), 0
-    if _one_sentence(text):
-        return sorted({0} | {start for start in starts if 0 < start < len(text)})
-    for sentence in _sentence_splitter().processor(text).process():
-        start = text.find(sentence, cursor)
-        if start >= 0:
-            starts.add(start)
-            cursor = start + len(sentence)
+    if not _one_sentence(text):
+        for sentence in _sentence_splitter().processor(text).process():
+            start = text.find(sentence, cursor)
+            if start >= 0:
+                starts.add(start)
+                cursor = start + len(sentence)
     # Only the starts are used, so every character lands in exactly one sentence whatever the ends.
     return sorted({0} | {start for start in starts if 0 < start < len(text)})
 
 
 # pySBD ends a sentence only at one of these marks, at a line break, after a list item such as
-# `a)` or `2)`, after a dash and a quote, or after a quote that opens the text (`"Go," he said.`):
-# pysbd/processor.py, lists_item_replacer.py and SENTENCE_BOUNDARY_REGEX in lang/common/common.py.
-# A text with none of them, but for one mark at its end, is one sentence and goes without pySBD:
-# two thirds of CoNLL-2003's sentences, whose splitting then takes a third less time, with the same
-# words on every sentence of CoNLL-2003 and WNUT-17 (`python bench/one_sentence.py`) and on the
-# cases and random texts of tests/test_words.py.
+# `a)` or `2)`, after a dash and a quote, after a quote or bracket that opens the text (`"Go," he
+# said.`), or at one of the characters its rules use as placeholders (`☄`, `☝`, which it may
+# also delete): pysbd/processor.py, lists_item_replacer.py, lang/common/. A text with none of
+# them, but for one mark at its end, is one sentence and goes without pySBD: two thirds of
+# CoNLL-2003's sentences, whose splitting then takes a third less time, with the same words on
+# every sentence of CoNLL-2003 and WNUT-17 (`python bench/one_sentence.py`) and on the cases and
+# random texts of tests/test_words.py.
 _SENTENCE_ENDS = "。．.！!?？"  # pySBD's Punctuations
-_MAY_END_SENTENCE = re.compile(f"[{_SENTENCE_ENDS})\n\r]" + r"|-[\"'“”]\s")  # `-" He`: QUOTATION_AT_END_OF_SENTENCE_REGEX
-_OPENING_QUOTES = tuple("\"'“‘「（(")
+_PYSBD_PLACEHOLDERS = "ƪȸȹᓰᓱᓳᓴᓷᓸ∮∯⌬⎋☄☇☈☉☏☝♝♟♨♬♭✂"
+_MAY_END_SENTENCE = re.compile(
+    f"[{_SENTENCE_ENDS}{_PYSBD_PLACEHOLDERS})\n\r]" + r"|-[\"'“”]\s"  # `-" He`: QUOTATION_AT_END_OF_SENTENCE_REGEX
+)
+_OPENING_QUOTES_AND_BRACKETS = tuple("\"'“‘「（(")
 
 
 def _one_sentence(text: str) -> bool:
@@ -105,7 +108,7 @@ def _one_sentence(text: str) -> bool:
     body = text.strip()
     if body[-1:] and body[-1] in _SENTENCE_ENDS:
         body = body[:-1]
-    return not body.startswith(_OPENING_QUOTES) and _MAY_END_SENTENCE.search(body) is None
+    return not body.startswith(_OPENING_QUOTES_AND_BRACKETS) and _MAY_END_SENTENCE.search(body) is None
 
 
 @functools.cache

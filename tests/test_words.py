@@ -204,6 +204,8 @@ def split_without_shortcut(text: str, monkeypatch) -> list[list[tuple[int, int]]
         ('He paused -" The end', False),  # a dash and a quote
         ("One line\nAnother line", False),
         ("U.S. troops", False),
+        ("☝️ This is the one.", False),  # pySBD's placeholders: it may end a sentence at them or delete them
+        ("Comet ☄️ Go outside!", False),
     ],
 )
 def test_one_sentence_shortcut_is_taken_only_where_pysbd_keeps_the_text_whole(text, shortcut, monkeypatch):
@@ -213,7 +215,15 @@ def test_one_sentence_shortcut_is_taken_only_where_pysbd_keeps_the_text_whole(te
 
 def test_one_sentence_shortcut_splits_random_texts_as_pysbd_does(monkeypatch):
     """Random texts of the characters pySBD's rules turn on: each splits the same either way."""
-    pieces = list("ab AB ,;:-'\"“”‘’「」（）(1 .!?。\n…é") + [" He", " The", "Mr", "U.S", '-" ', "a)", "2)"]
+    pieces = list("ab AB ,;:-'\"“”‘’「」（）(1 .!?。\n…é\t\u00a0\u2028\x85\ufe0f☝☄ȸ∯♨") + [
+        " He",
+        " The",
+        "Mr",
+        "U.S",
+        '-" ',
+        "a)",
+        "2)",
+    ]
     rng = random.Random(0)
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 20))) for _ in range(3000)]
     taken = [text for text in texts if ner.words._one_sentence(text)]
