@@ -38,6 +38,7 @@ Span = tuple[str, int, int]  # (entity type, first word, one past the last word)
 # 1. text -> words
 
 
+CONTINUING = ("Mn", "Me", "Cf")  # Unicode categories of marks and joiners: part of the character before them
 EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)  # skin tones (category Sk): part of the emoji before them
 REPLACEMENT_CHARACTER = "\ufffd"  # category So, but it stands for a lost letter of the word around it
 
@@ -57,7 +58,7 @@ def _split_symbols(text: str, start: int, end: int) -> list[tuple[int, int]]:
         return [(start, end)]
     pieces, piece_start, previous = [], start, None
     for i in range(start, end):
-        kind = _is_symbol(text[i]) if unicodedata.category(text[i]) not in ("Mn", "Me", "Cf") else previous
+        kind = _is_symbol(text[i]) if unicodedata.category(text[i]) not in CONTINUING else previous
         if previous is not None and kind != previous:
             pieces.append((piece_start, i))
             piece_start = i
@@ -81,10 +82,18 @@ def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
         for sentence in _sentence_splitter().processor(text).process():
             start = text.find(sentence, cursor)
             if start >= 0:
-                starts.add(start)
+                starts.add(_base_of(text, start))
                 cursor = start + len(sentence)
     # Only the starts are used, so every character lands in exactly one sentence whatever the ends.
     return sorted({0} | {start for start in starts if 0 < start < len(text)})
+
+
+def _base_of(text: str, start: int) -> int:
+    """`start`, or where marks and joiners there begin with the character they belong to: pySBD
+    deletes its placeholder `☝` from `☝️ Look.` and starts the sentence at the variation selector."""
+    while start > 0 and unicodedata.category(text[start]) in CONTINUING:
+        start -= 1
+    return start
 
 
 # pySBD ends a sentence only at one of these marks, at a line break, after a list item such as

@@ -173,6 +173,9 @@ def test_split_words(text, words):
         ("One line.\nAnother line.", ["One line.\n", "Another line."]),
         # pySBD returns `great.` and `....` here, sharing a period; each character lands in one sentence
         ("It was great....  Really.", ["It was great.", "...  ", "Really."]),
+        # pySBD deletes its placeholder ☝ and starts its sentence at the variation selector after it,
+        # which belongs to the ☝: a variation selector alone made a word of its own
+        ("☝️ Look. Go.", ["☝️ Look. ", "Go."]),
     ],
 )
 def test_sentence_starts_cut_the_text_into_sentences_that_share_no_character(text, sentences):
