@@ -87,8 +87,8 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
 
 
 def with_defaults(saved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """`saved` with the keys it lacks taken from `defaults`, at every depth. A checkpoint written
-    before a key existed was made with the behaviour that key's default keeps."""
+    """`saved` with the keys it lacks taken from `defaults`, at every depth: for a checkpoint written
+    before a key existed, what the key meant then (ner.config.saved_defaults)."""
     filled = dict(saved)
     for key, default in defaults.items():
         if key not in filled:

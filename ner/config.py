@@ -589,8 +589,9 @@ UNTRAINED_DATA = DataConfig(context_tokens=0, max_length=None)
 
 
 # What a saved config that lacks a key (written before the key existed) meant by it, where that is
-# not the key's default today: data.context_dropout came in off (0) and became 0.5 once measured.
-BEFORE_KEY_EXISTED: dict[str, dict[str, Any]] = {"data": {"context_dropout": 0.0}}
+# not the key's default today: data.context_tokens and data.context_dropout came in off (0) and
+# took their defaults (128, 0.5) once measured.
+BEFORE_KEY_EXISTED: dict[str, dict[str, Any]] = {"data": {"context_tokens": 0, "context_dropout": 0.0}}
 
 
 def saved_defaults() -> dict[str, Any]:

@@ -89,7 +89,7 @@ def with_key(config, section, key, value):
     return {**config, section: {**config[section], key: value}}
 
 
-# A checkpoint written before a key existed was made with that key's default behaviour.
+# What a key missing from a checkpoint's config means (train.py passes ner.config.saved_defaults()).
 DEFAULTS = {"data": {"widen_spans": False}}
 
 
@@ -111,13 +111,14 @@ def test_a_saved_value_wins_over_the_default():
     ]
 
 
-def test_a_checkpoint_from_before_context_dropout_was_trained_without_it():
-    """data.context_dropout came in off and became 0.5 later: a checkpoint whose config lacks it
-    cannot be resumed by today's default, which would train on with dropout."""
+@pytest.mark.parametrize("key, then", [("context_dropout", 0.0), ("context_tokens", 0)])
+def test_a_checkpoint_from_before_a_key_was_made_with_what_it_meant_then(key, then):
+    """data.context_tokens and data.context_dropout came in off and took other defaults later: a
+    checkpoint whose config lacks one cannot be resumed under today's default, which trains otherwise."""
     today = yaml.safe_load(to_yaml(Config()))
-    before = {**today, "data": {k: v for k, v in today["data"].items() if k != "context_dropout"}}
-    assert resume_problems(before, today, saved_defaults())[0] == ["data.context_dropout: 0.0 -> 0.5"]
-    assert resume_problems(before, with_key(today, "data", "context_dropout", 0.0), saved_defaults()) == ([], [])
+    before = {**today, "data": {k: v for k, v in today["data"].items() if k != key}}
+    assert resume_problems(before, today, saved_defaults())[0] == [f"data.{key}: {then!r} -> {today['data'][key]!r}"]
+    assert resume_problems(before, with_key(today, "data", key, then), saved_defaults()) == ([], [])
 
 
 @pytest.mark.parametrize(

@@ -217,9 +217,12 @@ def test_cpu_processes_defaults(training, cuda, world_size, expected):
     "saved, max_length, viterbi, context",
     [
         ("data:\n  max_length: 64\n  viterbi: false\n  context_tokens: 0\n", 64, False, 0),
-        ("data:\n  max_length: null\n", None, True, 128),  # an older model: keys it lacks take the defaults
-        ("data:\n  max_length: 32\n  a_key_from_a_newer_version: 1\n", 32, True, 128),
-        ("model:\n  name_or_path: x\n", None, True, 128),
+        ("data:\n  max_length: 64\n  context_tokens: 128\n", 64, True, 128),
+        # an older model: keys it lacks take the defaults (viterbi), or what they meant before they
+        # existed: context_tokens came in at 0 (sentences alone) and became 128 later
+        ("data:\n  max_length: null\n", None, True, 0),
+        ("data:\n  max_length: 32\n  a_key_from_a_newer_version: 1\n", 32, True, 0),
+        ("model:\n  name_or_path: x\n", None, True, 0),
     ],
 )
 def test_inference_reads_the_data_settings_a_model_was_trained_with(tmp_path, saved, max_length, viterbi, context):
