@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import BATCH_SIZE, predict  # noqa: E402
-from ner.serving import start_server  # noqa: E402
+from ner.serving import options_among, start_server  # noqa: E402
 
 
 def http_request(host: str, text: str) -> bytes:
@@ -120,7 +120,7 @@ def main() -> None:
         help='serve.py options, in one string: --serve-options="--max-batch 64" (not --model, --port or --backend)',
     )
     args = parser.parse_args()
-    if taken := {"--backend", "--model", "--port"} & {option.split("=")[0] for option in shlex.split(args.serve_options)}:
+    if taken := options_among(shlex.split(args.serve_options), ("--backend", "--model", "--port")):
         parser.error(
             f"--serve-options: leave out {', '.join(sorted(taken))}; the benchmark sets them (--backends, --model, a free port)"
         )
@@ -134,8 +134,7 @@ def main() -> None:
     print("| backend | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
     print("|---|---|---|---|---|---|---|---|")
     for backend in args.backends:
-        # --backend last: it wins over an abbreviation of it in --serve-options (--back)
-        process, url = start_server(args.model, *shlex.split(args.serve_options), "--backend", backend)
+        process, url = start_server(args.model, "--backend", backend, *shlex.split(args.serve_options))
         try:
             load(url, texts[:64], args.clients)  # warm-up
             served = load(url, texts, args.clients)

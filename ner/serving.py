@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,18 +236,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def options_among(options: Iterable[str], names: Iterable[str]) -> list[str]:
+    """Which of the long option `names` the command-line words `options` set, spelt out or
+    abbreviated as argparse accepts (`--mod` for `--model`).
+
+    >>> options_among(["--mod", "x", "--max-batch=4", "--port=1"], ["--model", "--port", "--backend"])
+    ['--model', '--port']
+    """
+    given = {word.split("=")[0] for word in options if word.startswith("--") and len(word.split("=")[0]) > 2}
+    return sorted(name for name in names if any(name.startswith(option) for option in given))
+
+
 def start_server(model_dir: str | Path, *options: str, timeout_s: float = 120) -> tuple[subprocess.Popen, str]:
     """serve.py for `model_dir` in a child process on a free loopback port, with serve.py's
     `options` (not --model or --port: this sets them); returns the process and its base URL once
     GET /health answers. Its log goes to a temporary file, never to a pipe that could fill up and
     stall it. RuntimeError with serve.py's own message if it exits first or does not answer within
     `timeout_s` seconds; stop it with terminate() and wait()."""
-    if taken := {"--model", "--port"} & {option.split("=")[0] for option in options}:
-        raise ValueError(f"start_server sets {' and '.join(sorted(taken))} itself")
+    if taken := options_among(options, ("--model", "--port")):
+        raise ValueError(f"start_server sets {' and '.join(taken)} itself")
     port = free_port()
     serve = Path(__file__).resolve().parent.parent / "serve.py"
-    # --model and --port come last, so that they win over an abbreviation of them in `options` (--mod)
-    command = [sys.executable, str(serve), *options, "--model", str(model_dir), "--port", str(port)]
+    command = [sys.executable, str(serve), "--model", str(model_dir), "--port", str(port), *options]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     # The server writes to its own handle of the file; this one, only for reading its last words, is

@@ -156,6 +156,23 @@ def test_without_the_web_stack_serve_py_says_what_to_install(demo_run, capsys, m
     assert "uvicorn not installed: serve.py needs a web server: pip install -r requirements-serve.txt" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "options, found",
+    [
+        (["--max-batch", "64", "--batch-wait-ms=2"], []),
+        (["--model", "x"], ["--model"]),
+        (["--mod", "x"], ["--model"]),  # argparse takes an abbreviation of a long option
+        (["--port=9"], ["--port"]),
+        (["--back", "onnx", "--po", "1"], ["--backend", "--port"]),
+        (["--", "-m"], []),
+    ],
+)
+def test_options_among_finds_reserved_options_spelt_out_or_abbreviated(options, found):
+    from ner.serving import options_among
+
+    assert options_among(options, ["--model", "--port", "--backend"]) == found
+
+
 def test_one_failing_request_does_not_fail_the_others_in_its_batch():
     """The model fails on one request's text: that request gets the error, the rest their answers."""
     import asyncio
