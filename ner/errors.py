@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130
+BROKEN_PIPE_EXIT = 128 + 13  # SIGPIPE, what a shell reports for `cat` cut off by `head`
 
 log = logging.getLogger("ner")
 
@@ -48,6 +49,14 @@ def run_cli(body: Callable[[], int | None], debug: bool) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
+    except BrokenPipeError:
+        # Whoever read our output stopped (`infer.py ... | head`): stop quietly, as `cat` does. What
+        # is still buffered goes nowhere, or Python's flush at exit would complain about the pipe.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (a test's capture)
+            pass
+        return BROKEN_PIPE_EXIT
 
 
 class StderrHandler(logging.StreamHandler):

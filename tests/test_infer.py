@@ -260,3 +260,22 @@ def test_a_model_without_train_config_still_works(demo_run, capsys, tmp_path):
     shutil.copytree(demo_run, model, ignore=shutil.ignore_patterns("train_config.yaml"))
     (record,) = run_json(capsys, "--model", str(model), SENTENCE)
     assert found(record) == EXPECTED
+
+
+def test_a_reader_that_stops_early_ends_infer_quietly(demo_run, tmp_path):
+    """`infer.py ... | head -1`: no traceback when the pipe closes, the status a shell gives `cat`."""
+    import subprocess
+    import sys
+
+    from ner.errors import BROKEN_PIPE_EXIT
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text(f"{SENTENCE}\n" * 3000)  # far more output than a pipe holds
+    command = [sys.executable, "infer.py", "--model", str(demo_run), "--file", str(texts), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()
+    _, errors = process.communicate(timeout=300)
+    assert json.loads(first)["entities"]
+    assert process.returncode == BROKEN_PIPE_EXIT, errors.decode()
+    assert errors.decode().strip() == ""
