@@ -12,7 +12,7 @@ import yaml
 
 from ner import analysis, plots
 from ner.card import model_card
-from ner.errors import UserError, run_cli
+from ner.errors import UserError, require_packages, run_cli
 from ner.outputs import (
     CONFUSION,
     ERRORS_JSONL,
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
+        require_packages("matplotlib", hint="ner.insights draws its plots with it: pip install -r requirements.txt")
         if not (args.output_dir / METRICS_FILE).is_file():
             raise UserError(f"no {METRICS_FILE} in {args.output_dir}/: give a directory train.py wrote")
         written = write_insights(args.output_dir)

@@ -141,3 +141,16 @@ def test_a_deployment_without_torch_gets_one_line(demo_run, capsys, monkeypatch,
     assert main(args[command]) == 2
     (error,) = errors(capsys)
     assert error.startswith("error: torch, transformers not installed: ") and hint in error
+
+
+def test_insights_without_matplotlib_gets_one_line(demo_run, capsys, monkeypatch):
+    """A deployment environment (requirements-onnx.txt) has no matplotlib for the plots."""
+    import importlib.util
+
+    from ner import insights
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
+    assert insights.main([str(demo_run)]) == 2
+    (error,) = errors(capsys)
+    assert error == "error: matplotlib not installed: ner.insights draws its plots with it: pip install -r requirements.txt"
