@@ -239,6 +239,11 @@ def read_hub(cfg: DataConfig):
         split = "validation" if split in ("valid", "dev") else split
         wanted = [cfg.tokens_column, cfg.tags_column] + ([cfg.document_column] if cfg.document_column else [])
         missing = [c for c in wanted if c not in dataset.column_names]
+        if missing and hub.looks_local(cfg.dataset) and dataset.column_names == ["text"]:
+            raise UserError(  # datasets reads a directory of .txt files as lines of plain text
+                f"data.dataset: '{cfg.dataset}' holds plain text files, which datasets reads as lines, not words and "
+                f"tags; for CoNLL files (a 'word tag' line per word), {hub.LOCAL_DATA}"
+            )
         if missing:
             raise UserError(
                 f"data.dataset '{cfg.dataset}' split {split}: no column {missing[0]!r} (has {dataset.column_names}); "

@@ -14,9 +14,13 @@ from ner.errors import UserError
 from ner.outputs import MODEL_CONFIG_FILE
 
 CONNECT_TIMEOUT_S = 5
-OFFLINE_HINT = (
-    "set HF_HUB_OFFLINE=1 to use your Hugging Face cache, point {key} at local files, or try the offline demo: make demo"
-)
+OFFLINE_HINT = "set HF_HUB_OFFLINE=1 to use your Hugging Face cache, {local}, or try the offline demo: make demo"
+LOCAL_DATA = "set data.dataset=null and data.train_file, data.validation_file, data.test_file to local files"
+
+
+def local_instead(key: str) -> str:
+    """How to use local files instead of the Hub for config key `key`."""
+    return LOCAL_DATA if key.startswith("data.") else f"point {key} at a local directory"
 
 
 def looks_local(name: str) -> bool:
@@ -44,7 +48,7 @@ def require(name: str, key: str) -> None:
     try:
         socket.create_connection((endpoint.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError:
-        hint = OFFLINE_HINT.format(key=key)
+        hint = OFFLINE_HINT.format(local=local_instead(key))
         raise UserError(
             f"{key}: '{name}' is no local directory, and the Hugging Face Hub, where it would be a "
             f"{'dataset' if key.startswith('data.') else 'model'} id, "
@@ -58,7 +62,7 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
     if offline() and not looks_local(name):
         return UserError(
             f"{key}: '{name}' is not in your Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; run once "
-            "with network and without HF_HUB_OFFLINE to cache it, or use local files (README: Without network)"
+            f"with network and without HF_HUB_OFFLINE to cache it, or {local_instead(key)} (README: Without network)"
         )
     if os.path.isdir(name):
         return UserError(f"{key}: could not load '{name}': {reason}")

@@ -144,6 +144,24 @@ def test_unreachable_hub_fails_in_seconds_and_points_to_the_demo(monkeypatch, tm
     error = capsys.readouterr().err
     assert "data.dataset: 'lhoestq/conll2003' is no local directory, and the Hugging Face Hub, where it would be" in error
     assert "HF_HUB_OFFLINE=1" in error and "make demo" in error
+    assert "set data.dataset=null and data.train_file, data.validation_file, data.test_file to local files" in error
+
+
+def test_a_directory_of_conll_files_as_data_dataset_says_how_to_name_the_files(tmp_path, capsys):
+    """datasets reads a directory of .txt files as lines of text: the error says data.dataset=null
+    and the *_file keys, not which columns are missing."""
+    conll = tmp_path / "conll"
+    conll.mkdir()
+    for split in ("train", "valid", "test"):
+        shutil.copy(f"data/demo/{split}.txt", conll / f"{split}.txt")
+    no_files = ["data.train_file=null", "data.validation_file=null", "data.test_file=null"]
+    assert main(["--config", SCRATCH, f"data.dataset={conll}", *no_files, f"training.output_dir={tmp_path / 'out'}"]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert error == (
+        f"error: data.dataset: '{conll}' holds plain text files, which datasets reads as lines, not words and tags; "
+        "for CoNLL files (a 'word tag' line per word), set data.dataset=null and data.train_file, data.validation_file, "
+        "data.test_file to local files"
+    )
 
 
 def test_offline_without_the_dataset_in_the_cache_says_what_to_do(monkeypatch, tmp_path, capsys):
@@ -154,6 +172,7 @@ def test_offline_without_the_dataset_in_the_cache_says_what_to_do(monkeypatch, t
     (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert "'lhoestq/conll2003' is not in your Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it" in error
     assert "run once with network and without HF_HUB_OFFLINE" in error
+    assert "or set data.dataset=null and data.train_file, data.validation_file, data.test_file to local files" in error
     assert not (tmp_path / "out").exists()  # a failed run leaves no empty output directory
 
 
