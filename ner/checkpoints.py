@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ner.errors import UserError
+from ner.errors import UserError, shown_names
 from ner.outputs import (
     CHECKPOINT_PREFIX,
     OPTIMIZER,
@@ -25,6 +25,7 @@ from ner.outputs import (
     TRAINER_STATE,
     WEIGHTS,
     WRITE_PROBE,
+    edited_files,
     f1_summary,
     files_under,
     read_labels,
@@ -158,10 +159,14 @@ def check_replaceable(output_dir: Path) -> None:
             "wrote; move out anything of yours, delete the directory, and rerun (or choose another output_dir)"
         )
     if foreign := foreign_files(files, own):
-        shown = ", ".join(f"'{name}'" for name in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise UserError(
-            f"training.output_dir: '{output_dir}' holds files that train.py did not write ({shown}), and a run "
+            f"training.output_dir: '{output_dir}' holds files that train.py did not write ({shown_names(foreign)}), and a run "
             "replaces the whole directory; move them out, or choose a new or empty directory"
+        )
+    if edited := edited_files(output_dir):
+        raise UserError(
+            f"training.output_dir: '{output_dir}' holds files changed since bert-ner wrote them ({shown_names(edited)}), "
+            "and a run replaces the whole directory; move them out, or choose a new or empty directory"
         )
     if MARKER in files:
         log.info(f"{output_dir} holds a finished model{scores_of(output_dir)}; this run replaces it when it finishes")

@@ -35,6 +35,11 @@ def require_packages(*modules: str, hint: str) -> None:
         raise UserError(f"{', '.join(missing)} not installed: {hint}")
 
 
+def shown_names(names: list[str]) -> str:
+    """`'a', 'b', 'c' and 2 more`: the first three names, quoted, for a one-line error."""
+    return ", ".join(f"'{name}'" for name in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
 def run_cli(body: Callable[[], int | None], debug: bool) -> int:
     """Run a command's body and turn user errors into a message and an exit status
     (the body's own status, or 0)."""

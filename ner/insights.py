@@ -12,7 +12,7 @@ import yaml
 
 from ner import analysis, plots
 from ner.card import model_card
-from ner.errors import UserError, require_packages, run_cli
+from ner.errors import UserError, require_packages, run_cli, shown_names
 from ner.outputs import (
     CONFUSION,
     ERRORS_JSONL,
@@ -25,11 +25,14 @@ from ner.outputs import (
     PREDICTIONS_FILE,
     RESOLVED_CONFIG_FILE,
     add_own_files,
+    edited_files,
     read_labels,
     read_log,
     read_metrics,
     read_predictions,
 )
+
+INSIGHTS = [LEARNING_CURVES, PER_TYPE, CONFUSION, ERRORS_MD, ERRORS_JSONL, MODEL_CARD]  # what write_insights may write
 
 
 def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
@@ -72,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         require_packages("matplotlib", hint="ner.insights draws its plots with it: pip install -r requirements.txt")
         if not (args.output_dir / METRICS_FILE).is_file():
             raise UserError(f"no {METRICS_FILE} in {args.output_dir}/: give a directory train.py wrote")
+        if edited := edited_files(args.output_dir, INSIGHTS):
+            it = "it" if len(edited) == 1 else "them"
+            raise UserError(
+                f"{args.output_dir}/: {shown_names(edited)} changed since bert-ner wrote {it}, and this would write {it} "
+                f"again; move {it} out first"
+            )
         written = write_insights(args.output_dir)
         add_own_files(args.output_dir, written)
         for name in written:

@@ -1,6 +1,7 @@
 """What a run leaves in output_dir besides the model (metrics, reports, predictions, the log),
 and the name of every file and directory bert-ner writes or reads there: the one place they live."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -153,21 +154,64 @@ def files_under(directory: Path) -> list[str]:
     return sorted(found)
 
 
+# A file this small may be one a user edits by hand (the model card above all): the record of own
+# files keeps its digest, so that an edit is noticed before a rerun or ner.insights would replace
+# it. Larger files (the weights) are never edited by hand, and hashing them would slow every run.
+EDITABLE_BYTES = 16 * 2**20
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _record_line(output_dir: Path, name: str) -> str:
+    """`name`, with a tab and its digest where the file may be edited by hand (EDITABLE_BYTES)."""
+    path = output_dir / name
+    editable = path.is_file() and not path.is_symlink() and path.stat().st_size <= EDITABLE_BYTES
+    return f"{name}\t{_digest(path)}" if editable and name != OWN_FILES else name
+
+
+def _read_record(output_dir: Path) -> dict[str, str | None] | None:
+    """The record of own files: each name and its digest (None where none was kept), or None
+    where there is no record. Records of older versions list names only."""
+    path = output_dir / OWN_FILES
+    if not path.is_file():
+        return None
+    entries = (line.partition("\t") for line in path.read_text(encoding="utf-8").splitlines() if line)
+    return {name: digest or None for name, _, digest in entries}
+
+
+def _write_record(output_dir: Path, names: list[str]) -> None:
+    lines = [_record_line(output_dir, name) for name in sorted(set(names) | {OWN_FILES})]
+    (output_dir / OWN_FILES).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def write_own_files(output_dir: Path) -> None:
     """Record everything now in output_dir as bert-ner's own (the last file a run writes)."""
-    (output_dir / OWN_FILES).write_text("\n".join(files_under(output_dir) + [OWN_FILES]) + "\n", encoding="utf-8")
+    _write_record(output_dir, files_under(output_dir))
 
 
 def read_own_files(output_dir: Path) -> set[str] | None:
     """The files bert-ner recorded as its own in output_dir, or None where it recorded none."""
-    path = output_dir / OWN_FILES
-    if not path.is_file():
-        return None
-    return {line for line in path.read_text(encoding="utf-8").splitlines() if line}
+    record = _read_record(output_dir)
+    return None if record is None else set(record)
 
 
 def add_own_files(output_dir: Path, paths: list[str]) -> None:
-    """Record more files as bert-ner's own (export.py's ONNX files) in a directory train.py wrote."""
+    """Record more files as bert-ner's own, or files it wrote again (export.py's ONNX files,
+    ner.insights' plots and card), in a directory train.py wrote."""
     own = read_own_files(output_dir)
     if own is not None:
-        (output_dir / OWN_FILES).write_text("\n".join(sorted(own | set(paths))) + "\n", encoding="utf-8")
+        _write_record(output_dir, sorted(own | set(paths)))
+
+
+def edited_files(output_dir: Path, names: list[str] | None = None) -> list[str]:
+    """Of bert-ner's own files in output_dir (or of `names` among them), those changed since it
+    wrote them: their digest differs from the record's."""
+    record = _read_record(output_dir) or {}
+    wanted = record if names is None else [name for name in names if name in record]
+    return [
+        name
+        for name in sorted(wanted)
+        if record[name] and (output_dir / name).is_file() and _digest(output_dir / name) != record[name]
+    ]

@@ -179,6 +179,41 @@ def test_a_finished_output_is_replaced_with_a_line_that_says_so(tmp_path, caplog
     assert "holds a finished model (dev f1 0.900, test f1 0.850); this run replaces it when it finishes" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "change, refused",
+    [
+        (None, False),
+        ("README.md", True),  # the model card, edited before uploading it
+        ("labels.txt", True),
+    ],
+)
+def test_an_own_file_edited_since_it_was_written_stops_the_rerun_that_would_replace_it(tmp_path, change, refused):
+    from ner.outputs import write_own_files
+
+    (tmp_path / MARKER).write_text("model: {}")
+    (tmp_path / "README.md").write_text("# model card\n")
+    (tmp_path / "labels.txt").write_text("O\nB-PER\n")
+    write_own_files(tmp_path)
+    if change:
+        with (tmp_path / change).open("a") as file:
+            file.write("my notes\n")
+    if refused:
+        with pytest.raises(UserError, match=f"holds files changed since bert-ner wrote them \\('{change}'\\)"):
+            check_replaceable(tmp_path)
+    else:
+        check_replaceable(tmp_path)
+
+
+def test_a_record_of_own_files_from_before_digests_still_reads(tmp_path):
+    """Older versions recorded names only: their files count as own, and as unedited."""
+    from ner.outputs import OWN_FILES, edited_files, read_own_files
+
+    (tmp_path / "README.md").write_text("# edited card\n")
+    (tmp_path / OWN_FILES).write_text(f"README.md\n{OWN_FILES}\n")
+    assert read_own_files(tmp_path) == {"README.md", OWN_FILES}
+    assert edited_files(tmp_path) == []
+
+
 def test_a_failed_run_leaves_no_empty_directories(tmp_path):
     output = tmp_path / "runs" / "x"
     with pytest.raises(RuntimeError), removed_if_failed(output):

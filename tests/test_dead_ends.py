@@ -154,3 +154,25 @@ def test_insights_without_matplotlib_gets_one_line(demo_run, capsys, monkeypatch
     assert insights.main([str(demo_run)]) == 2
     (error,) = errors(capsys)
     assert error == "error: matplotlib not installed: ner.insights draws its plots with it: pip install -r requirements.txt"
+
+
+def test_insights_refuses_to_write_over_an_edited_model_card(demo_run, capsys, tmp_path):
+    """`python -m ner.insights DIR` writes the card again; one edited by hand stops it, and one
+    it wrote itself does not (its record is brought up to date)."""
+    import shutil
+
+    from ner import insights
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    assert insights.main([str(run)]) == 0
+    assert insights.main([str(run)]) == 0  # what it wrote again counts as its own
+    capsys.readouterr()
+    with (run / "README.md").open("a", encoding="utf-8") as card:
+        card.write("Notes of mine.\n")
+    assert insights.main([str(run)]) == 2
+    (error,) = errors(capsys)
+    assert (
+        error == f"error: {run}/: 'README.md' changed since bert-ner wrote it, and this would write it again; move it out first"
+    )
+    assert (run / "README.md").read_text(encoding="utf-8").endswith("Notes of mine.\n")
