@@ -167,6 +167,7 @@ class DataConfig:
             "share of training sentences that see no context in each epoch, drawn anew per epoch, so that one model "
             "also learns sentences alone (FLERT uses 0.5); 0 = always context",
             min=0.0,
+            max=1.0,
         ),
     )
     document_column: str | None = field(
@@ -389,7 +390,9 @@ def _optional_of(hint: Any) -> tuple[Any, bool]:
 POSITIVE = "positive"  # a minimum for values that must be above 0, however small
 
 
-def _check_value(key: str, value: Any, hint: Any, minimum: float | str | None, problems: list[str]) -> Any:
+def _check_value(
+    key: str, value: Any, hint: Any, minimum: float | str | None, problems: list[str], maximum: float | None = None
+) -> Any:
     kind, optional = _optional_of(hint)
     if value is None:
         if not optional:
@@ -406,6 +409,8 @@ def _check_value(key: str, value: Any, hint: Any, minimum: float | str | None, p
         problems.append(f"{key}: {value!r} is too small; expected more than 0")
     elif minimum not in (None, POSITIVE) and value < minimum:
         problems.append(f"{key}: {value!r} is too small; expected at least {minimum}")
+    elif maximum is not None and value > maximum:
+        problems.append(f"{key}: {value!r} is too large; expected at most {maximum}")
     return value
 
 
@@ -422,7 +427,9 @@ def build_section(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
     values = {}
     for name, spec in fields.items():
         if name in raw:
-            values[name] = _check_value(f"{prefix}.{name}", raw[name], hints[name], spec.metadata.get("min"), problems)
+            values[name] = _check_value(
+                f"{prefix}.{name}", raw[name], hints[name], spec.metadata.get("min"), problems, spec.metadata.get("max")
+            )
     return cls(**values)
 
 
@@ -476,8 +483,6 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
         problems.append(
             f"data.label_map: {data.label_map!r} is not a mapping of type names to type names (or null), e.g. {{person: PER}}"
         )
-    if data.context_dropout > 1:
-        problems.append(f"data.context_dropout: {data.context_dropout} is a probability; expected 0 to 1")
     if data.context_dropout and data.context_tokens and cfg.training.get("dataloader_persistent_workers"):
         problems.append(
             "training.dataloader_persistent_workers: workers that persist keep the first epoch's draw of "

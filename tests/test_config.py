@@ -94,7 +94,9 @@ def config_error(tmp_path, text: str, overrides=()) -> str:
             "training:\n  per_device_train_batch_size: 0\n",
             "training.per_device_train_batch_size: 0 is too small; expected more than 0",
         ),
-        ("data:\n  context_dropout: 1.5\n", "data.context_dropout: 1.5 is a probability; expected 0 to 1"),
+        ("data:\n  context_dropout: 1.5\n", "data.context_dropout: 1.5 is too large; expected at most 1.0"),
+        # a range of one key is checked with the others, not after they are fixed
+        ("data:\n  context_dropout: 2\n  max_length: 1\n", "data.context_dropout: 2.0 is too large; expected at most 1.0"),
         ("training:\n  learning_rate: 0\n", "training.learning_rate: 0.0 is too small; expected more than 0"),
         (
             "model:\n  scratch:\n    hidden_size: 100\n    num_attention_heads: 3\n",
