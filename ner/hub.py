@@ -64,6 +64,12 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
             f"{key}: '{name}' is not in your Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; run once "
             f"with network and without HF_HUB_OFFLINE to cache it, or {local_instead(key)} (README: Without network)"
         )
+    if os.path.isdir(name) and not key.startswith("data."):
+        # A model directory needs config.json, the weights and the tokenizer's files.
+        whole = f"point {key} at a directory train.py wrote, or one a Hugging Face model was saved to"
+        if not (Path(name) / MODEL_CONFIG_FILE).is_file():
+            return UserError(f"{key}: '{name}' has no {MODEL_CONFIG_FILE}, so it holds no model; {whole}")
+        return UserError(f"{key}: could not load '{name}': {reason.rstrip('.')}; {whole}")
     if os.path.isdir(name):
         return UserError(f"{key}: could not load '{name}': {reason}")
     return UserError(f"{key}: could not load '{name}' ({reason}); check the id, or the path if it is a local directory")

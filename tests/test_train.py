@@ -176,6 +176,27 @@ def test_offline_without_the_dataset_in_the_cache_says_what_to_do(monkeypatch, t
     assert not (tmp_path / "out").exists()  # a failed run leaves no empty output directory
 
 
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ([], "'{dir}' has no config.json, so it holds no model; point model.name_or_path at a directory train.py wrote"),
+        (["config.json"], "could not load '{dir}': "),  # no weights: transformers' reason, then the same next step
+    ],
+)
+def test_a_directory_that_is_no_whole_model_says_what_one_holds(tmp_path, capsys, files, message):
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in files:
+        (model / name).write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
+    assert (
+        main(["--config", SCRATCH, "model.scratch=null", f"model.name_or_path={model}", f"training.output_dir={tmp_path / 'o'}"])
+        == 2
+    )
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert message.format(dir=model) in error
+    assert error.endswith("point model.name_or_path at a directory train.py wrote, or one a Hugging Face model was saved to")
+
+
 def test_missing_local_model_directory_is_a_one_line_error(tmp_path, capsys):
     assert (
         main(["--config", SCRATCH, "model.scratch=null", "model.name_or_path=./no-such-model", f"training.output_dir={tmp_path}"])
