@@ -164,6 +164,12 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
         bert = BertConfig(
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, id2label=id2label, label2id=label2id, **sizes
         )
+        # Setting one model.scratch key makes a new model of random weights; say so where a config
+        # also names a pretrained one of its own, which would otherwise be dropped without a word.
+        if cfg.name_or_path and cfg.name_or_path != ModelConfig().name_or_path:
+            log.warning(f"a new BERT with random weights (model.scratch); model.name_or_path ({cfg.name_or_path}) is not used")
+        else:
+            log.info("a new BERT with random weights (model.scratch)")
         return BertForTokenClassification(bert)
     config.id2label, config.label2id = id2label, label2id
     trust = Trust.of(cfg)

@@ -50,3 +50,26 @@ def test_named_labels_ignores_placeholder_names():
 
     assert named_labels(BertConfig(num_labels=3)) is None
     assert named_labels(BertConfig(id2label={0: "O", 1: "B-PER"})) == ["O", "B-PER"]
+
+
+@pytest.mark.parametrize(
+    "name_or_path, warned",
+    [
+        ("models/all-MiniLM-L6-v2", True),  # demo.yaml with one model.scratch key set on the command line
+        ("bert-base-cased", False),  # the default: scratch.yaml names no model of its own
+        (None, False),
+    ],
+)
+def test_a_scratch_model_says_a_named_pretrained_one_is_not_used(caplog, name_or_path, warned):
+    import logging
+
+    from ner.config import ModelConfig
+    from ner.modeling import build_model
+    from tests.conftest import wordpiece
+
+    cfg = ModelConfig(name_or_path=name_or_path, scratch=ScratchConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2))
+    with caplog.at_level(logging.INFO, logger="ner"):
+        build_model(cfg, ["O", "B-PER"], wordpiece(["Anna"]))
+    warnings = [record.message for record in caplog.records if record.levelno == logging.WARNING]
+    expected = [f"a new BERT with random weights (model.scratch); model.name_or_path ({name_or_path}) is not used"]
+    assert warnings == (expected if warned else [])
