@@ -7,6 +7,7 @@ works under the name the transformers docs give it. Problems are collected and r
 
 import dataclasses
 import difflib
+import enum
 import logging
 import re
 import typing
@@ -365,6 +366,15 @@ def _suggest(key: str, valid: typing.Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def _enum_values(hint: Any) -> list[str]:
+    """The values of the Enum in a TrainingArguments type hint (`SchedulerType | str`), or []:
+    transformers' own check of them names neither the key nor the nearest value."""
+    for kind in typing.get_args(hint) or (hint,):
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            return [str(member.value) for member in kind]
+    return []
+
+
 _EXPECTED = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
@@ -453,6 +463,16 @@ def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
             problems.append(f"{name}: not a TrainingArguments field{_suggest(str(key), fields)}")
         elif why := refusal(key, value):
             problems.append(why)
+        elif (
+            (choices := _enum_values(hints.get(key)))
+            and isinstance(as_written(key, value), str)
+            and (as_written(key, value) not in choices)
+        ):
+            value = as_written(key, value)
+            listed = f" ({', '.join(choices)})" if len(choices) <= 8 else ""
+            nearest = next((choice for choice in choices if choice.startswith(value)), None)
+            hint = f"; did you mean '{nearest}'?" if nearest else _suggest(value, choices)
+            problems.append(f"{name}: {value!r} is not one of its {len(choices)} values{listed}{hint}")
         else:
             minimum = POSITIVE if key in POSITIVE_TRAINING_ARGS else None
             checked[key] = _check_value(name, as_written(key, value), hints.get(key), minimum, problems)
@@ -469,6 +489,14 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
         problems.append(
             f"model.scratch.num_attention_heads: {model.scratch.num_attention_heads} does not divide "
             f"model.scratch.hidden_size {model.scratch.hidden_size}; choose heads that divide it (e.g. hidden_size / 64)"
+        )
+    training = cfg.training
+    evaluated, saved = training.get("eval_strategy"), training.get("save_strategy")
+    if training.get("load_best_model_at_end") and saved != "best" and evaluated != saved:
+        problems.append(  # transformers' own check names its command-line flags, not these keys
+            f"training.save_strategy: {saved!r} and training.eval_strategy: {evaluated!r} must match while "
+            "training.load_best_model_at_end is true (bert-ner's default: it keeps the best epoch); set both alike, "
+            "or load_best_model_at_end: false"
         )
     if cfg.early_stopping.patience and not (
         cfg.training.get("load_best_model_at_end") and cfg.training.get("eval_strategy") != "no"

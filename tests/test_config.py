@@ -103,6 +103,16 @@ def config_error(tmp_path, text: str, overrides=()) -> str:
             "model.scratch.num_attention_heads: 3 does not divide model.scratch.hidden_size 100",
         ),
         ("training:\n  evaluation_strategy: epoch\n", "training.evaluation_strategy: renamed to eval_strategy"),
+        # transformers' own checks of these name neither the key nor the nearest value
+        ("training:\n  lr_scheduler_type: linar\n", "training.lr_scheduler_type: 'linar' is not one of its"),
+        ("training:\n  lr_scheduler_type: linar\n", "values; did you mean 'linear'?"),
+        ("training:\n  optim: adamw\n", "values; did you mean 'adamw_torch'?"),
+        ("training:\n  eval_strategy: epochs\n", "'epochs' is not one of its 3 values (no, steps, epoch); did you mean 'epoch'?"),
+        (
+            "training:\n  save_strategy: steps\n",
+            "training.save_strategy: 'steps' and training.eval_strategy: 'epoch' must match while "
+            "training.load_best_model_at_end is true",
+        ),
         (
             "training:\n  learning_rat: 1.0e-5\n",
             "training.learning_rat: not a TrainingArguments field; did you mean 'learning_rate'?",
@@ -171,8 +181,9 @@ def test_training_arguments_own_checks_become_user_errors(tmp_path):
     from train import training_arguments
 
     path = tmp_path / "c.yaml"
-    path.write_text("training:\n  eval_strategy: sometimes\n")
-    with pytest.raises(UserError, match="^training: "):
+    # checked by transformers only: saving steps that are no multiple of the evaluation steps
+    path.write_text("training:\n  eval_strategy: steps\n  save_strategy: steps\n  eval_steps: 2\n  save_steps: 3\n")
+    with pytest.raises(UserError, match="^training: .*round multiple of the evaluation steps"):
         training_arguments(load_config(path))
 
 

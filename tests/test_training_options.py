@@ -186,9 +186,14 @@ def test_an_unquoted_no_is_the_word_no(key):
 
 
 def test_transformers_argument_errors_are_one_line(tmp_path, capsys):
-    """A strategy mismatch: transformers' message spans three lines."""
-    assert main(["--config", SCRATCH, *QUICK, "training.eval_strategy=steps", f"training.output_dir={tmp_path / 'out'}"]) == 2
+    """A check only transformers makes (saving steps a multiple of evaluation steps) is one line.
+    A strategy mismatch, whose message from transformers spans three lines, is bert-ner's own check."""
+    steps = ["training.eval_strategy=steps", "training.save_strategy=steps", "training.eval_steps=2", "training.save_steps=3"]
+    assert main(["--config", SCRATCH, *QUICK, *steps, f"training.output_dir={tmp_path / 'out'}"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert (
-        len(errors) == 1 and "save and eval strategy to match" in errors[0] and "Save strategy: SaveStrategy.EPOCH" in errors[0]
+        len(errors) == 1 and errors[0].startswith("error: training: ") and "round multiple of the evaluation steps" in errors[0]
     )
+    assert main(["--config", SCRATCH, *QUICK, "training.eval_strategy=steps", f"training.output_dir={tmp_path / 'out'}"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "training.save_strategy: 'epoch' and training.eval_strategy: 'steps' must match" in errors[0]
