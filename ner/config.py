@@ -562,6 +562,9 @@ def source_of(key: str, overridden: set[str], path: Path) -> str:
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read config.yaml, apply dotted overrides (echoing each), and validate everything at once."""
     path = Path(path)
+    if path.is_dir():
+        files = ", ".join(sorted(file.name for file in path.glob("*.yaml"))[:4])
+        raise UserError(f"--config '{path}' is a directory; pass one file in it{f' ({files})' if files else ''}")
     if not path.is_file():
         raise UserError(f"config file '{path}' not found; pass --config PATH (default: {CONFIG_FILE})")
     raw = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}

@@ -276,3 +276,10 @@ def test_the_shipped_configs_save_where_infer_py_looks():
 
     for path in (REPO / "config.yaml", REPO / "configs/demo.yaml"):
         assert str(load_config(path).output_dir) == DEFAULT_OUTPUT_DIR, path
+
+
+def test_a_config_directory_names_the_files_in_it(tmp_path):
+    (tmp_path / "a.yaml").write_text("{}")
+    (tmp_path / "b.yaml").write_text("{}")
+    with pytest.raises(UserError, match=r"^--config '.*' is a directory; pass one file in it \(a.yaml, b.yaml\)$"):
+        load_config(tmp_path)
