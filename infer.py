@@ -37,10 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--file", help='read texts from this file, one per line ("-" = stdin)')
     parser.add_argument(
         "--format",
-        default="table",
+        default=None,  # table, unless --json: None tells an explicit --format table apart
         choices=FORMATS,
-        help="table (for people); jsonl (one JSON object per line); conll (a word and its tag per line, for rescoring); "
-        "spans (span records train.py reads back); label-studio (a task list with the entities as pre-annotations)",
+        help="table (for people, the default); jsonl (one JSON object per line); conll (a word and its tag per line, "
+        "for rescoring); spans (span records train.py reads back); label-studio (a task list with the entities as "
+        "pre-annotations)",
     )
     parser.add_argument("--json", action="store_true", help="the same as --format jsonl")
     parser.add_argument(
@@ -80,9 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     if args.json:
-        if args.format not in ("table", "jsonl"):
+        if args.format not in (None, "jsonl"):
             parser.error(f"--json is --format jsonl; give one of them, not --format {args.format} too")
         args.format = "jsonl"
+    args.format = args.format or "table"
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:

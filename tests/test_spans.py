@@ -170,7 +170,11 @@ def infer_format(capsys, model_dir, name: str, *extra) -> str:
 
 
 def test_jsonl_is_what_json_writes(demo_run, capsys):
-    assert infer_format(capsys, demo_run, "jsonl") == infer_format(capsys, demo_run, "table", "--json")
+    from infer import main as infer
+
+    assert infer(["--model", str(demo_run), "--json", *LINES]) == 0
+    written = capsys.readouterr().out
+    assert written == infer_format(capsys, demo_run, "jsonl")
 
 
 def test_spans_round_trip_through_train_py(demo_run, capsys, tmp_path):
@@ -229,12 +233,13 @@ def test_label_studio_export_of_the_predictions_reads_back(demo_run, capsys, tmp
     )
 
 
-def test_json_and_another_format_together_is_refused(demo_run, capsys):
+@pytest.mark.parametrize("other", ["conll", "table"])  # table too, when it is asked for, not only the default
+def test_json_and_another_format_together_is_refused(demo_run, capsys, other):
     from infer import main as infer
 
     with pytest.raises(SystemExit):
-        infer(["--model", str(demo_run), "--json", "--format", "conll", "x"])
-    assert "--json is --format jsonl" in capsys.readouterr().err
+        infer(["--model", str(demo_run), "--json", "--format", other, "x"])
+    assert f"--json is --format jsonl; give one of them, not --format {other} too" in capsys.readouterr().err
 
 
 def test_a_token_file_with_a_text_field_is_still_a_token_file(tmp_path):
