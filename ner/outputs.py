@@ -161,7 +161,11 @@ EDITABLE_BYTES = 16 * 2**20
 
 
 def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as file:  # in blocks: a recorded file may have grown since
+        while block := file.read(2**20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _record_line(output_dir: Path, name: str) -> str:
@@ -181,8 +185,14 @@ def _read_record(output_dir: Path) -> dict[str, str | None] | None:
     return {name: digest or None for name, _, digest in entries}
 
 
-def _write_record(output_dir: Path, names: list[str]) -> None:
-    lines = [_record_line(output_dir, name) for name in sorted(set(names) | {OWN_FILES})]
+def _write_record(output_dir: Path, names: list[str], kept: dict[str, str | None] | None = None) -> None:
+    """Record `names`, each with its digest as it is now, except those in `kept`, whose recorded
+    digest stays: a file edited since it was recorded must still read as edited."""
+    kept = kept or {}
+    lines = [
+        (f"{name}\t{kept[name]}" if kept[name] else name) if name in kept else _record_line(output_dir, name)
+        for name in sorted(set(names) | {OWN_FILES})
+    ]
     (output_dir / OWN_FILES).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -200,9 +210,10 @@ def read_own_files(output_dir: Path) -> set[str] | None:
 def add_own_files(output_dir: Path, paths: list[str]) -> None:
     """Record more files as bert-ner's own, or files it wrote again (export.py's ONNX files,
     ner.insights' plots and card), in a directory train.py wrote."""
-    own = read_own_files(output_dir)
-    if own is not None:
-        _write_record(output_dir, sorted(own | set(paths)))
+    record = _read_record(output_dir)
+    if record is not None:
+        kept = {name: digest for name, digest in record.items() if name not in paths and name != OWN_FILES}
+        _write_record(output_dir, sorted(set(record) | set(paths)), kept)
 
 
 def edited_files(output_dir: Path, names: list[str] | None = None) -> list[str]:

@@ -204,6 +204,22 @@ def test_an_own_file_edited_since_it_was_written_stops_the_rerun_that_would_repl
         check_replaceable(tmp_path)
 
 
+def test_recording_more_own_files_keeps_an_edit_to_the_others_visible(tmp_path):
+    """export.py and ner.insights add to the record: an edited model card must still read as edited."""
+    from ner.outputs import add_own_files, edited_files, write_own_files
+
+    (tmp_path / MARKER).write_text("model: {}")
+    (tmp_path / "README.md").write_text("# model card\n")
+    write_own_files(tmp_path)
+    (tmp_path / "README.md").write_text("# model card\nmy notes\n")
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "model.onnx").write_bytes(b"graph")
+    add_own_files(tmp_path, ["onnx/model.onnx"])
+    assert edited_files(tmp_path) == ["README.md"]
+    with pytest.raises(UserError, match="changed since bert-ner wrote them \\('README.md'\\)"):
+        check_replaceable(tmp_path)
+
+
 def test_a_record_of_own_files_from_before_digests_still_reads(tmp_path):
     """Older versions recorded names only: their files count as own, and as unedited."""
     from ner.outputs import OWN_FILES, edited_files, read_own_files
