@@ -40,11 +40,25 @@ def shown_names(names: list[str]) -> str:
     return ", ".join(f"'{name}'" for name in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout is no file (a test's capture)
+        return False
+
+
 def run_cli(body: Callable[[], int | None], debug: bool) -> int:
     """Run a command's body and turn user errors into a message and an exit status
     (the body's own status, or 0)."""
     try:
-        return body() or 0
+        status = body() or 0
+        sys.stdout.flush()  # here, not at exit, where a closed pipe could only print a traceback
+        return status
     except UserError as error:
         if debug:
             raise
@@ -55,12 +69,13 @@ def run_cli(body: Callable[[], int | None], debug: bool) -> int:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
     except BrokenPipeError:
+        if debug or not _stdout_closed():  # another pipe (a socket, a worker) broke: a real error
+            raise
         # Whoever read our output stopped (`infer.py ... | head`): stop quietly, as `cat` does. What
         # is still buffered goes nowhere, or Python's flush at exit would complain about the pipe.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):  # stdout is not a file (a test's capture)
-            pass
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return BROKEN_PIPE_EXIT
 
 

@@ -279,3 +279,35 @@ def test_a_reader_that_stops_early_ends_infer_quietly(demo_run, tmp_path):
     assert json.loads(first)["entities"]
     assert process.returncode == BROKEN_PIPE_EXIT, errors.decode()
     assert errors.decode().strip() == ""
+
+
+def test_a_broken_pipe_that_is_not_standard_output_is_an_error(capsys):
+    """Only a closed stdout is a reader that stopped; another broken pipe (a socket) is a real error."""
+    from ner.errors import run_cli
+
+    def body():
+        raise BrokenPipeError("a worker's pipe")
+
+    with pytest.raises(BrokenPipeError):
+        run_cli(body, debug=False)
+
+
+def test_output_left_in_the_buffer_for_a_reader_gone_is_dropped_quietly(demo_run, tmp_path):
+    """Python buffers stdout on a pipe: what is printed last goes out at the end of run_cli, not at
+    exit, where a closed pipe could only print a traceback (seen with PYTHONUNBUFFERED unset)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from ner.errors import BROKEN_PIPE_EXIT
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ner.insights", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment
+    )
+    process.stdout.close()  # before it prints: its imports take far longer
+    _, errors = process.communicate(timeout=300)
+    assert (process.returncode, errors.decode().strip()) == (BROKEN_PIPE_EXIT, "")
