@@ -463,16 +463,12 @@ def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
             problems.append(f"{name}: not a TrainingArguments field{_suggest(str(key), fields)}")
         elif why := refusal(key, value):
             problems.append(why)
-        elif (
-            (choices := _enum_values(hints.get(key)))
-            and isinstance(as_written(key, value), str)
-            and (as_written(key, value) not in choices)
-        ):
-            value = as_written(key, value)
+        elif (choices := _enum_values(hints.get(key))) and str(written := as_written(key, value)) not in choices:
             listed = f" ({', '.join(choices)})" if len(choices) <= 8 else ""
-            nearest = next((choice for choice in choices if choice.startswith(value)), None)
-            hint = f"; did you mean '{nearest}'?" if nearest else _suggest(value, choices)
-            problems.append(f"{name}: {value!r} is not one of its {len(choices)} values{listed}{hint}")
+            lowered = str(written).lower()
+            nearest = next((choice for choice in choices if choice.startswith(lowered)), None)
+            hint = f"; did you mean '{nearest}'?" if nearest else _suggest(lowered, choices)
+            problems.append(f"{name}: {written!r} is not one of its {len(choices)} values{listed}{hint}")
         else:
             minimum = POSITIVE if key in POSITIVE_TRAINING_ARGS else None
             checked[key] = _check_value(name, as_written(key, value), hints.get(key), minimum, problems)
@@ -492,11 +488,12 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
         )
     training = cfg.training
     evaluated, saved = training.get("eval_strategy"), training.get("save_strategy")
-    if training.get("load_best_model_at_end") and saved != "best" and evaluated != saved:
+    # (evaluate-only runs set all three themselves: EVALUATE_ONLY_TRAINING)
+    if model.fine_tune and training.get("load_best_model_at_end") and saved != "best" and evaluated != saved:
         problems.append(  # transformers' own check names its command-line flags, not these keys
             f"training.save_strategy: {saved!r} and training.eval_strategy: {evaluated!r} must match while "
-            "training.load_best_model_at_end is true (bert-ner's default: it keeps the best epoch); set both alike, "
-            "or load_best_model_at_end: false"
+            "training.load_best_model_at_end is true (bert-ner's default: it keeps the best epoch); set "
+            "training.load_best_model_at_end=false, or both strategies alike"
         )
     if cfg.early_stopping.patience and not (
         cfg.training.get("load_best_model_at_end") and cfg.training.get("eval_strategy") != "no"

@@ -107,6 +107,11 @@ def config_error(tmp_path, text: str, overrides=()) -> str:
         ("training:\n  lr_scheduler_type: linar\n", "training.lr_scheduler_type: 'linar' is not one of its"),
         ("training:\n  lr_scheduler_type: linar\n", "values; did you mean 'linear'?"),
         ("training:\n  optim: adamw\n", "values; did you mean 'adamw_torch'?"),
+        (
+            "training:\n  save_strategy: EPOCH\n",
+            "'EPOCH' is not one of its 4 values (no, steps, epoch, best); did you mean 'epoch'?",
+        ),
+        ("training:\n  save_strategy: 500\n", "training.save_strategy: 500 is not one of its 4 values"),
         ("training:\n  eval_strategy: epochs\n", "'epochs' is not one of its 3 values (no, steps, epoch); did you mean 'epoch'?"),
         (
             "training:\n  save_strategy: steps\n",
@@ -283,3 +288,10 @@ def test_a_config_directory_names_the_files_in_it(tmp_path):
     (tmp_path / "b.yaml").write_text("{}")
     with pytest.raises(UserError, match=r"^--config '.*' is a directory; pass one file in it \(a.yaml, b.yaml\)$"):
         load_config(tmp_path)
+
+
+def test_an_evaluate_only_run_may_name_any_strategies(tmp_path):
+    """train.py sets eval and save strategies itself when it only scores (EVALUATE_ONLY_TRAINING)."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  name_or_path: some/model\n  fine_tune: false\ntraining:\n  eval_strategy: steps\n")
+    assert load_config(path).training["eval_strategy"] == "steps"
