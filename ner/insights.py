@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        require_packages("matplotlib", hint="ner.insights draws its plots with it: pip install -r requirements.txt")
+        require_packages("matplotlib", hint="ner.insights draws its plots with it: pip install matplotlib")
         if not (args.output_dir / METRICS_FILE).is_file():
             raise UserError(f"no {METRICS_FILE} in {args.output_dir}/: give a directory train.py wrote")
         if edited := edited_files(args.output_dir, INSIGHTS):

@@ -153,7 +153,7 @@ def test_insights_without_matplotlib_gets_one_line(demo_run, capsys, monkeypatch
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
     assert insights.main([str(demo_run)]) == 2
     (error,) = errors(capsys)
-    assert error == "error: matplotlib not installed: ner.insights draws its plots with it: pip install -r requirements.txt"
+    assert error == "error: matplotlib not installed: ner.insights draws its plots with it: pip install matplotlib"
 
 
 def test_insights_refuses_to_write_over_an_edited_model_card(demo_run, capsys, tmp_path):
