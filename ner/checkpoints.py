@@ -208,6 +208,13 @@ def recover(output_dir: Path) -> None:
 def publish(output_dir: Path, partial: Path) -> None:
     """Put the finished `partial` directory in output_dir's place. The old output_dir, with the
     checkpoints of the run that just finished, is removed: they have done their job."""
+    # check_replaceable ran before training; an own file edited during a long run (the model card)
+    # counts too. New files are not checked here: Trainer may write some (logging_dir's runs/).
+    if output_dir.is_dir() and (changed := edited_files(output_dir)):
+        raise UserError(
+            f"training.output_dir: '{output_dir}' changed while this run trained ({shown_names(changed)}), so nothing "
+            "was replaced; move those files out and rerun: it resumes from the last checkpoint and saves the model"
+        )
     previous = previous_dir(output_dir)
     if output_dir.exists():
         output_dir.rename(previous)

@@ -220,6 +220,21 @@ def test_recording_more_own_files_keeps_an_edit_to_the_others_visible(tmp_path):
         check_replaceable(tmp_path)
 
 
+def test_a_file_edited_while_the_run_trained_stops_the_publish(tmp_path):
+    from ner.outputs import write_own_files
+
+    output, partial = tmp_path / "bert-ner", tmp_path / ".bert-ner.partial"
+    for directory in (output, partial):
+        directory.mkdir()
+        (directory / "README.md").write_text("# model card\n")
+        write_own_files(directory)
+    check_replaceable(output)  # as the run starts
+    (output / "README.md").write_text("# model card\nmy notes\n")  # during training
+    with pytest.raises(UserError, match="changed while this run trained \\('README.md'\\), so nothing was replaced"):
+        publish(output, partial)
+    assert (output / "README.md").read_text() == "# model card\nmy notes\n" and partial.is_dir()
+
+
 def test_a_record_of_own_files_from_before_digests_still_reads(tmp_path):
     """Older versions recorded names only: their files count as own, and as unedited."""
     from ner.outputs import OWN_FILES, edited_files, read_own_files
