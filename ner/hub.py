@@ -70,8 +70,8 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
         if not (Path(name) / MODEL_CONFIG_FILE).is_file():
             return UserError(f"{key}: '{name}' has no {MODEL_CONFIG_FILE}, so it holds no model; {whole}")
         return UserError(f"{key}: could not load '{name}': {reason.rstrip('.')}; {whole}")
-    if os.path.isdir(name):
-        return UserError(f"{key}: could not load '{name}': {reason}")
+    if os.path.isdir(name):  # a directory of data files that datasets cannot read by itself
+        return UserError(f"{key}: could not load '{name}': {reason.rstrip('.')}; for CoNLL or JSON lines files, {LOCAL_DATA}")
     return UserError(f"{key}: could not load '{name}' ({reason}); check the id, or the path if it is a local directory")
 
 

@@ -147,6 +147,20 @@ def test_unreachable_hub_fails_in_seconds_and_points_to_the_demo(monkeypatch, tm
     assert "set data.dataset=null and data.train_file, data.validation_file, data.test_file to local files" in error
 
 
+def test_a_directory_datasets_cannot_read_as_data_dataset_says_how_to_name_the_files(tmp_path, capsys):
+    conll = tmp_path / "conll"
+    conll.mkdir()
+    shutil.copy("data/demo/train.txt", conll / "train.conll")  # a suffix bert-ner reads, datasets does not
+    no_files = ["data.train_file=null", "data.validation_file=null", "data.test_file=null"]
+    assert main(["--config", SCRATCH, f"data.dataset={conll}", *no_files, f"training.output_dir={tmp_path / 'out'}"]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: data.dataset: could not load '{conll}': ")
+    assert error.endswith(
+        "; for CoNLL or JSON lines files, set data.dataset=null and data.train_file, data.validation_file, "
+        "data.test_file to local files"
+    )
+
+
 def test_a_directory_of_conll_files_as_data_dataset_says_how_to_name_the_files(tmp_path, capsys):
     """datasets reads a directory of .txt files as lines of text: the error says data.dataset=null
     and the *_file keys, not which columns are missing."""
