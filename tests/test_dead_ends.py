@@ -176,3 +176,21 @@ def test_insights_refuses_to_write_over_an_edited_model_card(demo_run, capsys, t
         error == f"error: {run}/: 'README.md' changed since bert-ner wrote it, and this would write it again; move it out first"
     )
     assert (run / "README.md").read_text(encoding="utf-8").endswith("Notes of mine.\n")
+
+
+def test_insights_that_fail_midway_leave_what_they_rewrote_recorded_as_their_own(demo_run, monkeypatch, tmp_path):
+    """A plot that fails after another was drawn again must not leave that one reading as edited,
+    which would stop every later rerun."""
+    import shutil
+
+    from ner import insights, plots
+    from ner.outputs import LEARNING_CURVES, edited_files
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run)
+    monkeypatch.setattr(plots, "learning_curves", lambda rows, path: path.write_bytes(b"drawn again, differently"))
+    monkeypatch.setattr(plots, "confusion_matrix", lambda *args: (_ for _ in ()).throw(RuntimeError("no plot")))
+    with pytest.raises(RuntimeError):
+        insights.main([str(run), "--debug"])
+    assert (run / LEARNING_CURVES).read_bytes() == b"drawn again, differently"
+    assert edited_files(run) == []
