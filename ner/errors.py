@@ -53,8 +53,8 @@ def _stdout_closed() -> bool:
 
 
 def run_cli(body: Callable[[], int | None], debug: bool) -> int:
-    """Run a command's body and turn user errors into a message and an exit status
-    (the body's own status, or 0)."""
+    """Run a command's body and turn user errors into a message and an exit status: the body's own
+    status or 0; 2 for a user error, 130 for Ctrl-C, 141 when the reader of standard output went away."""
     try:
         status = body() or 0
         sys.stdout.flush()  # here, not at exit, where a closed pipe could only print a traceback
