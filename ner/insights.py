@@ -82,12 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.output_dir}/: {shown_names(edited)} changed since bert-ner wrote {it}, and this would write {it} "
                 f"again; move {it} out first"
             )
-        recorded = [name for name in INSIGHTS if name in (read_own_files(args.output_dir) or set())]
+        recorded, written = [name for name in INSIGHTS if name in (read_own_files(args.output_dir) or set())], []
         try:
             written = write_insights(args.output_dir)
         finally:  # also when a plot fails midway: the files it already wrote again must not read as edited
-            add_own_files(args.output_dir, recorded)
-        add_own_files(args.output_dir, written)
+            add_own_files(args.output_dir, recorded + written)
         for name in written:
             print(args.output_dir / name)
 

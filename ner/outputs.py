@@ -168,11 +168,11 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _record_line(output_dir: Path, name: str) -> str:
-    """`name`, with a tab and its digest where the file may be edited by hand (EDITABLE_BYTES)."""
+def _current_digest(output_dir: Path, name: str) -> str | None:
+    """The digest of `name` as it is now where it may be edited by hand (EDITABLE_BYTES), else None."""
     path = output_dir / name
     editable = path.is_file() and not path.is_symlink() and path.stat().st_size <= EDITABLE_BYTES
-    return f"{name}\t{_digest(path)}" if editable and name != OWN_FILES else name
+    return _digest(path) if editable and name != OWN_FILES else None
 
 
 def _read_record(output_dir: Path) -> dict[str, str | None] | None:
@@ -185,20 +185,15 @@ def _read_record(output_dir: Path) -> dict[str, str | None] | None:
     return {name: digest or None for name, _, digest in entries}
 
 
-def _write_record(output_dir: Path, names: list[str], kept: dict[str, str | None] | None = None) -> None:
-    """Record `names`, each with its digest as it is now, except those in `kept`, whose recorded
-    digest stays: a file edited since it was recorded must still read as edited."""
-    kept = kept or {}
-    lines = [
-        (f"{name}\t{kept[name]}" if kept[name] else name) if name in kept else _record_line(output_dir, name)
-        for name in sorted(set(names) | {OWN_FILES})
-    ]
+def _write_record(output_dir: Path, record: dict[str, str | None]) -> None:
+    """One line per name, with a tab and its digest where it has one."""
+    lines = [f"{name}\t{digest}" if digest else name for name, digest in sorted({**record, OWN_FILES: None}.items())]
     (output_dir / OWN_FILES).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def write_own_files(output_dir: Path) -> None:
     """Record everything now in output_dir as bert-ner's own (the last file a run writes)."""
-    _write_record(output_dir, files_under(output_dir))
+    _write_record(output_dir, {name: _current_digest(output_dir, name) for name in files_under(output_dir)})
 
 
 def read_own_files(output_dir: Path) -> set[str] | None:
@@ -209,11 +204,11 @@ def read_own_files(output_dir: Path) -> set[str] | None:
 
 def add_own_files(output_dir: Path, paths: list[str]) -> None:
     """Record more files as bert-ner's own, or files it wrote again (export.py's ONNX files,
-    ner.insights' plots and card), in a directory train.py wrote."""
+    ner.insights' plots and card), in a directory train.py wrote. The others keep their recorded
+    digest: a file edited since it was recorded must still read as edited."""
     record = _read_record(output_dir)
     if record is not None:
-        kept = {name: digest for name, digest in record.items() if name not in paths and name != OWN_FILES}
-        _write_record(output_dir, sorted(set(record) | set(paths)), kept)
+        _write_record(output_dir, record | {name: _current_digest(output_dir, name) for name in paths})
 
 
 def edited_files(output_dir: Path, names: list[str] | None = None) -> list[str]:
