@@ -17,7 +17,7 @@ from pathlib import Path
 from ner.data import decoded_lines
 from ner.errors import UserError, require_packages, run_cli
 from ner.hub import check_model_dir
-from ner.inference import BATCH_SIZE, chunks
+from ner.inference import BATCH_SIZE, BATCH_SIZE_HELP, chunks
 from ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
 from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION
 
@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"how a word's sub-token predictions combine into the word's (default: {DEFAULT_AGGREGATION}, "
         "as training labels words)",
     )
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default: {BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=BATCH_SIZE_HELP)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = cuda when available")
     parser.add_argument(
         "--backend",

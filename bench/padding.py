@@ -1,6 +1,7 @@
 """How much of a batched model call is padding, on the CoNLL-2003 test sentences: texts taken in
 groups of --group as they arrive (infer.py's chunks of lines, serve.py's batches), each group cut,
-longest first, into model calls of --batch-size texts, each call padded to its longest input.
+longest first, into model calls of --batch-size texts, each call padded to its longest input; and
+cut as infer.py and serve.py cut them (ner.inference.model_calls, at most BATCH_SIZE per call).
 Texts arrive in the file's order (neighbouring sentences of an article are often of similar
 length) or shuffled (seed 0), as requests from many unrelated clients would.
 
@@ -21,20 +22,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.inference import input_lengths  # noqa: E402
 from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import BATCH_SIZE  # noqa: E402
+from ner.inference import BATCH_SIZE, model_calls  # noqa: E402
 from ner.outputs import TOKENIZER_FILE  # noqa: E402
-from ner.serving import MAX_BATCH, MODEL_BATCH  # noqa: E402
+from ner.serving import MAX_BATCH  # noqa: E402
 
 
-def padded_positions(lengths: list[int], group: int, batch_size: int) -> int:
+def padded_positions(lengths: list[int], group: int, batch_size: int | None) -> int:
     """Positions computed when `lengths` (sub-tokens per input, in arrival order) are taken `group`
-    at a time and each group runs longest first in calls of `batch_size`."""
+    at a time and each group runs longest first in calls of `batch_size` (None: model_calls' cut)."""
     total = 0
     for first in range(0, len(lengths), group):
-        ordered = sorted(lengths[first : first + group], reverse=True)
-        for start in range(0, len(ordered), batch_size):
-            call = ordered[start : start + batch_size]
-            total += call[0] * len(call)
+        part = lengths[first : first + group]
+        if batch_size is None:
+            calls = [[part[i] for i in call] for call in model_calls(part, BATCH_SIZE)]
+        else:
+            ordered = sorted(part, reverse=True)
+            calls = [ordered[start : start + batch_size] for start in range(0, len(ordered), batch_size)]
+        total += sum(call[0] * len(call) for call in calls)
     return total
 
 
@@ -45,9 +49,7 @@ def main() -> None:
     parser.add_argument(
         "--group", type=int, nargs="+", default=[TEXTS_PER_CHUNK, MAX_BATCH, 16], help="texts that arrive together"
     )
-    parser.add_argument(
-        "--batch-size", type=int, nargs="+", default=[BATCH_SIZE, 16, MODEL_BATCH, 4], help="texts per model call"
-    )
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[BATCH_SIZE, 16, 8, 4], help="texts per model call")
     args = parser.parse_args()
     if min(args.group + args.batch_size) < 1:
         parser.error("--group and --batch-size take sizes of at least 1")
@@ -62,9 +64,9 @@ def main() -> None:
     print(f"{len(lengths)} inputs, {sum(lengths)} sub-tokens\n")
     print("| texts per group | texts per model call | padding, file order | padding, shuffled |\n|---|---|---|---|")
     for group in args.group:
-        for batch_size in sorted({min(size, group) for size in args.batch_size}, reverse=True):
+        for batch_size in [*sorted({min(size, group) for size in args.batch_size}, reverse=True), None]:
             padding = [1 - sum(lengths) / padded_positions(order, group, batch_size) for order in (lengths, shuffled)]
-            print(f"| {group} | {batch_size} | {padding[0]:.1%} | {padding[1]:.1%} |")
+            print(f"| {group} | {batch_size or 'model_calls'} | {padding[0]:.1%} | {padding[1]:.1%} |")
 
 
 if __name__ == "__main__":

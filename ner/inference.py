@@ -1,13 +1,15 @@
 """Entities from raw text with a transformers token-classification pipeline.
 
-The pipeline does the model work: batching, devices, and windows with overlap (`stride`) for texts
-longer than the model takes. What a word is and what an entity is come from ner.words, the module
-train.py scores with: the pipeline subclass below splits the text into its words, groups
-sub-tokens by the encoding's `word_ids()`, and decodes tags with the same Viterbi pass.
+The pipeline subclass below keeps transformers' parameters, devices and inference mode; the rest
+is this module's, shared with the ONNX backend: `prepare` splits each text into its words (ner.words,
+the module train.py scores with) and encodes them, in overlapping windows (`stride`) where a text is
+longer than the model takes; `run_model` tags the inputs of all texts in model calls cut by length
+(`model_calls`); `finish` groups sub-tokens into words by the encoding's `word_ids()` and decodes tags
+with the same Viterbi pass as train.py.
 """
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -30,7 +32,15 @@ from ner.words import (
 
 # What a BERT-style token classifier takes, by the names its tokenizer gives them.
 MODEL_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
-BATCH_SIZE = 32  # inputs per model call in infer.py (serve.py's calls are smaller: ner.serving.MODEL_BATCH)
+BATCH_SIZE = 32  # the most inputs in one model call (infer.py's and serve.py's --batch-size)
+BATCH_SIZE_HELP = (
+    "the most model inputs per model call: an input is a line of a text (a sentence, for a model trained with "
+    f"context), or a window of one too long for the model (default: {BATCH_SIZE})"
+)
+# What one more model call costs, in padded sub-tokens, when model_calls cuts calls: a call's fixed
+# overhead, and the better use of the cores by a larger one. For MiniLM on 2 CPU cores any value from
+# 40 to 160 tags in about the least model time, with torch and with int8 (bench/model_calls.py).
+CALL_COST = 64
 
 
 def window_stride(max_length: int) -> int:
@@ -134,6 +144,59 @@ def prepare(tokenizer, text: str, max_length: int | None = None, stride: int = 0
     return Prepared(text, word_spans, groups, inputs)
 
 
+def model_calls(lengths: Sequence[int], most: int, call_cost: int = CALL_COST) -> list[list[int]]:
+    """Model inputs of these lengths (sub-tokens) grouped into model calls: lists of input indices,
+    longest first, each of at most `most` inputs and padded to its first. The cuts make the padded
+    sub-tokens plus `call_cost` per call fewest (dynamic programming over the sorted lengths), so
+    that short inputs are not padded to a long one's width, nor each given a call of its own.
+
+    >>> model_calls([5, 40, 6, 38], most=4, call_cost=10)
+    [[1, 3], [2, 0]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: equal lengths in input order
+    cost, start = [0] + [float("inf")] * len(order), [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):  # cost[end]: the cheapest calls for the `end` longest inputs
+        for first in range(max(0, end - most), end):
+            cut = cost[first] + call_cost + (end - first) * lengths[order[first]]
+            if cut < cost[end]:
+                cost[end], start[end] = cut, first
+    calls, end = [], len(order)
+    while end:
+        calls.append(order[start[end] : end])
+        end = start[end]
+    return calls[::-1]
+
+
+def padded(inputs: list[dict[str, list[int]]], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """One model call's inputs as int64 arrays [inputs, longest], zero-padded on the right: a
+    padded sub-token has attention mask 0 and is not read back (run_model)."""
+    width = max(len(ids["input_ids"]) for ids in inputs)
+    arrays = {name: np.zeros((len(inputs), width), dtype=np.int64) for name in names}
+    for row, ids in enumerate(inputs):
+        for name in names:
+            arrays[name][row, : len(ids[name])] = ids[name]
+    return arrays
+
+
+def run_model(
+    prepared: list[Prepared], call: Callable[[list[dict[str, list[int]]]], np.ndarray], most: int
+) -> list[list[np.ndarray]]:
+    """The label probabilities (shape [sub-tokens, labels]) of each input of each prepared text,
+    from `call`: a list of inputs -> logits [inputs, longest, labels]. All the texts' inputs
+    share model calls (model_calls)."""
+    inputs = [ids for text in prepared for ids, _ in text.inputs]
+    probabilities: list[np.ndarray] = [np.empty(0)] * len(inputs)
+    for group in model_calls([len(ids["input_ids"]) for ids in inputs], most):
+        logits = call([inputs[i] for i in group])
+        for row, i in enumerate(group):
+            probabilities[i] = softmax(logits[row, : len(inputs[i]["input_ids"])])
+    per_text, first = [], 0
+    for text in prepared:
+        per_text.append(probabilities[first : first + len(text.inputs)])
+        first += len(text.inputs)
+    return per_text
+
+
 def finish(
     prepared: Prepared, probabilities: list[np.ndarray], labels: list[str], aggregation: str, use_viterbi: bool
 ) -> list[dict]:
@@ -159,7 +222,9 @@ def word_pipeline():
     from transformers import TokenClassificationPipeline
 
     class WordPipeline(TokenClassificationPipeline):
-        """The pipeline's batching and devices around `prepare` and `finish`."""
+        """The pipeline's parameters, devices and inference mode around `prepare`, `run_model`
+        and `finish`. Its model calls are run_model's, cut by length across all the texts given
+        (model_calls), where the parent's are runs of `batch_size` inputs in order."""
 
         def get_inference_context(self):
             return torch.inference_mode
@@ -173,29 +238,22 @@ def word_pipeline():
             drop_unset = lambda params: {k: v for k, v in params.items() if v is not None}  # noqa: E731
             return drop_unset(preprocess), {}, drop_unset(postprocess)
 
-        def preprocess(self, text: str, max_length: int | None = None, stride: int = 0, context_tokens: int = 0):
-            prepared = prepare(self.tokenizer, text, max_length, stride, context_tokens)
-            for i, (ids, _) in enumerate(prepared.inputs):
-                inputs = {
-                    name: torch.tensor([values]) for name, values in ids.items() if name in self.tokenizer.model_input_names
-                }
-                # postprocess needs the prepared text once
-                yield {**inputs, "prepared": prepared if i == 0 else None, "is_last": i == len(prepared.inputs) - 1}
+        def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
+            # Every call of the pipeline comes here, with one text or many: the texts are tagged together.
+            prepared = [prepare(self.tokenizer, text, **preprocess_params) for text in inputs]
+            probabilities = run_model(prepared, self.logits, batch_size)
+            labels = labels_of(self.model.config.id2label)
+            options = {"aggregation": DEFAULT_AGGREGATION, "use_viterbi": True, **postprocess_params}
+            return iter([finish(text, rows, labels, **options) for text, rows in zip(prepared, probabilities)])
+
+        def logits(self, inputs: list[dict[str, list[int]]]) -> np.ndarray:
+            """One model call: logits [inputs, longest, labels], as float32 on the CPU."""
+            names = [name for name in MODEL_INPUT_NAMES if name in self.tokenizer.model_input_names]
+            arrays = {name: torch.from_numpy(array) for name, array in padded(inputs, names).items()}
+            return self.forward(arrays)["logits"].float().numpy()  # forward: the device, inference mode, and back
 
         def _forward(self, inputs):
-            kept = {key: inputs.pop(key) for key in ("prepared", "is_last")}
-            output = self.model(**inputs)
-            return {"logits": output["logits"], **kept}
-
-        def postprocess(self, outputs, aggregation: str = DEFAULT_AGGREGATION, use_viterbi: bool = True):
-            prepared = outputs[0]["prepared"]
-            probabilities = []
-            for output, (_, word_ids) in zip(outputs, prepared.inputs):
-                logits = output["logits"][0].float().cpu().numpy()
-                # Batched inputs are padded to the longest of the batch, on the tokenizer's side.
-                first = len(logits) - len(word_ids) if self.tokenizer.padding_side == "left" else 0
-                probabilities.append(softmax(logits[first : first + len(word_ids)]))
-            return finish(prepared, probabilities, labels_of(self.model.config.id2label), aggregation, use_viterbi)
+            return {"logits": self.model(**inputs)["logits"]}
 
     return WordPipeline
 
@@ -244,10 +302,10 @@ def clean_entities(entities: list[dict], min_score: float = 0.0) -> list[dict]:
 
 
 def predict(ner, texts: list[str], batch_size: int, min_score: float = 0.0) -> list[list[dict]]:
-    """Entities for each text, in input order. Blank texts get none without a model call; the rest
-    run longest first, so that each batch holds texts of similar length and pads little."""
+    """Entities for each text, in input order; blank texts get none without a model call. The
+    tagger `ner` cuts the texts' inputs into model calls of at most `batch_size` (model_calls)."""
     results: list[list[dict]] = [[] for _ in texts]
-    todo = sorted((i for i, text in enumerate(texts) if text.strip()), key=lambda i: -len(texts[i]))
+    todo = [i for i, text in enumerate(texts) if text.strip()]
     if todo:
         outputs = ner([texts[i] for i in todo], batch_size=batch_size)
         for i, entities in zip(todo, outputs):

@@ -194,27 +194,16 @@ class OnnxTagger:
         self.aggregation = aggregation
 
     def __call__(self, texts: list[str], batch_size: int = BATCH_SIZE) -> list[list[dict]]:
-        import numpy as np
-
-        from ner.inference import finish, prepare
-        from ner.words import softmax
+        from ner.inference import finish, prepare, run_model
 
         prepared = [prepare(self.tokenizer, text, self.max_length, self.stride, self.context_tokens) for text in texts]
-        inputs = [ids for text in prepared for ids, _ in text.inputs]
-        probabilities = [None] * len(inputs)
-        order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]["input_ids"]))  # similar lengths pad little
-        for batch in (order[i : i + batch_size] for i in range(0, len(order), batch_size)):
-            width = len(inputs[batch[0]]["input_ids"])
-            feeds = {name: np.zeros((len(batch), width), dtype=np.int64) for name in self.input_names}
-            for row, i in enumerate(batch):
-                for name in self.input_names:
-                    feeds[name][row, : len(inputs[i][name])] = inputs[i][name]
-            logits = self.session.run([LOGITS], feeds)[0]
-            for row, i in enumerate(batch):
-                probabilities[i] = softmax(logits[row, : len(inputs[i]["input_ids"])])
-        results, first = [], 0
-        for text in prepared:
-            count = len(text.inputs)
-            results.append(finish(text, probabilities[first : first + count], self.labels, self.aggregation, self.use_viterbi))
-            first += count
-        return results
+        probabilities = run_model(prepared, self.logits, batch_size)
+        return [
+            finish(text, rows, self.labels, self.aggregation, self.use_viterbi) for text, rows in zip(prepared, probabilities)
+        ]
+
+    def logits(self, inputs: list[dict[str, list[int]]]):
+        """One model call: logits [inputs, longest, labels]."""
+        from ner.inference import padded
+
+        return self.session.run([LOGITS], padded(inputs, self.input_names))[0]

@@ -201,7 +201,7 @@ def test_chunks_yield_what_was_read_before_an_error():
     assert got == [["a", "b"], ["c"]]
 
 
-def test_predict_runs_longest_first_but_answers_in_input_order():
+def test_predict_skips_blank_texts_and_answers_in_input_order():
     from ner.inference import predict
 
     calls = []
@@ -210,10 +210,75 @@ def test_predict_runs_longest_first_but_answers_in_input_order():
         calls.append(list(texts))
         return [[{"entity_group": "X", "word": t, "start": 0, "end": len(t), "score": 1.0}] for t in texts]
 
-    texts = ["bb", "", "a", "dddd", "ccc"]
+    texts = ["bb", "", "a", " \n", "dddd"]
     results = predict(fake_ner, texts, batch_size=2)
-    assert calls == [["dddd", "ccc", "bb", "a"]]
-    assert [r[0]["word"] if r else "" for r in results] == texts
+    assert calls == [["bb", "a", "dddd"]]
+    assert [r[0]["word"] if r else "" for r in results] == ["bb", "", "a", "", "dddd"]
+
+
+@pytest.mark.parametrize(
+    "lengths, most, call_cost, calls",
+    [
+        ([], 4, 64, []),
+        ([7], 4, 64, [[0]]),
+        ([9, 9, 9], 4, 64, [[0, 1, 2]]),  # equal lengths share a call, in input order
+        ([9, 9, 9, 9], 2, 64, [[0, 1], [2, 3]]),  # never more than `most` inputs
+        ([5, 40, 6, 38], 4, 10, [[1, 3], [2, 0]]),  # short inputs are not padded to a long one's width...
+        ([5, 40, 6, 38], 4, 100, [[1, 3, 2, 0]]),  # ...unless one more call costs more than that padding
+        ([3, 2, 1], 4, 0, [[0], [1], [2]]),  # free calls: no padding at all
+    ],
+)
+def test_model_calls(lengths, most, call_cost, calls):
+    from ner.inference import model_calls
+
+    assert model_calls(lengths, most, call_cost) == calls
+
+
+def test_model_calls_are_the_cheapest_cut_of_the_sorted_inputs():
+    """Against every cut of the inputs, longest first, into runs of at most `most`."""
+    import random
+
+    from ner.inference import model_calls
+
+    def cheapest(lengths: list[int], most: int, call_cost: int) -> int:  # lengths longest first
+        if not lengths:
+            return 0
+        return min(
+            call_cost + size * lengths[0] + cheapest(lengths[size:], most, call_cost)
+            for size in range(1, min(most, len(lengths)) + 1)
+        )
+
+    draw = random.Random(0)
+    for _ in range(300):
+        lengths = [draw.randint(3, 60) for _ in range(draw.randint(1, 8))]
+        most, call_cost = draw.randint(1, 5), draw.choice([0, 5, 40, 64, 500])
+        calls = model_calls(lengths, most, call_cost)
+        assert sorted(i for call in calls for i in call) == list(range(len(lengths)))
+        assert all(len(call) <= most and lengths[call[0]] == max(lengths[i] for i in call) for call in calls)
+        cost = sum(call_cost + len(call) * lengths[call[0]] for call in calls)
+        assert cost == cheapest(sorted(lengths, reverse=True), most, call_cost), (lengths, most, call_cost)
+
+
+def test_texts_tagged_together_get_what_each_gets_alone(demo_run):
+    """Inputs of different lengths share padded model calls, and no text's entities or scores change."""
+    from infer import load_tagger
+    from ner.inference import predict
+
+    texts = [
+        SENTENCE,
+        "Anna Schmidt .",
+        f"{SENTENCE} {SENTENCE}\nReuters said so .",
+        "Germany",
+        " ".join([SENTENCE] * 30),  # windows of a text too long for the demo model
+    ]
+    ner = load_tagger(str(demo_run))
+    together = predict(ner, texts, batch_size=2)
+    for text, entities in zip(texts, together):
+        (alone,) = predict(ner, [text], batch_size=1)
+        assert [(e["entity_group"], e["start"], e["end"]) for e in entities] == [
+            (e["entity_group"], e["start"], e["end"]) for e in alone
+        ]
+        assert [e["score"] for e in entities] == pytest.approx([e["score"] for e in alone], abs=1e-4)
 
 
 def test_pipeline_runs_under_inference_mode_and_threads_are_set(demo_run, monkeypatch):
