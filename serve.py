@@ -18,7 +18,7 @@ from pathlib import Path
 from infer import BACKENDS, DEFAULT_MODEL, json_record, load_tagger
 from ner.errors import UserError, require_packages, run_cli, setup_logging
 from ner.hub import check_model_dir
-from ner.inference import predict
+from ner.inference import BATCH_SIZE, BATCH_SIZE_HELP, predict
 from ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
 from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION
 
@@ -27,7 +27,7 @@ log = logging.getLogger("ner")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from ner.serving import BATCH_WAIT_MS, MAX_BATCH, MODEL_BATCH, Limits
+    from ner.serving import BATCH_WAIT_MS, MAX_BATCH, Limits
 
     limits = Limits()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,9 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: one per physical core)")
     parser.add_argument("--aggregation", default=DEFAULT_AGGREGATION, choices=AGGREGATIONS)
     parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
-    parser.add_argument(
-        "--batch-size", type=int, default=MODEL_BATCH, help=f"texts per model call within a batch (default: {MODEL_BATCH})"
-    )
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=BATCH_SIZE_HELP)
     parser.add_argument(
         "--max-batch", type=int, default=MAX_BATCH, help=f"texts gathered from requests into one batch (default: {MAX_BATCH})"
     )

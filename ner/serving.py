@@ -7,8 +7,8 @@
 
 Requests that arrive together are tagged as one batch (Batcher): the first waits at most
 `wait_ms` for others, until the batch holds `max_batch` texts or more (a request is never split).
-The `tag` function serve.py gives it cuts the batch, longest text first, into model calls of
-MODEL_BATCH texts (serve.py's --batch-size). Every bad request is a 4xx with a JSON {"error": ...}
+The `tag` function serve.py gives it is infer.py's, which cuts the batch's inputs into model calls
+by length (ner.inference.model_calls). Every bad request is a 4xx with a JSON {"error": ...}
 that says what was wrong and the limit; a failure inside the model is a 500 with a one-line JSON
 error, never a traceback, and the worker lives on.
 """
@@ -42,14 +42,10 @@ class Limits:
     max_text_chars: int = 100_000
 
 
-# How requests share model calls (Batcher); serve.py's --max-batch, --batch-size, --batch-wait-ms.
-# Requests arrive in no order of length, so a batch is cut, longest text first, into model calls of
-# 8 texts: on CoNLL-2003 sentences one call of 32 is 57-66% padding, calls of 8 are 21-27% (file
-# order, shuffled; bench/padding.py). With 32 clients on 2 cores, batches of 32 in calls of 8
-# served 86-97% of infer.py's batched rate with torch and 74-94% with int8, against 73% and 67% for
-# batches of 16 in one call (README, Serving over HTTP).
+# How requests share model calls (Batcher); serve.py's --max-batch and --batch-wait-ms. With 32
+# clients on 2 cores, batches of 32 texts, cut into model calls by length, served 74-81% of
+# infer.py's batched rate with torch (p95 190-221 ms) and 72-83% with int8 (README, Serving over HTTP).
 MAX_BATCH = 32  # texts gathered from requests into one batch
-MODEL_BATCH = 8  # texts per model call within a batch
 BATCH_WAIT_MS = 5.0  # how long the first request of a batch waits for others
 
 
