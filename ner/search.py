@@ -35,15 +35,18 @@ def require_optuna():
 
 
 class SearchSpace:
-    """The `hp_space` Trainer calls with each Optuna trial: TrainingArguments field -> value."""
+    """The `hp_space` Trainer calls with each Optuna trial: TrainingArguments field -> value.
+    With training.max_steps above 0, num_train_epochs is not searched: max_steps "overrides
+    num_train_epochs" (TrainingArguments' docs), so every sampled value would train the same."""
 
-    def __init__(self, search: SearchConfig):
+    def __init__(self, search: SearchConfig, max_steps: int = -1):
         self.search = search
+        self.names = [name for name in SEARCH_SPACE if not (name == "num_train_epochs" and max_steps > 0)]
 
     def __call__(self, trial) -> dict[str, Any]:
         values = {}
-        for name, dimension in SEARCH_SPACE.items():
-            bounds = getattr(self.search, name)
+        for name in self.names:
+            dimension, bounds = SEARCH_SPACE[name], getattr(self.search, name)
             if dimension.kind == "choice":
                 values[name] = trial.suggest_categorical(name, bounds)
             elif dimension.kind == "int":
@@ -77,8 +80,14 @@ def run_search(trainer, search: SearchConfig, seed: int) -> tuple[dict[str, Any]
     optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.InMemoryStorage()
+    space = SearchSpace(search, trainer.args.max_steps)
+    if unsearched := [name for name in SEARCH_SPACE if name not in space.names]:
+        log.info(
+            f"search: training.max_steps={trainer.args.max_steps} overrides {', '.join(unsearched)}, "
+            "so the trials do not vary it (set training.max_steps=-1 to search epochs)"
+        )
     best = trainer.hyperparameter_search(
-        hp_space=SearchSpace(search),
+        hp_space=space,
         compute_objective=functools.partial(objective_score, objective=search.objective),
         n_trials=search.trials,
         direction="maximize",

@@ -23,6 +23,33 @@ def test_space_samples_within_the_configured_ranges():
         assert values["num_train_epochs"] == 2 and 0 <= values["warmup_steps"] <= 0.1 and 0 <= values["weight_decay"] <= 0.1
 
 
+@pytest.mark.parametrize("max_steps, epochs_searched", [(-1, True), (0, True), (50, False)])
+def test_epochs_are_not_searched_when_max_steps_overrides_them(max_steps, epochs_searched, caplog):
+    """TrainingArguments: a positive max_steps overrides num_train_epochs, so sampling it is wasted."""
+    import types
+
+    optuna = pytest.importorskip("optuna")
+    from ner.search import run_search
+
+    class Stop(Exception):
+        pass
+
+    spaces = []
+
+    def hyperparameter_search(hp_space, **_):
+        spaces.append(hp_space)
+        raise Stop
+
+    trainer = types.SimpleNamespace(args=types.SimpleNamespace(max_steps=max_steps), hyperparameter_search=hyperparameter_search)
+    caplog.set_level("INFO", logger="ner")
+    with pytest.raises(Stop):
+        run_search(trainer, SearchConfig(trials=2), seed=0)
+    values = spaces[0](optuna.create_study().ask())
+    assert ("num_train_epochs" in values) == epochs_searched
+    assert set(values) - {"num_train_epochs"} == {"learning_rate", "per_device_train_batch_size", "warmup_steps", "weight_decay"}
+    assert ("overrides num_train_epochs" in caplog.text) == (not epochs_searched)
+
+
 @pytest.mark.parametrize(
     "changes, problem",
     [
