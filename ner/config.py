@@ -309,6 +309,9 @@ class Config:
         return Path(self.training["output_dir"])
 
 
+CONFIG_SECTIONS = tuple(f.name for f in dataclasses.fields(Config))  # model, data, ..., training
+
+
 # ---------------------------------------------------------------------------------------------
 # YAML
 
@@ -549,10 +552,12 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             problems.append(f"{key}: '{path}' has an unknown extension; use .txt/.conll (CoNLL) or .json/.jsonl (JSON lines)")
 
 
-def source_of(key: str, overridden: set[str], path: Path) -> str:
-    """Where the value a problem names came from: the command line when an override set that key,
-    a key inside it, or the section it lies in; else the config file."""
-    on_command_line = any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in overridden)
+def source_of(problem: str, overridden: set[str], path: Path) -> str:
+    """Where the values a problem names came from: the command line when an override set one of
+    the keys it names (the key it is about first, and any other whose value it involves), a key
+    inside one, or the section one lies in; else the config file."""
+    keys = {problem.split(":")[0], *re.findall(r"\b(?:" + "|".join(CONFIG_SECTIONS) + r")\.[\w.]*\w", problem)}
+    on_command_line = any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in overridden for key in keys)
     return "command line" if on_command_line else str(path)
 
 
@@ -575,7 +580,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         log.info(f"override: {'.'.join(keys)} = {value!r}")
 
     problems: list[str] = []
-    sections = {f.name for f in dataclasses.fields(Config)}
+    sections = set(CONFIG_SECTIONS)
     for key in raw:
         if key not in sections:
             problems.append(f"{key}: unknown section{_suggest(str(key), sections)}")
@@ -591,7 +596,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         check_consistency(cfg, problems)
     if problems:
         # A problem with a value given on the command line is the command line's, not the file's.
-        raise UserError("\n".join(f"{source_of(p.split(':')[0], overridden, path)}: {p}" for p in problems))
+        raise UserError("\n".join(f"{source_of(p, overridden, path)}: {p}" for p in problems))
     return cfg
 
 

@@ -167,6 +167,21 @@ def test_problems_name_where_the_value_came_from(tmp_path):
     }
 
 
+@pytest.mark.parametrize(
+    "text, overrides, source",
+    [
+        ("training:\n  eval_strategy: steps\n", [], "file"),
+        ("{}", ["training.eval_strategy=steps"], "command line"),  # the file keeps the default save_strategy
+        ("training:\n  eval_strategy: steps\n", ["training.save_strategy=epoch"], "command line"),
+        ("early_stopping:\n  patience: 2\n", ["training.load_best_model_at_end=false"], "command line"),
+        ("early_stopping:\n  patience: 2\ntraining:\n  load_best_model_at_end: false\n", [], "file"),
+    ],
+)
+def test_a_problem_across_keys_is_the_command_line_s_when_it_set_one_of_them(tmp_path, text, overrides, source):
+    (line,) = config_error(tmp_path, text, overrides).splitlines()
+    assert line.startswith("command line: " if source == "command line" else f"{tmp_path / 'config.yaml'}: ")
+
+
 def test_removed_training_args_point_at_existing_fields():
     """Every hint for a removed TrainingArguments field names a field transformers still has."""
     import dataclasses
