@@ -29,7 +29,7 @@ from ner.config import (
 )
 from ner.context import has_documents, with_context
 from ner.data import TAGS, TOKENS, load_splits
-from ner.errors import UserError, one_line, require_packages, run_cli, setup_logging
+from ner.errors import UserError, one_line, quiet_log, require_packages, run_cli, setup_logging
 from ner.hardware import add_hardware_defaults
 from ner.insights import write_insights
 from ner.modeling import (
@@ -165,8 +165,10 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int, s
 
 
 def new_model(cfg: Config, splits, labels: list[str]):
-    """A model as load_model makes it, fresh for each search trial."""
-    return load_model(cfg, splits, labels)[0]
+    """A model as load_model made it, afresh: for each search trial, and the training after the
+    search. It says nothing load_model has not said already."""
+    with quiet_log():
+        return load_model(cfg, splits, labels)[0]
 
 
 def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list[str]) -> dict[str, str]:

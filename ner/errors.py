@@ -1,5 +1,6 @@
 """User errors: one line that names the input and says what to do, exit status 2, no traceback."""
 
+import contextlib
 import logging
 import os
 import sys
@@ -90,6 +91,17 @@ class StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _):
         pass
+
+
+@contextlib.contextmanager
+def quiet_log():
+    """bert-ner's log held to errors within: for work that repeats what was already said."""
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def setup_logging() -> None:

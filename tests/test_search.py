@@ -121,6 +121,7 @@ def test_two_trial_search_reports_saves_the_best_and_trains_with_it(tmp_path, ca
     batches = -(-256 // best["per_device_train_batch_size"])
     assert json.loads((output_dir / "metrics.json").read_text())["training"]["steps"] == epochs * batches
     assert "trials:\ntrial\tvalidation_f1" in caplog.text
+    assert caplog.text.count("a new BERT with random weights") == 1  # said once, not again for each trial
 
 
 def test_search_without_optuna_says_what_to_install(tmp_path, capsys, monkeypatch):
