@@ -170,6 +170,11 @@ def read_jsonl(path: Path, tokens_key: str, tags_key: str) -> dict[str, list]:
         if not isinstance(words, list) or not isinstance(tags, list) or len(words) != len(tags):
             raise UserError(f"{where}: '{tokens_key}' and '{tags_key}' must be lists of the same length")
         for tag in tags:
+            if isinstance(tag, int) and not isinstance(tag, bool):
+                raise UserError(
+                    f"{where}: tag {tag} is a number (a class id?); data files hold tag names: write the names "
+                    "(O, B-PER, ...) in their place, e.g. from a Hugging Face dataset's features['ner_tags'].feature.names"
+                )
             if problem := tag_problem(str(tag)):
                 raise UserError(f"{where}: {problem}")
         rows[TOKENS].append([str(w) for w in words])
@@ -213,13 +218,15 @@ def read_file(path: str, cfg: DataConfig):
 
     file = Path(path)
     if file.suffix.lower() in CONLL_SUFFIXES:
-        rows = read_conll(file)
+        rows, expected = read_conll(file), "one 'word tag' line per word, blank lines between sentences"
     elif looks_like_spans(first_line(file), cfg.tokens_column, cfg.tags_column):
         rows = read_spans(file, cfg.widen_spans)
+        expected = "texts with their entity spans, or annotated Label Studio tasks (README: Data from annotation tools)"
     else:
         rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)
+        expected = f"one JSON object per line with '{cfg.tokens_column}' and '{cfg.tags_column}' lists"
     if not rows[TOKENS]:
-        raise UserError(f"{file}: no sentences found; expected one 'word tag' line per word, blank lines between sentences")
+        raise UserError(f"{file}: no sentences found; expected {expected}")
     return Dataset.from_dict(rows, features=standard_features())
 
 

@@ -145,6 +145,8 @@ def test_jsonl_and_conll_give_the_same_rows(tmp_path):
         ("{not json", "train.jsonl:1: invalid JSON"),
         ('{"words": ["a"], "ner_tags": ["O"]}', "expected an object with 'tokens' and 'ner_tags'"),
         ('{"tokens": ["a", "b"], "ner_tags": ["O"]}', "lists of the same length"),
+        ('{"tokens": ["Anna", "sang"], "ner_tags": [1, 0]}', r"train.jsonl:1: tag 1 is a number \(a class id\?\); data files"),
+        ("\n\n", "no sentences found; expected one JSON object per line with 'tokens' and 'ner_tags' lists"),
     ],
 )
 def test_jsonl_errors(tmp_path, line, message):

@@ -272,6 +272,16 @@ def test_records_without_an_annotation_are_left_out_and_counted(tmp_path, caplog
     assert "1 records answered reject or ignore (Prodigy) were left out" in caplog.text
 
 
+def test_an_export_with_no_annotated_task_says_so_in_its_own_terms(tmp_path):
+    from ner.config import DataConfig
+    from ner.data import read_file
+
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([{"id": 1, "data": {"text": "Paris won ."}, "annotations": []}]))
+    with pytest.raises(UserError, match="no sentences found; expected texts with their entity spans, or annotated Label Studio"):
+        read_file(str(export), DataConfig())
+
+
 def test_doccano_entity_objects_read_like_triples(tmp_path):
     path = tmp_path / "doccano.jsonl"
     entities = [{"id": 9, "label": label, "start_offset": s, "end_offset": e} for s, e, label in SPANS]
