@@ -11,7 +11,7 @@ with the same Viterbi pass as train.py.
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, islice
 
 import numpy as np
 
@@ -145,19 +145,19 @@ def prepare(tokenizer, text: str, max_length: int | None = None, stride: int = 0
     return Prepared(text, word_spans, groups, inputs)
 
 
-def model_calls(lengths: Sequence[int], most: int, call_cost: int = CALL_COST) -> list[list[int]]:
+def model_calls(lengths: Sequence[int], batch_size: int, call_cost: int = CALL_COST) -> list[list[int]]:
     """Model inputs of these lengths (sub-tokens) grouped into model calls: lists of input indices,
-    longest first, each of at most `most` inputs and padded to its first. The cuts make the padded
+    longest first, each of at most `batch_size` inputs and padded to its first. The cuts make the padded
     sub-tokens plus `call_cost` per call fewest (dynamic programming over the sorted lengths), so
     that short inputs are not padded to a long one's width, nor each given a call of its own.
 
-    >>> model_calls([5, 40, 6, 38], most=4, call_cost=10)
+    >>> model_calls([5, 40, 6, 38], batch_size=4, call_cost=10)
     [[1, 3], [2, 0]]
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: equal lengths in input order
     cost, start = [0] + [float("inf")] * len(order), [0] * (len(order) + 1)
     for end in range(1, len(order) + 1):  # cost[end]: the cheapest calls for the `end` longest inputs
-        for first in range(max(0, end - most), end):
+        for first in range(max(0, end - batch_size), end):
             cut = cost[first] + call_cost + (end - first) * lengths[order[first]]
             if cut < cost[end]:
                 cost[end], start[end] = cut, first
@@ -170,8 +170,14 @@ def model_calls(lengths: Sequence[int], most: int, call_cost: int = CALL_COST) -
 
 def padded(inputs: list[dict[str, list[int]]], names: Sequence[str]) -> dict[str, np.ndarray]:
     """One model call's inputs as int64 arrays [inputs, longest], zero-padded on the right: a
-    padded sub-token has attention mask 0 and is not read back (run_model)."""
+    padded sub-token has attention mask 0 and is not read back (run_model). A model that takes
+    no attention mask would read the padding: UserError when inputs of different lengths meet."""
     width = max(len(ids["input_ids"]) for ids in inputs)
+    if "attention_mask" not in names and any(len(ids["input_ids"]) < width for ids in inputs):
+        raise UserError(
+            f"the model takes no attention_mask (its inputs: {', '.join(names)}), so inputs of different "
+            "lengths cannot share a model call; use --batch-size 1"
+        )
     arrays = {name: np.zeros((len(inputs), width), dtype=np.int64) for name in names}
     for row, ids in enumerate(inputs):
         for name in names:
@@ -180,14 +186,14 @@ def padded(inputs: list[dict[str, list[int]]], names: Sequence[str]) -> dict[str
 
 
 def run_model(
-    prepared: list[Prepared], call: Callable[[list[dict[str, list[int]]]], np.ndarray], most: int
+    prepared: list[Prepared], call: Callable[[list[dict[str, list[int]]]], np.ndarray], batch_size: int
 ) -> list[list[np.ndarray]]:
     """The label probabilities (shape [sub-tokens, labels]) of each input of each prepared text,
     from `call`: a list of inputs -> logits [inputs, longest, labels]. All the texts' inputs
     share model calls (model_calls)."""
     inputs = [ids for text in prepared for ids, _ in text.inputs]
     probabilities: list[np.ndarray] = [np.empty(0)] * len(inputs)
-    for group in model_calls([len(ids["input_ids"]) for ids in inputs], most):
+    for group in model_calls([len(ids["input_ids"]) for ids in inputs], batch_size):
         logits = call([inputs[i] for i in group])
         for row, i in enumerate(group):
             probabilities[i] = softmax(logits[row, : len(inputs[i]["input_ids"])])
@@ -240,12 +246,17 @@ def word_pipeline():
             return drop_unset(preprocess), {}, drop_unset(postprocess)
 
         def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
-            # Every call of the pipeline comes here, with one text or many: the texts are tagged together.
-            prepared = [prepare(self.tokenizer, text, **preprocess_params) for text in inputs]
-            probabilities = run_model(prepared, self.logits, batch_size)
+            """Every call of the pipeline comes here, with one text or many. A list's texts are
+            tagged together; a generator's or Dataset's `batch_size` texts at a time, as they come,
+            so that they stream. num_workers is not used: the texts are prepared in this process."""
             labels = labels_of(self.model.config.id2label)
             options = {"aggregation": DEFAULT_AGGREGATION, "use_viterbi": True, **postprocess_params}
-            return iter([finish(text, rows, labels, **options) for text, rows in zip(prepared, probabilities)])
+            texts = iter(inputs)
+            size = len(inputs) if isinstance(inputs, list) else batch_size
+            while group := list(islice(texts, max(size, 1))):
+                prepared = [prepare(self.tokenizer, text, **preprocess_params) for text in group]
+                for text, rows in zip(prepared, run_model(prepared, self.logits, batch_size)):
+                    yield finish(text, rows, labels, **options)
 
         def logits(self, inputs: list[dict[str, list[int]]]) -> np.ndarray:
             """One model call: logits [inputs, longest, labels], as float32 on the CPU."""
@@ -287,6 +298,7 @@ def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, devi
             model=model,
             tokenizer=tokenizer,
             device=resolve_device(device),
+            batch_size=BATCH_SIZE,  # when a caller gives none (the parent's default is 1)
             max_length=max_length,
             stride=window_stride(max_length),
             context_tokens=trained.context_tokens,

@@ -70,6 +70,13 @@ def test_onnx_fp32_gives_the_same_entities_as_pytorch(exported, capsys):
     assert agree >= 0.9 * len(texts)
 
 
+def test_onnx_texts_tagged_together_get_what_each_gets_alone(exported):
+    from infer import load_tagger
+    from tests.test_infer import MIXED_TEXTS, assert_tagged_together_as_alone
+
+    assert_tagged_together_as_alone(load_tagger(str(exported), "onnx"), MIXED_TEXTS)
+
+
 def test_onnx_backend_without_an_export_says_how_to_make_one(demo_run, capsys):
     assert infer(["--model", str(demo_run), "--backend", "onnx", "x"]) == 2
     assert (

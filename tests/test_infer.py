@@ -259,19 +259,20 @@ def test_model_calls_are_the_cheapest_cut_of_the_sorted_inputs():
         assert cost == cheapest(sorted(lengths, reverse=True), most, call_cost), (lengths, most, call_cost)
 
 
-def test_texts_tagged_together_get_what_each_gets_alone(demo_run):
+# Texts of very different lengths, so that they share padded model calls of several widths.
+MIXED_TEXTS = [
+    SENTENCE,
+    "Anna Schmidt .",
+    f"{SENTENCE} {SENTENCE}\nReuters said so .",
+    "Germany",
+    " ".join([SENTENCE] * 30),  # windows of a text too long for the demo model
+]
+
+
+def assert_tagged_together_as_alone(ner, texts: list[str]) -> None:
     """Inputs of different lengths share padded model calls, and no text's entities or scores change."""
-    from infer import load_tagger
     from ner.inference import predict
 
-    texts = [
-        SENTENCE,
-        "Anna Schmidt .",
-        f"{SENTENCE} {SENTENCE}\nReuters said so .",
-        "Germany",
-        " ".join([SENTENCE] * 30),  # windows of a text too long for the demo model
-    ]
-    ner = load_tagger(str(demo_run))
     together = predict(ner, texts, batch_size=2)
     for text, entities in zip(texts, together):
         (alone,) = predict(ner, [text], batch_size=1)
@@ -279,6 +280,44 @@ def test_texts_tagged_together_get_what_each_gets_alone(demo_run):
             (e["entity_group"], e["start"], e["end"]) for e in alone
         ]
         assert [e["score"] for e in entities] == pytest.approx([e["score"] for e in alone], abs=1e-4)
+
+
+def test_texts_tagged_together_get_what_each_gets_alone(demo_run):
+    from infer import load_tagger
+
+    assert_tagged_together_as_alone(load_tagger(str(demo_run)), MIXED_TEXTS)
+
+
+def test_the_pipeline_tags_one_string_and_streams_a_generator(demo_run):
+    from infer import load_tagger
+
+    ner = load_tagger(str(demo_run))
+    assert [(e["entity_group"], e["word"]) for e in ner(SENTENCE)] == [(kind, word) for kind, word, _, _ in EXPECTED]
+    read = []
+
+    def texts():
+        for text in MIXED_TEXTS:
+            read.append(text)
+            yield text
+
+    first = next(iter(ner(texts(), batch_size=2)))
+    assert len(read) == 2 and [e["word"] for e in first] == [word for _, word, _, _ in EXPECTED]
+
+
+def test_inputs_of_different_lengths_need_an_attention_mask():
+    import numpy as np
+
+    from ner.errors import UserError
+    from ner.inference import padded
+
+    inputs = [{"input_ids": [2, 5, 6, 3]}, {"input_ids": [2, 7, 3]}]
+    with pytest.raises(UserError, match="takes no attention_mask .* use --batch-size 1"):
+        padded(inputs, ["input_ids"])
+    arrays = padded([inputs[0], {"input_ids": [2, 9, 9, 3], "attention_mask": [1, 1, 1, 1]}], ["input_ids"])
+    assert arrays["input_ids"].tolist() == [[2, 5, 6, 3], [2, 9, 9, 3]]
+    with_mask = [{**ids, "attention_mask": [1] * len(ids["input_ids"])} for ids in inputs]
+    arrays = padded(with_mask, ["input_ids", "attention_mask"])
+    assert arrays["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]] and arrays["input_ids"].dtype == np.int64
 
 
 def test_pipeline_runs_under_inference_mode_and_threads_are_set(demo_run, monkeypatch):
