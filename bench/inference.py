@@ -5,7 +5,8 @@ PyTorch, and the ONNX fp32 and int8 exports (python export.py --model DIR first)
     python bench/inference.py --model DIR [--conll ../shared/data/conll2003/test.txt]
                               [--limit N] [--batch-size 32] [--runs per-sentence torch onnx onnx-int8]
 
-Batched runs go through infer.py's own loop: chunks of TEXTS_PER_CHUNK texts, longest first.
+Batched runs go through infer.py's own loop: chunks of TEXTS_PER_CHUNK texts, each cut into
+model calls by length (ner.inference.model_calls).
 Reports sentences/s, p50/p95 latency (per sentence for single calls, per chunk otherwise),
 test F1 of each run (seqeval, strict), and how many sentences get exactly the entity spans of
 the batched PyTorch run. Texts are the CoNLL words joined by spaces.

@@ -7,9 +7,10 @@ serve.py's batches), in the file's order.
                                 [--fixed 32 8] [--call-costs 0 16 40 64 100 160] [--limit 1600]
 
 Only the model calls are timed (each backend's `logits`, padding included), on inputs prepared
-beforehand: splitting, tokenizing and decoding cost the same under every cut. Each cut runs
---rounds times, interleaved with the others, and the least time is reported, the one least
-disturbed by other work on the machine. For onnx-int8, python export.py --model DIR first.
+beforehand, each sentence alone as a sentence-level model reads it (no document context):
+splitting, tokenizing and decoding cost the same under every cut. Each cut runs --rounds times,
+interleaved with the others, and the least time is reported, the one least disturbed by other
+work on the machine. For onnx-int8, python export.py --model DIR first.
 """
 
 import argparse

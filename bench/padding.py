@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.inference import input_lengths  # noqa: E402
+from bench.model_calls import fixed_calls  # noqa: E402
 from infer import TEXTS_PER_CHUNK  # noqa: E402
 from ner.data import TOKENS, read_conll  # noqa: E402
 from ner.inference import BATCH_SIZE, model_calls  # noqa: E402
@@ -33,12 +34,8 @@ def padded_positions(lengths: list[int], group: int, batch_size: int | None) -> 
     total = 0
     for first in range(0, len(lengths), group):
         part = lengths[first : first + group]
-        if batch_size is None:
-            calls = [[part[i] for i in call] for call in model_calls(part, BATCH_SIZE)]
-        else:
-            ordered = sorted(part, reverse=True)
-            calls = [ordered[start : start + batch_size] for start in range(0, len(ordered), batch_size)]
-        total += sum(call[0] * len(call) for call in calls)
+        calls = model_calls(part, BATCH_SIZE) if batch_size is None else fixed_calls(part, batch_size)
+        total += sum(part[call[0]] * len(call) for call in calls)
     return total
 
 

@@ -92,7 +92,7 @@ def load(url: str, texts: list[str], clients: int) -> dict:
 
 
 def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = BATCH_SIZE) -> float:
-    """Sentences/s of infer.py's own loop: chunks of TEXTS_PER_CHUNK, batches of batch_size."""
+    """Sentences/s of infer.py's own loop: chunks of TEXTS_PER_CHUNK, in model calls of at most batch_size."""
     tagger = load_tagger(model, backend)
     tagger(texts[:8])  # warm-up
     begin = time.perf_counter()
