@@ -1,7 +1,7 @@
 """The HTTP service behind serve.py: a Starlette app whose requests share batched model calls.
 
     POST /v1/entities   {"texts": ["...", ...]} or {"text": "..."} -> a JSON list with one record
-                        per text, in order, exactly as `infer.py --json` writes them
+                        per text, in order, as `infer.py --json` writes them
     GET  /health        {"status": "ok"} (the model is loaded before the server listens)
     GET  /v1/model      labels, base model, context, backend, and the model's metrics.json
 
