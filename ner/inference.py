@@ -1,14 +1,13 @@
 """Entities from raw text with a transformers token-classification pipeline.
 
 The pipeline subclass below keeps transformers' parameters, devices and inference mode; the rest
-is this module's, shared with the ONNX backend: `prepare` splits each text into its words (ner.words,
-the module train.py scores with) and encodes them, in overlapping windows (`stride`) where a text is
-longer than the model takes; `run_model` tags the inputs of all texts in model calls cut by length
-(`model_calls`); `finish` groups sub-tokens into words by the encoding's `word_ids()` and decodes tags
-with the same Viterbi pass as train.py.
+is this module's, shared with the ONNX backend: `prepare` splits each text into sentences and
+words (ner.words, the module train.py scores with) and encodes them, a sentence per input, in
+overlapping windows (`stride`) where a sentence is longer than the model takes; `run_model` tags
+the inputs of all texts in model calls cut by length (`model_calls`); `finish` groups sub-tokens
+into words by the encoding's `word_ids()` and decodes tags with the same Viterbi pass as train.py.
 """
 
-from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, islice
@@ -34,8 +33,8 @@ from ner.words import (
 MODEL_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 BATCH_SIZE = 32  # the most inputs in one model call (infer.py's and serve.py's --batch-size)
 BATCH_SIZE_HELP = (
-    "the most model inputs per model call: an input is a line of a text (a sentence, for a model trained with "
-    f"context), or a window of one too long for the model (default: {BATCH_SIZE})"
+    "the most model inputs per model call: an input is a sentence of a text (with its neighbours' words, for a "
+    f"model trained with context), or a window of one too long for the model (default: {BATCH_SIZE})"
 )
 # What one more model call costs, in padded sub-tokens, when model_calls cuts calls: a call's fixed
 # overhead, and the better use of the cores by a larger one. For MiniLM on 2 CPU cores, any value
@@ -60,21 +59,6 @@ def resolve_device(device: str) -> str:
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}, but it finds no GPU"
         raise UserError(f"--device cuda: PyTorch {torch.__version__} is {build}; use --device cpu (or auto)")
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def line_groups(sentences: list[list[tuple[int, int]]], line_starts: tuple[int, ...]) -> list[range]:
-    """The word ranges of each line of a text (one range for a text of one line): tags are
-    decoded line by line, so that no entity runs across a line break."""
-    groups: list[range] = []
-    first, previous_line = 0, None
-    for sentence in sentences:
-        line = bisect_right(line_starts, sentence[0][0])
-        if groups and line == previous_line:
-            groups[-1] = range(groups[-1].start, first + len(sentence))
-        else:
-            groups.append(range(first, first + len(sentence)))
-        first, previous_line = first + len(sentence), line
-    return groups or [range(0)]
 
 
 Inputs = list[tuple[dict[str, list[int]], list[int | None]]]  # per model input: its sub-token ids by name, and each one's word
@@ -122,25 +106,21 @@ def in_context(
 
 
 def prepare(tokenizer, text: str, max_length: int | None = None, stride: int = 0, context_tokens: int = 0) -> Prepared:
-    """Split `text` into sentences and words and encode them. A model trained without context
-    reads each line's words whole, in overlapping windows when they are too many; a model trained
-    with `data.context_tokens` reads each sentence between its neighbours' words, as train.py
-    encoded it, and its tags are decoded sentence by sentence, as train.py scored them."""
+    """Split `text` into sentences and words and encode them, one input per sentence as train.py
+    encoded them: alone for a model trained without context, between its neighbours' words for a
+    model trained with `data.context_tokens`. A sentence too long for the model is read in
+    overlapping windows. Tags are decoded sentence by sentence, as train.py scored them."""
     line_starts = tuple(i + 1 for i, character in enumerate(text) if character == "\n")  # a line ends a sentence
     sentences = split_sentences(text, line_starts)
     word_spans = [word for sentence in sentences for word in sentence]
     firsts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
     words = [[text[start:end] for start, end in sentence] for sentence in sentences]
+    groups = [range(first, first + len(sentence)) for first, sentence in zip(firsts, sentences)]
     if context_tokens and max_length and sentences:
         inputs = in_context(tokenizer, words, firsts, context_tokens, max_length, stride)
-        groups = [range(first, first + len(sentence)) for first, sentence in zip(firsts, sentences)]
-    else:  # each line alone, as infer.py reads lines without --documents
-        groups = line_groups(sentences, line_starts)
-        flat = [word for sentence in words for word in sentence]
+    else:
         inputs = [
-            item
-            for group in groups
-            for item in windows(tokenizer, flat[group.start : group.stop], group.start, max_length, stride)
+            item for first, sentence in zip(firsts, words) for item in windows(tokenizer, sentence, first, max_length, stride)
         ]
     return Prepared(text, word_spans, groups, inputs)
 

@@ -104,11 +104,11 @@ def test_stdin_and_file_give_the_same_results_in_input_order(demo_run, capsys, m
 
 
 def test_entity_past_token_512_is_found_once(demo_run, capsys):
-    """The demo model's window is 128 sub-tokens; a 5,000-word text is read whole, with overlap."""
+    """The demo model's window is 128 sub-tokens; a sentence of 3,000 words is read whole, with overlap."""
     from transformers import AutoTokenizer
 
-    filler = "Prices fell sharply on Monday . " * 600
-    text = filler + SENTENCE + " " + "Both sides said they hoped for peace . " * 20
+    filler = "Prices fell sharply on Monday , " * 600
+    text = filler + SENTENCE[: -len(" .")] + " , " + "Both sides said they hoped for peace , " * 20 + "."
     assert len(AutoTokenizer.from_pretrained(demo_run).tokenize(filler)) > 512 * 5
     (record,) = run_json(capsys, "--model", str(demo_run), text)
     assert_exact(record, demo_run)
@@ -117,7 +117,7 @@ def test_entity_past_token_512_is_found_once(demo_run, capsys):
 
 
 def test_entities_on_window_edges_are_neither_lost_nor_doubled(demo_run, capsys):
-    text = " ".join([SENTENCE] * 40)
+    text = " , ".join([SENTENCE[: -len(" .")]] * 40) + " ."  # one sentence, read in windows
     (record,) = run_json(capsys, "--model", str(demo_run), text)
     assert_exact(record, demo_run)
     people = [e for e in record["entities"] if e["word"] == "Anna Schmidt"]
@@ -265,7 +265,7 @@ MIXED_TEXTS = [
     "Anna Schmidt .",
     f"{SENTENCE} {SENTENCE}\nReuters said so .",
     "Germany",
-    " ".join([SENTENCE] * 30),  # windows of a text too long for the demo model
+    " , ".join([SENTENCE[: -len(" .")]] * 30) + " .",  # one sentence too long for the demo model: windows
 ]
 
 

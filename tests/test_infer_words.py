@@ -105,7 +105,7 @@ def test_without_viterbi_an_i_tag_that_continues_nothing_is_no_entity(tagger):
 
 
 def test_max_length_comes_from_the_trained_config_and_long_texts_keep_every_entity(tagger):
-    text = " ".join(["Anna Schmidt met Reuters in Paris ."] * 30)
+    text = " ".join(["Anna Schmidt met Reuters in Paris"] * 30) + " ."  # one sentence of 181 words
     found = entities_of(tagger, text, max_length=16)  # 16 sub-tokens a window, overlapping by 4
     assert len(found) == 90
     assert [kind for kind, *_ in found[:3]] == ["PER", "ORG", "LOC"]
@@ -154,23 +154,22 @@ def fast_tokenizer(tokenizer, directory):
     return FastTokenizer(directory / "tokenizer.json")
 
 
-def test_a_model_trained_without_context_reads_the_text_whole(tagger):
+def test_a_model_trained_without_context_reads_each_sentence_alone(tagger):
+    """As train.py encoded its sentences: one input per sentence, decoded sentence by sentence,
+    whether the sentences share a line or not."""
     _, tokenizer = tagger
-    prepared = prepare(tokenizer, " ".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
-    assert prepared.groups == [range(0, sum(len(line.split()) for line in DOCUMENT_LINES))]
-    prepared = prepare(tokenizer, "\n".join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
-    assert prepared.groups == [range(0, 7), range(7, 12), range(12, 18), range(18, 22)]  # decoded line by line
-    # ... and each line read alone, as without --documents: a sentence model gains nothing from it
-    assert [ids["input_ids"] for ids, _ in prepared.inputs] == [
-        tokenizer(line.split(), is_split_into_words=True)["input_ids"] for line in DOCUMENT_LINES
-    ]
+    alone = [tokenizer(line.split(), is_split_into_words=True)["input_ids"] for line in DOCUMENT_LINES]
+    for joiner in (" ", "\n"):
+        prepared = prepare(tokenizer, joiner.join(DOCUMENT_LINES), max_length=512, stride=128, context_tokens=0)
+        assert prepared.groups == [range(0, 7), range(7, 12), range(12, 18), range(18, 22)]
+        assert [ids["input_ids"] for ids, _ in prepared.inputs] == alone
 
 
 def test_the_onnx_backends_tokenizer_makes_the_same_windows(tagger, tmp_path):
     """A text far longer than the window: transformers' tokenizer and the tokenizers package alone
     give the same overlapping windows and the same word of each sub-token."""
     _, tokenizer = tagger
-    text = " ".join(DOCUMENT_LINES * 6)
+    text = " ".join(line.rstrip(" .") for line in DOCUMENT_LINES * 6) + " ."  # one sentence of 108 words
     expected = prepare(tokenizer, text, max_length=16, stride=4)
     assert len(expected.inputs) > 5
     assert prepare(fast_tokenizer(tokenizer, tmp_path), text, max_length=16, stride=4).inputs == expected.inputs
