@@ -42,9 +42,8 @@ class Limits:
     max_text_chars: int = 100_000
 
 
-# How requests share model calls (Batcher); serve.py's --max-batch and --batch-wait-ms. With 32
-# clients on 2 cores, batches of 32 texts, cut into model calls by length, served 74-81% of
-# infer.py's batched rate with torch (p95 190-221 ms) and 72-83% with int8 (README, Serving over HTTP).
+# How requests share model calls (Batcher); serve.py's --max-batch and --batch-wait-ms. How these
+# serve 32 clients on 2 cores, against infer.py's batched rate: README, Serving over HTTP.
 MAX_BATCH = 32  # texts gathered from requests into one batch
 BATCH_WAIT_MS = 5.0  # how long the first request of a batch waits for others
 
