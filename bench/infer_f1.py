@@ -14,9 +14,10 @@ Three forms of the same sentences:
 - documents: each article's detokenized sentences joined by spaces, one article per line;
 - lines as documents: one detokenized sentence per line, each article's lines read together as
   `infer.py --documents` reads them (a context-trained model sees its neighbours).
-For each: the word splitter's token agreement (gold tokens it reproduces exactly, by offsets), the
-entities whose edge falls inside a gold word, and span F1 next to train.py's test F1 for the model
-(its metrics.json). Needs requirements-dev.txt (sacremoses).
+For each: the sentences the splitter finds (CoNLL-2003 has one per gold sentence), the word
+splitter's token agreement (gold tokens it reproduces exactly, by offsets), the entities whose edge
+falls inside a gold word, and span F1 next to train.py's test F1 for the model (its metrics.json).
+Needs requirements-dev.txt (sacremoses).
 """
 
 import argparse
@@ -32,7 +33,7 @@ from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
 from ner.inference import BATCH_SIZE  # noqa: E402
 from ner.outputs import METRICS_FILE  # noqa: E402
 from ner.scoring import score  # noqa: E402
-from ner.words import split_words, tags_for  # noqa: E402
+from ner.words import split_sentences, split_words, tags_for  # noqa: E402
 
 FORMS = ("spaces", "detokenized", "documents", "lines-as-documents")
 
@@ -101,12 +102,14 @@ def main() -> None:
 
     documents = rows[DOCUMENT][: args.limit]
     print(f"{len(sentences)} sentences from {args.conll}; model {args.model}")
-    print("| text | token agreement | entities cut inside a word | infer.py test F1 | train.py test F1 | difference |")
-    print("|---|---|---|---|---|---|")
+    columns = ["text", "sentences found", "token agreement", "entities cut inside a word", "infer.py test F1"]
+    print(f"| {' | '.join(columns)} | train.py test F1 | difference |")
+    print("|---|---|---|---|---|---|---|")
     for form in args.forms:
         texts, groups = lines_of(sentences, documents, form)
         line_spans = [locate([w for i in group for w in sentences[i]], text) for group, text in zip(groups, texts)]
         agreed = sum(len(set(spans) & set(split_words(text))) for spans, text in zip(line_spans, texts))
+        found_sentences = sum(len(split_sentences(text)) for text in texts)
         start = time.perf_counter()
         found = [entities for chunk in chunks(iter(texts), TEXTS_PER_CHUNK) for entities in predict(ner, chunk, args.batch_size)]
         seconds = time.perf_counter() - start
@@ -121,7 +124,11 @@ def main() -> None:
         tokens = sum(len(words) for words in sentences)
         reference = f"{trained_f1 * 100:.2f}" if trained_f1 is not None else "-"
         difference = f"{f1 - trained_f1 * 100:+.2f}" if trained_f1 is not None else "-"
-        print(f"| {form} | {agreed / tokens:.2%} of {tokens} | {cut} | {f1:.2f} | {reference} | {difference} |", flush=True)
+        print(
+            f"| {form} | {found_sentences} of {len(sentences)} | {agreed / tokens:.2%} of {tokens} | {cut} | {f1:.2f} "
+            f"| {reference} | {difference} |",
+            flush=True,
+        )
         print(f"  ({seconds:.0f} s)", file=sys.stderr)
 
 

@@ -82,10 +82,25 @@ def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
         for sentence in _sentence_splitter().processor(text).process():
             start = text.find(sentence, cursor)
             if start >= 0:
-                starts.add(_base_of(text, start))
+                if not _inside_a_name(text, start):
+                    starts.add(_base_of(text, start))
                 cursor = start + len(sentence)
     # Only the starts are used, so every character lands in exactly one sentence whatever the ends.
     return sorted({0} | {start for start in starts if 0 < start < len(text)})
+
+
+# pySBD ends a sentence after an abbreviation it does not take for a title when a capital follows.
+# In text to tag, these abbreviations mostly sit inside a name (`Samsung Electronics Co. Ltd.`,
+# `Warner Bros. Pictures`, `Ft. Worth`), where a false sentence end cuts the entity in two, since
+# tags are decoded sentence by sentence; a missed end (`Apple Inc. The firm ...`) only reads two
+# sentences as one. From pySBD's English abbreviations (pysbd/lang/english.py), those of names.
+NAME_ABBREVIATIONS = frozenset({"Assn.", "Bros.", "Co.", "Corp.", "Cos.", "Dept.", "Ft.", "Inc.", "Ltd.", "Mfg.", "Univ."})
+
+
+def _inside_a_name(text: str, start: int) -> bool:
+    """Whether a sentence pySBD starts at `start` follows one of NAME_ABBREVIATIONS, on the same line."""
+    before = text[:start].rstrip(" \t")
+    return before.endswith(tuple(NAME_ABBREVIATIONS)) and before.rsplit(None, 1)[-1] in NAME_ABBREVIATIONS
 
 
 def _base_of(text: str, start: int) -> int:

@@ -176,6 +176,14 @@ def test_split_words(text, words):
         # pySBD deletes its placeholder ☝ and starts its sentence at the variation selector after it,
         # which belongs to the ☝: a variation selector alone made a word of its own
         ("☝️ Look. Go.", ["☝️ Look. ", "Go."]),
+        # pySBD ends a sentence after these before a capital; inside a name that would cut the entity
+        ("Samsung Electronics Co. Ltd. said so.", ["Samsung Electronics Co. Ltd. said so."]),
+        ("Warner Bros. Entertainment Inc. and Sony Corp. agreed.", ["Warner Bros. Entertainment Inc. and Sony Corp. agreed."]),
+        ("He flew to Ft. Worth. Then he left.", ["He flew to Ft. Worth. ", "Then he left."]),
+        ("Shares of Apple Inc. The firm fell.", ["Shares of Apple Inc. The firm fell."]),  # a missed end costs less
+        ("Apple Inc.\nThe firm fell.", ["Apple Inc.\n", "The firm fell."]),  # a line break ends a sentence in any case
+        ("It cost 5 Inc. The end.", ["It cost 5 Inc. The end."]),
+        ("Smith Jr. Came home. Then left.", ["Smith Jr. ", "Came home. ", "Then left."]),  # not a name's abbreviation
     ],
 )
 def test_sentence_starts_cut_the_text_into_sentences_that_share_no_character(text, sentences):
