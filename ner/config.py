@@ -526,15 +526,19 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
             )
     if not model.fine_tune and model.name_or_path and Path(model.name_or_path).resolve() == cfg.output_dir.resolve():
         problems.append(
-            f"training.output_dir: '{cfg.output_dir}' is the model being scored, and a run replaces its output_dir whole; "
-            "choose another output_dir for the scores"
+            f"training.output_dir: '{cfg.output_dir}' is the model being scored (model.name_or_path), and a run replaces "
+            "its output_dir whole; choose another output_dir for the scores"
         )
     problems += search_problems(cfg.search)
     if cfg.search.trials and not model.fine_tune:
         problems.append("search.trials: a search trains; it needs model.fine_tune: true")
     files = data.local_files()
     if data.dataset and files:
-        problems.append(f"data.dataset: set to '{data.dataset}' and local files too; set data.dataset: null to use the files")
+        given = ", ".join(f"data.{split}_file" for split in files)
+        problems.append(
+            f"data.dataset: set to '{data.dataset}', and local files too ({given}); "
+            "set data.dataset: null to use the files"
+        )
     if not data.dataset:
         if model.fine_tune and not data.train_file:
             problems.append("data.train_file: required when data.dataset is null")

@@ -139,7 +139,7 @@ def config_error(tmp_path, text: str, overrides=()) -> str:
         ("data:\n  dataset: null\n  train_file: data/demo/train.txt\n", "data.validation_file: required when training"),
         (
             "data:\n  train_file: data/demo/train.txt\n  validation_file: data/demo/valid.txt\n",
-            "data.dataset: set to 'lhoestq/conll2003' and local files too",
+            "data.dataset: set to 'lhoestq/conll2003', and local files too (data.train_file, data.validation_file)",
         ),
         ("model:\n  name_or_path: null\n", "model.name_or_path: is null"),
     ],
@@ -175,6 +175,7 @@ def test_problems_name_where_the_value_came_from(tmp_path):
         ("training:\n  eval_strategy: steps\n", ["training.save_strategy=epoch"], "command line"),
         ("early_stopping:\n  patience: 2\n", ["training.load_best_model_at_end=false"], "command line"),
         ("early_stopping:\n  patience: 2\ntraining:\n  load_best_model_at_end: false\n", [], "file"),
+        ("{}", ["data.train_file=data/demo/train.txt", "data.validation_file=data/demo/valid.txt"], "command line"),
     ],
 )
 def test_a_problem_across_keys_is_the_command_line_s_when_it_set_one_of_them(tmp_path, text, overrides, source):
