@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> None:
     if args.documents and not trained_data_config(args.model).context_tokens:
         print(
             f"note: {args.model} was trained without context (data.context_tokens 0), so --documents changes nothing: "
-            "each line is read alone",
+            "each sentence is read alone",
             file=sys.stderr,
         )
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).

@@ -536,8 +536,7 @@ def check_consistency(cfg: Config, problems: list[str]) -> None:
     if data.dataset and files:
         given = ", ".join(f"data.{split}_file" for split in files)
         problems.append(
-            f"data.dataset: set to '{data.dataset}', and local files too ({given}); "
-            "set data.dataset: null to use the files"
+            f"data.dataset: set to '{data.dataset}', and local files too ({given}); set data.dataset: null to use the files"
         )
     if not data.dataset:
         if model.fine_tune and not data.train_file:

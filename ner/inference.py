@@ -67,7 +67,7 @@ Inputs = list[tuple[dict[str, list[int]], list[int | None]]]  # per model input:
 @dataclass
 class Prepared:
     """One text ready for a model: its words (character spans), the word ranges decoded together
-    (`groups`: each sentence, or each line), and one model input per window or sentence."""
+    (`groups`: each sentence), and one model input per sentence, or per window of a long one."""
 
     text: str
     word_spans: list[tuple[int, int]]
