@@ -54,13 +54,13 @@ def test_each_record_is_a_document(tmp_path):
 
 
 def test_a_span_across_a_sentence_break_keeps_its_sentences_together(tmp_path):
-    """The splitter ends a sentence after "Inc." here (and makes its period a word); the annotated
+    """The splitter ends a sentence after "Jr." here (and makes its period a word); the annotated
     entity says the sentence goes on."""
-    text = "Acme Inc. Holdings rose."
+    text = "Acme Jr. Holdings rose."
     path = tmp_path / "one.jsonl"
-    write_lines(path, [{"text": text, "entities": [[0, 18, "ORG"]]}])
+    write_lines(path, [{"text": text, "entities": [[0, 17, "ORG"]]}])
     rows = read_spans(path)
-    assert rows[TOKENS] == [["Acme", "Inc", ".", "Holdings", "rose", "."]]
+    assert rows[TOKENS] == [["Acme", "Jr", ".", "Holdings", "rose", "."]]
     assert rows[TAGS] == [["B-ORG", "I-ORG", "I-ORG", "I-ORG", "O", "O"]]
 
 
