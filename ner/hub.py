@@ -64,6 +64,11 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
             f"{key}: '{name}' is not in your Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; run once "
             f"with network and without HF_HUB_OFFLINE to cache it, or {local_instead(key)} (README: Without network)"
         )
+    if type(error).__name__ == "SafetensorError":  # safetensors, imported only where weights load
+        return UserError(
+            f"{key}: the weights in '{name}' cannot be read ({reason}): the file is damaged or cut short; "
+            "copy or download it again, or train again"
+        )
     if os.path.isdir(name) and not key.startswith("data."):
         # A model directory needs config.json, the weights and the tokenizer's files.
         whole = f"point {key} at a directory train.py wrote, or one a Hugging Face model was saved to"

@@ -61,6 +61,14 @@ def refuse_pickle(name: str, key: str, trust: Trust) -> None:
         )
 
 
+def weight_errors() -> tuple[type[Exception], ...]:
+    """What loading weights raises for files that are not there or cannot be read: transformers'
+    OSError and ValueError, and safetensors' own error for a damaged or cut-short file."""
+    from safetensors import SafetensorError
+
+    return OSError, ValueError, SafetensorError
+
+
 def pretrained_config(name: str, revision: str | None = None, key: str = "model.name_or_path", trust: Trust = Trust()):
     """The checkpoint's config.json (model type, labels, sizes), from a directory or the Hub."""
     from transformers import AutoConfig
@@ -184,7 +192,7 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
         model = AutoModelForTokenClassification.from_pretrained(
             cfg.name_or_path, revision=cfg.revision, config=config, ignore_mismatched_sizes=True, **trust.model_kwargs()
         )
-    except (OSError, ValueError) as error:
+    except weight_errors() as error:
         raise hub.load_error(cfg.name_or_path, "model.name_or_path", error) from None
     finally:
         transformers_logging.set_verbosity(verbosity)
@@ -208,7 +216,7 @@ def load_trained(name: str, revision: str | None = None, key: str = "model.name_
     refuse_pickle(name, key, trust)
     try:
         model = AutoModelForTokenClassification.from_pretrained(name, revision=revision, config=config, **trust.model_kwargs())
-    except (OSError, ValueError) as error:
+    except weight_errors() as error:
         raise hub.load_error(name, key, error) from None
     return model, tokenizer
 

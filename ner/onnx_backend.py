@@ -96,9 +96,17 @@ def session(path: Path, threads: int | None = None, options=None):
     options = onnxruntime.SessionOptions() if options is None else options
     if threads:
         options.intra_op_num_threads = threads
-    return onnxruntime.InferenceSession(
-        str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=SLOWER_FUSIONS
-    )
+    state = onnxruntime.capi.onnxruntime_pybind11_state  # where ONNX Runtime's load errors live
+    try:
+        return onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=SLOWER_FUSIONS
+        )
+    except (state.InvalidProtobuf, state.InvalidGraph, state.Fail) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise UserError(
+            f"{path}: ONNX Runtime cannot load it ({reason}); the file is damaged or cut short: "
+            f"export again (python export.py --model {path.parent.parent})"
+        ) from None
 
 
 class FastTokenizer:

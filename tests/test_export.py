@@ -77,6 +77,16 @@ def test_onnx_texts_tagged_together_get_what_each_gets_alone(exported):
     assert_tagged_together_as_alone(load_tagger(str(exported), "onnx"), MIXED_TEXTS)
 
 
+def test_a_damaged_export_is_a_one_line_error(exported, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    export_file = model / "onnx" / "model.int8.onnx"
+    export_file.write_bytes(export_file.read_bytes()[:5000])
+    assert infer(["--model", str(model), "--backend", "onnx-int8", "x"]) == 2
+    error = capsys.readouterr().err
+    assert f"{export_file}: ONNX Runtime cannot load it" in error and "export again" in error and "Traceback" not in error
+
+
 def test_onnx_backend_without_an_export_says_how_to_make_one(demo_run, capsys):
     assert infer(["--model", str(demo_run), "--backend", "onnx", "x"]) == 2
     assert (

@@ -415,3 +415,15 @@ def test_output_left_in_the_buffer_for_a_reader_gone_is_dropped_quietly(demo_run
     process.stdout.close()  # before it prints: its imports take far longer
     _, errors = process.communicate(timeout=300)
     assert (process.returncode, errors.decode().strip()) == (BROKEN_PIPE_EXIT, "")
+
+
+def test_a_damaged_weights_file_is_a_one_line_error(demo_run, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(demo_run, model, ignore=shutil.ignore_patterns("checkpoint-*"))
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a copy that stopped early
+    assert main(["--model", str(model), SENTENCE]) == 2
+    error = capsys.readouterr().err
+    assert f"--model: the weights in '{model}' cannot be read" in error and "Traceback" not in error
