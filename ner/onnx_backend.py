@@ -119,7 +119,10 @@ class FastTokenizer:
 
     def __init__(self, path: Path):
         tokenizers = require("tokenizers")
-        self.backend = tokenizers.Tokenizer.from_file(str(path))
+        try:
+            self.backend = tokenizers.Tokenizer.from_file(str(path))
+        except Exception as error:  # the tokenizers package raises plain Exception for a missing or broken file
+            raise UserError(f"{path}: cannot read it ({error}); copy the model directory again, or train again") from None
         self.backend.no_padding()
         self.backend.no_truncation()
 
@@ -163,9 +166,13 @@ class FastEncoding(dict):
 
 
 def read_json(path: Path) -> dict:
+    """A model directory's JSON file; UserError when it is missing or not JSON."""
     import json
 
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot read it ({error}); copy the model directory again, or train again") from None
 
 
 class OnnxTagger:

@@ -77,14 +77,22 @@ def test_onnx_texts_tagged_together_get_what_each_gets_alone(exported):
     assert_tagged_together_as_alone(load_tagger(str(exported), "onnx"), MIXED_TEXTS)
 
 
-def test_a_damaged_export_is_a_one_line_error(exported, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "name, fragments",
+    [
+        ("onnx/model.int8.onnx", ["ONNX Runtime cannot load it (", "export again (python export.py --model"]),
+        ("config.json", ["cannot read it (", "copy the model directory again"]),
+        ("tokenizer.json", ["cannot read it (", "copy the model directory again"]),
+    ],
+)
+def test_a_damaged_file_of_an_export_is_a_one_line_error(exported, tmp_path, capsys, name, fragments):
     model = tmp_path / "model"
     shutil.copytree(exported, model)
-    export_file = model / "onnx" / "model.int8.onnx"
-    export_file.write_bytes(export_file.read_bytes()[:5000])
+    damaged = model / name
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a copy that stopped early
     assert infer(["--model", str(model), "--backend", "onnx-int8", "x"]) == 2
     error = capsys.readouterr().err
-    assert f"{export_file}: ONNX Runtime cannot load it" in error and "export again" in error and "Traceback" not in error
+    assert error.startswith(f"error: {damaged}: ") and all(f in error for f in fragments) and "Traceback" not in error
 
 
 def test_onnx_backend_without_an_export_says_how_to_make_one(demo_run, capsys):
