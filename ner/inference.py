@@ -41,6 +41,9 @@ BATCH_SIZE_HELP = (
 # from 40 to 100 came within 5% of the least model time with torch and with int8, in groups of 256
 # texts and of 32; model time was 6-22% below calls of a fixed 32 or 8 (bench/model_calls.py).
 CALL_COST = 64
+# On a GPU a call's fixed cost (kernel launches) dwarfs what padding costs, so calls there hold as
+# many inputs as --batch-size allows, still cut where they pad least. Not measured: no GPU was lent.
+GPU_CALL_COST = 100_000
 
 
 def window_stride(max_length: int) -> int:
@@ -166,14 +169,17 @@ def padded(inputs: list[dict[str, list[int]]], names: Sequence[str]) -> dict[str
 
 
 def run_model(
-    prepared: list[Prepared], call: Callable[[list[dict[str, list[int]]]], np.ndarray], batch_size: int
+    prepared: list[Prepared],
+    call: Callable[[list[dict[str, list[int]]]], np.ndarray],
+    batch_size: int,
+    call_cost: int = CALL_COST,
 ) -> list[list[np.ndarray]]:
     """The label probabilities (shape [sub-tokens, labels]) of each input of each prepared text,
     from `call`: a list of inputs -> logits [inputs, longest, labels]. All the texts' inputs
-    share model calls (model_calls)."""
+    share model calls (model_calls, with `call_cost`)."""
     inputs = [ids for text in prepared for ids, _ in text.inputs]
     probabilities: list[np.ndarray] = [np.empty(0)] * len(inputs)
-    for group in model_calls([len(ids["input_ids"]) for ids in inputs], batch_size):
+    for group in model_calls([len(ids["input_ids"]) for ids in inputs], batch_size, call_cost):
         logits = call([inputs[i] for i in group])
         for row, i in enumerate(group):
             probabilities[i] = softmax(logits[row, : len(inputs[i]["input_ids"])])
@@ -231,11 +237,12 @@ def word_pipeline():
             so that they stream. num_workers is not used: the texts are prepared in this process."""
             labels = labels_of(self.model.config.id2label)
             options = {"aggregation": DEFAULT_AGGREGATION, "use_viterbi": True, **postprocess_params}
+            call_cost = CALL_COST if self.device.type == "cpu" else GPU_CALL_COST
             texts = iter(inputs)
             size = len(inputs) if isinstance(inputs, list) else batch_size
             while group := list(islice(texts, max(size, 1))):
                 prepared = [prepare(self.tokenizer, text, **preprocess_params) for text in group]
-                for text, rows in zip(prepared, run_model(prepared, self.logits, batch_size)):
+                for text, rows in zip(prepared, run_model(prepared, self.logits, batch_size, call_cost)):
                     yield finish(text, rows, labels, **options)
 
         def logits(self, inputs: list[dict[str, list[int]]]) -> np.ndarray:

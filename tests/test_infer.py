@@ -234,6 +234,43 @@ def test_model_calls(lengths, most, call_cost, calls):
     assert model_calls(lengths, most, call_cost) == calls
 
 
+def test_on_a_gpu_calls_are_as_few_as_batch_size_allows():
+    """GPU_CALL_COST outweighs any padding a call could save: ceil(inputs / batch_size) calls."""
+    import random
+
+    from ner.inference import GPU_CALL_COST, model_calls
+
+    draw = random.Random(1)
+    for count in (1, 31, 32, 33, 100, 257):
+        lengths = [draw.choice([3, 12, 40, 512]) for _ in range(count)]
+        assert len(model_calls(lengths, 32, GPU_CALL_COST)) == -(-count // 32)
+
+
+def test_the_pipeline_takes_the_gpu_call_cost_on_a_gpu(demo_run, monkeypatch):
+    import torch
+
+    import ner.inference
+    from infer import load_tagger
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def spy(prepared, call, batch_size, call_cost=None):
+        seen.append(call_cost)
+        raise Stop
+
+    tagger = load_tagger(str(demo_run))
+    monkeypatch.setattr(ner.inference, "run_model", spy)
+    with pytest.raises(Stop):
+        tagger(SENTENCE)
+    monkeypatch.setattr(tagger, "device", torch.device("cuda"))  # only read here: no model call is made
+    with pytest.raises(Stop):
+        tagger(SENTENCE)
+    assert seen == [ner.inference.CALL_COST, ner.inference.GPU_CALL_COST]
+
+
 def test_model_calls_are_the_cheapest_cut_of_the_sorted_inputs():
     """Against every cut of the inputs, longest first, into runs of at most `most`."""
     import random
