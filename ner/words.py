@@ -99,8 +99,11 @@ NAME_ABBREVIATIONS = frozenset({"Assn.", "Bros.", "Co.", "Corp.", "Cos.", "Dept.
 
 def _inside_a_name(text: str, start: int) -> bool:
     """Whether a sentence pySBD starts at `start` follows one of NAME_ABBREVIATIONS, on the same line."""
-    before = text[:start].rstrip(" \t")
-    return before.endswith(tuple(NAME_ABBREVIATIONS)) and before.rsplit(None, 1)[-1] in NAME_ABBREVIATIONS
+    window = max(0, start - 16)  # a few characters back, not the whole text: a long text has many starts
+    before = text[window:start].rstrip(" \t")
+    word = before.rsplit(None, 1)[-1] if before.strip() else ""
+    first = window + len(before) - len(word)  # where that word starts: a whole word, not the end of one
+    return word in NAME_ABBREVIATIONS and (first == 0 or text[first - 1].isspace())
 
 
 def _base_of(text: str, start: int) -> int:

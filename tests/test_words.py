@@ -183,6 +183,7 @@ def test_split_words(text, words):
         ("Shares of Apple Inc. The firm fell.", ["Shares of Apple Inc. The firm fell."]),  # a missed end costs less
         ("Apple Inc.\nThe firm fell.", ["Apple Inc.\n", "The firm fell."]),  # a line break ends a sentence in any case
         ("It cost 5 Inc. The end.", ["It cost 5 Inc. The end."]),
+        ("It is MegaCorp.           Then it fell.", ["It is MegaCorp.           ", "Then it fell."]),  # a whole word only
         ("Smith Jr. Came home. Then left.", ["Smith Jr. ", "Came home. ", "Then left."]),  # not a name's abbreviation
     ],
 )
