@@ -41,9 +41,6 @@ BATCH_SIZE_HELP = (
 # from 40 to 100 came within 5% of the least model time with torch and with int8, in groups of 256
 # texts and of 32; model time was 6-22% below calls of a fixed 32 or 8 (bench/model_calls.py).
 CALL_COST = 64
-# On a GPU a call's fixed cost (kernel launches) dwarfs what padding costs, so calls there hold as
-# many inputs as --batch-size allows, still cut where they pad least. Not measured: no GPU was lent.
-GPU_CALL_COST = 100_000
 
 
 def window_stride(max_length: int) -> int:
@@ -128,16 +125,20 @@ def prepare(tokenizer, text: str, max_length: int | None = None, stride: int = 0
     return Prepared(text, word_spans, groups, inputs)
 
 
-def model_calls(lengths: Sequence[int], batch_size: int, call_cost: int = CALL_COST) -> list[list[int]]:
+def model_calls(lengths: Sequence[int], batch_size: int, call_cost: int | None = CALL_COST) -> list[list[int]]:
     """Model inputs of these lengths (sub-tokens) grouped into model calls: lists of input indices,
     longest first, each of at most `batch_size` inputs and padded to its first. The cuts make the padded
     sub-tokens plus `call_cost` per call fewest (dynamic programming over the sorted lengths), so
     that short inputs are not padded to a long one's width, nor each given a call of its own.
+    `call_cost` None: as few calls as `batch_size` allows, still cut where they pad least (a GPU,
+    where a call's kernel launches cost far more than padding; not measured, as no GPU was lent).
 
     >>> model_calls([5, 40, 6, 38], batch_size=4, call_cost=10)
     [[1, 3], [2, 0]]
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # stable: equal lengths in input order
+    if call_cost is None:  # more than all the padding one more call could ever save
+        call_cost = 1 + len(lengths) * max(lengths, default=0)
     cost, start = [0] + [float("inf")] * len(order), [0] * (len(order) + 1)
     for end in range(1, len(order) + 1):  # cost[end]: the cheapest calls for the `end` longest inputs
         for first in range(max(0, end - batch_size), end):
@@ -172,7 +173,7 @@ def run_model(
     prepared: list[Prepared],
     call: Callable[[list[dict[str, list[int]]]], np.ndarray],
     batch_size: int,
-    call_cost: int = CALL_COST,
+    call_cost: int | None = CALL_COST,
 ) -> list[list[np.ndarray]]:
     """The label probabilities (shape [sub-tokens, labels]) of each input of each prepared text,
     from `call`: a list of inputs -> logits [inputs, longest, labels]. All the texts' inputs
@@ -237,7 +238,7 @@ def word_pipeline():
             so that they stream. num_workers is not used: the texts are prepared in this process."""
             labels = labels_of(self.model.config.id2label)
             options = {"aggregation": DEFAULT_AGGREGATION, "use_viterbi": True, **postprocess_params}
-            call_cost = CALL_COST if self.device.type == "cpu" else GPU_CALL_COST
+            call_cost = CALL_COST if self.device.type == "cpu" else None  # None: the fewest calls
             texts = iter(inputs)
             size = len(inputs) if isinstance(inputs, list) else batch_size
             while group := list(islice(texts, max(size, 1))):

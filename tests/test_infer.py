@@ -235,15 +235,16 @@ def test_model_calls(lengths, most, call_cost, calls):
 
 
 def test_on_a_gpu_calls_are_as_few_as_batch_size_allows():
-    """GPU_CALL_COST outweighs any padding a call could save: ceil(inputs / batch_size) calls."""
+    """call_cost None: ceil(inputs / batch_size) calls, whatever the lengths and batch size."""
     import random
 
-    from ner.inference import GPU_CALL_COST, model_calls
+    from ner.inference import model_calls
 
     draw = random.Random(1)
-    for count in (1, 31, 32, 33, 100, 257):
+    for count, batch_size in [(1, 32), (31, 32), (32, 32), (33, 32), (100, 32), (257, 32), (700, 256)]:
         lengths = [draw.choice([3, 12, 40, 512]) for _ in range(count)]
-        assert len(model_calls(lengths, 32, GPU_CALL_COST)) == -(-count // 32)
+        assert len(model_calls(lengths, batch_size, None)) == -(-count // batch_size)
+    assert model_calls([], 32, None) == []
 
 
 def test_the_pipeline_takes_the_gpu_call_cost_on_a_gpu(demo_run, monkeypatch):
@@ -268,7 +269,7 @@ def test_the_pipeline_takes_the_gpu_call_cost_on_a_gpu(demo_run, monkeypatch):
     monkeypatch.setattr(tagger, "device", torch.device("cuda"))  # only read here: no model call is made
     with pytest.raises(Stop):
         tagger(SENTENCE)
-    assert seen == [ner.inference.CALL_COST, ner.inference.GPU_CALL_COST]
+    assert seen == [ner.inference.CALL_COST, None]
 
 
 def test_model_calls_are_the_cheapest_cut_of_the_sorted_inputs():
