@@ -104,8 +104,8 @@ def session(path: Path, threads: int | None = None, options=None):
     except (state.InvalidProtobuf, state.InvalidGraph, state.Fail) as error:
         reason = str(error).strip().splitlines()[0]
         raise UserError(
-            f"{path}: ONNX Runtime cannot load it ({reason}); the file is damaged or cut short: "
-            f"export again (python export.py --model {path.parent.parent})"
+            f"{path}: ONNX Runtime cannot load it ({reason}); the file is damaged, cut short or made for another "
+            f"onnxruntime: export again (python export.py --model {path.parent.parent})"
         ) from None
 
 
@@ -122,7 +122,7 @@ class FastTokenizer:
         try:
             self.backend = tokenizers.Tokenizer.from_file(str(path))
         except Exception as error:  # the tokenizers package raises plain Exception for a missing or broken file
-            raise UserError(f"{path}: cannot read it ({error}); copy the model directory again, or train again") from None
+            raise unreadable(path, error) from None
         self.backend.no_padding()
         self.backend.no_truncation()
 
@@ -172,7 +172,12 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise UserError(f"{path}: cannot read it ({error}); copy the model directory again, or train again") from None
+        raise unreadable(path, error) from None
+
+
+def unreadable(path: Path, error: Exception) -> UserError:
+    """A model directory's file that is missing or damaged, and what to do."""
+    return UserError(f"{path}: cannot read it ({error}); copy the model directory again, or train again")
 
 
 class OnnxTagger:
