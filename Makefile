@@ -28,12 +28,12 @@ test: $(VENV)/.dev $(ENCODER)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: requirements.txt requirements-core.txt | $(BIN)/python
+$(VENV)/.runtime: pyproject.toml requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-export.txt requirements-onnx.txt requirements-search.txt requirements-serve.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 

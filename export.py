@@ -13,10 +13,12 @@ import argparse
 import functools
 from pathlib import Path
 
-from ner.errors import UserError, require_packages, run_cli
-from ner.hub import check_model_dir
-from ner.onnx_backend import EXPORT_REQUIREMENTS, LOGITS
-from ner.outputs import DEFAULT_OUTPUT_DIR
+from bert_ner import Tagger
+from bert_ner.errors import UserError, require_packages, run_cli
+from bert_ner.hub import check_model_dir
+from bert_ner.modeling import Trust
+from bert_ner.onnx_backend import EXPORT_REQUIREMENTS, export, onnx_path, quantize
+from bert_ner.outputs import DEFAULT_OUTPUT_DIR
 
 DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 FP32_TOLERANCE = 1e-3  # float32 kernels differ in summation order; a real export bug is far larger
@@ -43,18 +45,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def compare(model, tokenizer, session) -> tuple[float, int, int]:
-    """Largest |logit difference| to PyTorch over real (non-padding) sub-tokens, and how many of
-    them get the same predicted tag, out of how many."""
+def compare(reference: Tagger, export: Tagger) -> tuple[float, int, int]:
+    """Largest |logit difference| to PyTorch over the real (non-padding) sub-tokens of the model
+    inputs the Tagger makes of SAMPLES, and how many of them get the same predicted tag, out of how many."""
     import numpy as np
-    import torch
 
-    inputs = tokenizer(SAMPLES, padding=True, truncation=True, return_tensors="pt")
-    with torch.inference_mode():
-        expected = model(**inputs).logits.numpy()
-    feeds = {i.name: inputs[i.name].numpy().astype(np.int64) for i in session.get_inputs()}
-    got = session.run([LOGITS], feeds)[0]
-    real = inputs["attention_mask"].numpy().astype(bool)
+    inputs = [ids for text in SAMPLES for ids, _ in reference.reader.prepare(text).inputs]
+    expected, got = reference.backend.logits(inputs), export.backend.logits(inputs)
+    real = np.zeros(expected.shape[:2], dtype=bool)
+    for row, ids in enumerate(inputs):
+        real[row, : len(ids["input_ids"])] = True
     same = int((got.argmax(-1) == expected.argmax(-1))[real].sum())
     return float(np.abs(got - expected)[real].max()), same, int(real.sum())
 
@@ -64,17 +64,10 @@ def run(args: argparse.Namespace) -> int:
     require_packages(
         "torch", "transformers", hint=f"export.py needs PyTorch: pip install -r requirements.txt -r {EXPORT_REQUIREMENTS}"
     )
-    from transformers.utils import logging as transformers_logging
+    from bert_ner.outputs import add_own_files
 
-    from ner.modeling import Trust, load_trained
-    from ner.onnx_backend import export, onnx_path, quantize, session
-    from ner.outputs import add_own_files
-
-    transformers_logging.disable_progress_bar()
-
-    model, tokenizer = load_trained(
-        args.model, key="--model", trust=Trust(allow_pickle=args.allow_pickle, opt_in="--allow-pickle")
-    )
+    reference = Tagger.load(args.model, device="cpu", trust=Trust(allow_pickle=args.allow_pickle, opt_in="--allow-pickle"))
+    model, tokenizer = reference.pipeline.model, reference.pipeline.tokenizer
     fp32, int8 = onnx_path(args.model, "onnx"), onnx_path(args.model, "onnx-int8")
     print(f"exporting {args.model} to {fp32} ...", flush=True)
     try:
@@ -88,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     add_own_files(Path(args.model), [path.relative_to(args.model).as_posix() for path in (fp32, int8)])
 
     status = 0
-    for name, path in (("fp32", fp32), ("int8", int8)):
-        difference, same, total = compare(model, tokenizer, session(path))
+    for name, backend, path in (("fp32", "onnx", fp32), ("int8", "onnx-int8", int8)):
+        difference, same, total = compare(reference, Tagger.load(args.model, backend))
         size = path.stat().st_size / 2**20
         print(f"{name}: {path} ({size:.1f} MiB): max |logit difference| {difference:.2g}, same tag on {same}/{total} sub-tokens")
         if name == "fp32" and (difference > FP32_TOLERANCE or same != total):

@@ -10,30 +10,21 @@ import functools
 import itertools
 import json
 import sys
-from bisect import bisect_right
 from collections.abc import Iterator
 from pathlib import Path
 
-from ner.data import decoded_lines
-from ner.errors import UserError, require_packages, run_cli
-from ner.hub import check_model_dir
-from ner.inference import BATCH_SIZE, BATCH_SIZE_HELP, chunks
-from ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
-from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION
+from bert_ner import spans
+from bert_ner.data import decoded_lines
+from bert_ner.errors import UserError, run_cli
+from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
 
-DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 STDIN = "-"
-BACKENDS = ("torch", *BACKEND_FILES)
-TEXTS_PER_CHUNK = 256  # texts read, run and printed together: bounds memory and shows output early
 FORMATS = ("table", "jsonl", "conll", "spans", "label-studio")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("texts", nargs="*", metavar="TEXT", help='texts to tag; "-" reads stdin, one text per line')
-    parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help=f"directory train.py wrote, or a Hub model id (default: {DEFAULT_MODEL})"
-    )
     parser.add_argument("--file", help='read texts from this file, one per line ("-" = stdin)')
     parser.add_argument(
         "--format",
@@ -53,31 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--html", metavar="PATH", help="also write a page with the entities highlighted (self-contained, opens offline)"
     )
-    parser.add_argument(
-        "--aggregation",
-        default=DEFAULT_AGGREGATION,
-        choices=AGGREGATIONS,
-        help=f"how a word's sub-token predictions combine into the word's (default: {DEFAULT_AGGREGATION}, "
-        "as training labels words)",
-    )
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=BATCH_SIZE_HELP)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto = cuda when available")
-    parser.add_argument(
-        "--backend",
-        default="torch",
-        choices=BACKENDS,
-        help="torch, or the ONNX export of the model (python export.py): onnx (fp32) or onnx-int8; ONNX runs on CPU",
-    )
-    parser.add_argument(
-        "--trust-remote-code", action="store_true", help="run model code a Hub repository ships; only if you trust it"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: one per physical core)")
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
-    parser.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="also load pickle weights (pytorch_model.bin), which can run code; only if you trust them",
-    )
+    add_model_options(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     if args.json:
@@ -85,12 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--json is --format jsonl; give one of them, not --format {args.format} too")
         args.format = "jsonl"
     args.format = args.format or "table"
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be at least 1")
-    if not 0 <= args.min_score <= 1:
-        parser.error("--min-score is a probability: 0 to 1")
+    check_model_options(parser, args)
     return args
 
 
@@ -136,14 +98,9 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
 LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
-def json_record(text: str, entities: list[dict]) -> dict:
-    """What --json writes for a text (and serve.py answers): the text and its entities."""
-    return {"text": text, "entities": entities}
-
-
 def json_line(text: str, entities: list[dict]) -> str:
     """One JSON Lines record, readable (non-ASCII kept) and always one line."""
-    return one_line_json(json_record(text, entities))
+    return one_line_json(spans.json_record(text, entities))
 
 
 def one_line_json(record: dict) -> str:
@@ -155,8 +112,6 @@ def one_line_json(record: dict) -> str:
 
 def formatter(name: str, model: str):
     """How one text and its entities are written in --format `name`."""
-    from ner import spans
-
     return {
         "table": table,
         "jsonl": json_line,
@@ -191,90 +146,14 @@ def check_html_path(path: str | None) -> None:
         raise UserError(f"--html '{path}' is a directory; give a file name such as entities.html")
     if not target.parent.is_dir():
         raise UserError(f"--html '{path}': no directory '{target.parent}'; create it or choose another path")
-    from ner.htmlview import is_our_page
+    from bert_ner.htmlview import is_our_page
 
     if target.exists() and not is_our_page(target):
         raise UserError(f"--html '{path}' exists and is not a page infer.py wrote; choose another path, or delete it first")
 
 
-def documents(lines: list[str]) -> list[list[int]]:
-    """The indexes of each run of consecutive non-blank lines (blank lines belong to none)."""
-    found: list[list[int]] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        if found and found[-1][-1] == i - 1:
-            found[-1].append(i)
-        else:
-            found.append([i])
-    return found
-
-
-def by_line(lines: list[str], entities: list[dict]) -> list[list[dict]]:
-    """Entities of "\n".join(lines) as each line's own, with offsets into that line."""
-    starts = [0, *itertools.accumulate(len(line) + 1 for line in lines)][:-1]
-    result: list[list[dict]] = [[] for _ in lines]
-    for entity in entities:
-        i = bisect_right(starts, entity["start"]) - 1
-        result[i].append({**entity, "start": entity["start"] - starts[i], "end": entity["end"] - starts[i]})
-    return result
-
-
-def tag(ner, chunk: list[str], args: argparse.Namespace) -> list[list[dict]]:
-    """Entities for each line of `chunk`: each line alone, or with --documents each document's
-    lines together, one text with a line break between lines (which always ends a sentence)."""
-    from ner.inference import predict
-
-    if not args.documents:
-        return predict(ner, chunk, args.batch_size, args.min_score)
-    groups = documents(chunk)
-    found = predict(ner, ["\n".join(chunk[i] for i in group) for group in groups], args.batch_size, args.min_score)
-    result: list[list[dict]] = [[] for _ in chunk]
-    for group, entities in zip(groups, found):
-        for i, line_entities in zip(group, by_line([chunk[i] for i in group], entities)):
-            result[i] = line_entities
-    return result
-
-
-def load_tagger(
-    model: str,
-    backend: str = "torch",
-    device: str = "cpu",
-    threads: int | None = None,
-    aggregation: str = DEFAULT_AGGREGATION,
-    trust=None,
-):
-    """What tags texts: `tagger(texts, batch_size=N)` -> each text's entities. The ONNX backends
-    import neither torch nor transformers, and start in about a second."""
-    from ner.config import trained_data_config
-
-    trained = trained_data_config(model)
-    if backend != "torch":
-        from ner.onnx_backend import OnnxTagger
-
-        if device == "cuda":
-            raise UserError("--device cuda: the ONNX backends run on CPU; use --backend torch for a GPU, or --device cpu")
-        return OnnxTagger(model, backend, threads, aggregation, trained)
-
-    require_packages(
-        "torch",
-        "transformers",
-        hint="pip install -r requirements.txt for --backend torch, or use --backend onnx-int8 with an export",
-    )
-    from transformers.utils import logging as transformers_logging
-
-    from ner.inference import make_pipeline, resolve_device, set_threads
-    from ner.modeling import Trust, load_trained
-
-    transformers_logging.disable_progress_bar()  # "Loading weights" bars would bury the answer
-    device = resolve_device(device)  # before the model loads
-    set_threads(threads)
-    weights, tokenizer = load_trained(model, key="--model", trust=trust or Trust())
-    return make_pipeline(weights, tokenizer, aggregation, device, trained)
-
-
 def run(args: argparse.Namespace) -> None:
-    check_model_dir(args.model, DEFAULT_MODEL)
+    check_model(args)
     check_html_path(args.html)
     texts, streamed = input_texts(args)
     first = next(texts, None)  # read before loading the model, so input errors come at once
@@ -285,12 +164,8 @@ def run(args: argparse.Namespace) -> None:
 
     from tqdm.auto import tqdm
 
-    from ner.config import trained_data_config
-    from ner.modeling import Trust
-
-    trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
-    ner = load_tagger(args.model, args.backend, args.device, args.threads, args.aggregation, trust)
-    if args.documents and not trained_data_config(args.model).context_tokens:
+    tagger = load_tagger(args)
+    if args.documents and not tagger.record.context_tokens:
         print(
             f"note: {args.model} was trained without context (data.context_tokens 0), so --documents changes nothing: "
             "each sentence is read alone",
@@ -300,27 +175,24 @@ def run(args: argparse.Namespace) -> None:
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html
     lines = itertools.chain([first], texts)
-    # With --documents a chunk ends only at a blank line: a document is read whole.
-    can_start = (lambda line: not line.strip()) if args.documents else (lambda line: True)
     write, in_list = formatter(args.format, args.model), args.format == "label-studio"
     if in_list:
         print("[")
     separator = ""
     try:
-        for chunk in chunks(lines, TEXTS_PER_CHUNK, can_start):
-            for text, entities in zip(chunk, tag(ner, chunk, args)):
-                if args.html:
-                    page_records.append((text, entities))
-                print(separator + write(text, entities), end="" if args.format in ("conll", "label-studio") else "\n")
-                separator = ",\n" if in_list else ""
+        for text, entities in tagger.records(lines, args.batch_size, args.documents, args.min_score):
+            if args.html:
+                page_records.append((text, entities))
+            print(separator + write(text, entities), end="" if args.format in ("conll", "label-studio") else "\n")
+            separator = ",\n" if in_list else ""
             sys.stdout.flush()  # partial output survives an interruption
-            progress.update(len(chunk))
+            progress.update()
     finally:
         if in_list:
             print("\n]")  # the tasks written so far stay a list that imports, even after an error
     progress.close()
     if args.html:
-        from ner.htmlview import page
+        from bert_ner.htmlview import page
 
         Path(args.html).write_text(page(page_records), encoding="utf-8")
         print(f"wrote {args.html}", file=sys.stderr)

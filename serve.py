@@ -6,7 +6,7 @@
 
 POST /v1/entities answers with the records `infer.py --json` writes for the same texts (README:
 Serving over HTTP, for what texts tagged in the same model call change);
-GET /health and GET /v1/model describe the service (ner/serving.py). SIGTERM or Ctrl-C finishes
+GET /health and GET /v1/model describe the service (bert_ner/serving.py). SIGTERM or Ctrl-C finishes
 the requests in flight, then exits.
 """
 
@@ -16,33 +16,23 @@ import json
 import logging
 from pathlib import Path
 
-from infer import BACKENDS, DEFAULT_MODEL, json_record, load_tagger
-from ner.errors import UserError, require_packages, run_cli, setup_logging
-from ner.hub import check_model_dir
-from ner.inference import BATCH_SIZE, BATCH_SIZE_HELP, predict
-from ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
-from ner.words import AGGREGATIONS, DEFAULT_AGGREGATION
+from bert_ner.errors import UserError, require_packages, run_cli, setup_logging
+from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
+from bert_ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
+from bert_ner.spans import json_record
 
 REQUIREMENTS = "requirements-serve.txt"
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from ner.serving import BATCH_WAIT_MS, MAX_BATCH, Limits
+    from bert_ner.serving import BATCH_WAIT_MS, MAX_BATCH, Limits
 
     limits = Limits()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"directory train.py wrote (default: {DEFAULT_MODEL})")
+    add_model_options(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    parser.add_argument(
-        "--backend", default="torch", choices=BACKENDS, help="as infer.py's (onnx backends: python export.py first)"
-    )
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: one per physical core)")
-    parser.add_argument("--aggregation", default=DEFAULT_AGGREGATION, choices=AGGREGATIONS)
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=BATCH_SIZE_HELP)
     parser.add_argument(
         "--max-batch", type=int, default=MAX_BATCH, help=f"texts gathered from requests into one batch (default: {MAX_BATCH})"
     )
@@ -72,28 +62,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
-    for name in ("batch_size", "max_batch", "max_texts", "max_text_chars", "max_body_bytes"):
+    check_model_options(parser, args)
+    for name in ("max_batch", "max_texts", "max_text_chars", "max_body_bytes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch_wait_ms < 0:
         parser.error("--batch-wait-ms must be 0 or more")
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number (1-65535)")
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be at least 1")
-    if not 0 <= args.min_score <= 1:
-        parser.error("--min-score is a probability: 0 to 1")
     if args.shutdown_timeout < 0:
         parser.error("--shutdown-timeout must be 0 or more")
     return args
 
 
-def model_info(args: argparse.Namespace, labels: list[str]) -> dict:
+def model_info(args: argparse.Namespace, tagger) -> dict:
     """What GET /v1/model says: the model's labels, what it was fine-tuned from, its context, the
     backend serving it, and its scores (metrics.json)."""
     import yaml
-
-    from ner.config import trained_data_config
 
     directory = Path(args.model)
     resolved = directory / RESOLVED_CONFIG_FILE
@@ -103,17 +88,11 @@ def model_info(args: argparse.Namespace, labels: list[str]) -> dict:
     return {
         "model": args.model,
         "base_model": "(trained from scratch)" if model.get("scratch") else model.get("name_or_path"),
-        "labels": labels,
-        "context_tokens": trained_data_config(args.model).context_tokens,
+        "labels": tagger.labels,
+        "context_tokens": tagger.record.context_tokens,
         "backend": args.backend,
         "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
     }
-
-
-def labels_of_tagger(tagger) -> list[str]:
-    from ner.words import labels_of
-
-    return tagger.labels if hasattr(tagger, "labels") else labels_of(tagger.model.config.id2label)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -128,18 +107,18 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    check_model_dir(args.model, DEFAULT_MODEL)
+    check_model(args)
     require_packages("starlette", "uvicorn", hint=f"serve.py needs a web server: pip install -r {REQUIREMENTS}")
     import uvicorn
 
-    from ner.serving import Limits, make_app
+    from bert_ner.serving import Limits, make_app
 
     setup_logging()
     check_port_free(args.host, args.port)  # before the model loads, not after
-    tagger = load_tagger(args.model, args.backend, args.device, args.threads, args.aggregation)
-    tag = functools.partial(predict, tagger, batch_size=args.batch_size, min_score=args.min_score)
+    tagger = load_tagger(args)
+    tag = functools.partial(tagger.tag, batch_size=args.batch_size, min_score=args.min_score)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_text_chars=args.max_text_chars)
-    app = make_app(tag, json_record, model_info(args, labels_of_tagger(tagger)), limits, args.max_batch, args.batch_wait_ms)
+    app = make_app(tag, json_record, model_info(args, tagger), limits, args.max_batch, args.batch_wait_ms)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning(f"--host {args.host}: others on the network can reach this server, which has no authentication")
     log.info(

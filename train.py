@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from ner import checkpoints, outputs, search
-from ner.config import (
+from bert_ner import checkpoints, outputs, search
+from bert_ner.config import (
     CONFIG_FILE,
     EVALUATE_ONLY_TRAINING,
     Config,
@@ -27,12 +27,12 @@ from ner.config import (
     saved_defaults,
     to_yaml,
 )
-from ner.context import has_documents, with_context
-from ner.data import TAGS, TOKENS, load_splits
-from ner.errors import UserError, one_line, quiet_log, require_packages, run_cli, setup_logging
-from ner.hardware import add_hardware_defaults
-from ner.insights import write_insights
-from ner.modeling import (
+from bert_ner.context import has_documents, with_context
+from bert_ner.data import TAGS, TOKENS, load_splits
+from bert_ner.errors import UserError, one_line, quiet_log, require_packages, run_cli, setup_logging
+from bert_ner.hardware import add_hardware_defaults
+from bert_ner.insights import write_insights
+from bert_ner.modeling import (
     Trust,
     build_model,
     input_limit,
@@ -42,11 +42,12 @@ from ner.modeling import (
     named_labels,
     pretrained_config,
 )
-from ner.scoring import metric_names, report_text, score
-from ner.training_options import best_model_problems
-from ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
+from bert_ner.record import ModelRecord, write_record
+from bert_ner.scoring import metric_names, report_text, score
+from bert_ner.training_options import best_model_problems
+from bert_ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -115,7 +116,7 @@ def warn_missing_types(labels: list[str], model) -> None:
 
 
 def without_invisible_words(splits, tokenizer):
-    """Every split without the words the tokenizer turns into no sub-token (ner.words.visible_words)."""
+    """Every split without the words the tokenizer turns into no sub-token (bert_ner.words.visible_words)."""
     cleaned = {}
     for split, dataset in splits.items():
         cleaned[split] = dataset.map(visible_words, batched=True, fn_kwargs={"tokenizer": tokenizer})
@@ -156,7 +157,7 @@ def encode(splits, tokenizer, labels: list[str], cfg: Config, max_length: int, s
                 f"{split}: {lost} words lie beyond max_length {max_length} and cannot be labelled; they count as O in scores"
             )
         if split == "train" and context_tokens and cfg.data.context_dropout:
-            from ner.trainer import ContextDropout
+            from bert_ner.trainer import ContextDropout
 
             # Validation and test keep their context; training also sees sentences alone.
             alone = alone.map(tokenize_and_align, batched=True, remove_columns=alone.column_names, fn_kwargs=options)
@@ -177,7 +178,7 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
     scratch = {"output_dir": str(search.scratch_dir(cfg.output_dir))}
     trial_cfg = dataclasses.replace(cfg, training=cfg.training | search.TRIAL_TRAINING | scratch)
     model_init = functools.partial(new_model, cfg, splits, labels)
-    from ner.trainer import make_trainer
+    from bert_ner.trainer import make_trainer
 
     trainer = make_trainer(
         None,
@@ -185,7 +186,7 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
         training_arguments(trial_cfg),
         encoded,
         labels,
-        cfg.data.viterbi,
+        cfg.inference.viterbi,
         model_init=model_init,
         validation_tags=splits["validation"][TAGS],
     )
@@ -204,7 +205,7 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
 def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     """Fine-tune, continuing from `resume_from` when a killed run left it; time and steps taken
     (the time across resumes: TrainingClock)."""
-    from ner.trainer import training_seconds
+    from bert_ner.trainer import training_seconds
 
     checkpoints.check_room(cfg.output_dir, trainer.model)
     banner("train")
@@ -230,7 +231,7 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
 def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list[str]], list[list[str]]]:
     """Gold and predicted tags for every word of a split, paired by word_ids; a word truncated
     away or without any sub-token is predicted O."""
-    from ner.trainer import model_inputs
+    from bert_ner.trainer import model_inputs
 
     # Only the logits are needed here: the scores come from the words below, not compute_metrics.
     compute_metrics, trainer.compute_metrics = trainer.compute_metrics, None
@@ -269,8 +270,10 @@ def evaluate(trainer, splits, encoded, use_viterbi: bool) -> tuple[dict, dict, l
     return scores, reports, test_predictions
 
 
-def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predictions, extra: dict[str, str]) -> None:
-    """Model, tokenizer, resolved config, metrics, reports, test predictions, the training log, plots,
+def save(
+    trainer, cfg: Config, record: ModelRecord, splits, scores: dict, reports: dict, test_predictions, extra: dict[str, str]
+) -> None:
+    """Model, tokenizer, the model's record, resolved config, metrics, reports, test predictions, the training log, plots,
     the error analysis and the model card, written beside output_dir and then put in its place
     whole: never a half-written model."""
     partial = checkpoints.partial_dir(cfg.output_dir)
@@ -278,6 +281,7 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
     partial.mkdir()
     if cfg.model.fine_tune:
         trainer.save_model(str(partial))
+        write_record(partial, record)
     (partial / outputs.RESOLVED_CONFIG_FILE).write_text(to_yaml(cfg), encoding="utf-8")
     outputs.write_metrics(partial, scores)
     outputs.write_reports(partial, reports)
@@ -288,11 +292,11 @@ def save(trainer, cfg: Config, splits, scores: dict, reports: dict, test_predict
     for name, text in extra.items():
         (partial / name).write_text(text, encoding="utf-8")
     try:
-        write_insights(partial, name=cfg.output_dir.name)
+        write_insights(partial, name=cfg.output_dir.name, path=str(cfg.output_dir))
     except Exception as error:  # a plot or report that fails must not cost the model it describes
         log.warning(
             f"could not write the plots, error analysis or model card ({error!r}); the model is saved: "
-            f"run python -m ner.insights {cfg.output_dir} to retry"
+            f"run python -m bert_ner.insights {cfg.output_dir} to retry"
         )
     outputs.write_own_files(partial)  # last: what a rerun may replace
     checkpoints.publish(cfg.output_dir, partial)
@@ -336,9 +340,8 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         warn_missing_types(labels, model)
     log.info(f"{model.config.model_type} with {model.num_parameters() / 1e6:.1f}M parameters")
     splits = without_invisible_words(splits, tokenizer)
-    encoded, context_tokens = encode(
-        splits, tokenizer, labels, cfg, input_limit(tokenizer, model, cfg.data.max_length), training_args.seed
-    )
+    max_length = input_limit(tokenizer, model, cfg.data.max_length)
+    encoded, context_tokens = encode(splits, tokenizer, labels, cfg, max_length, training_args.seed)
 
     search_files = {}
     if cfg.search.trials:
@@ -347,7 +350,7 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         training_args = training_arguments(cfg)
         set_seed(training_args.seed)  # the final model starts as a plain run with these settings would
         model = new_model(cfg, splits, labels)
-    from ner.trainer import make_trainer
+    from bert_ner.trainer import make_trainer
 
     trainer = make_trainer(
         model,
@@ -355,18 +358,20 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
         training_args,
         encoded,
         labels,
-        cfg.data.viterbi,
+        cfg.inference.viterbi,
         to_yaml(cfg),
         early_stopping=cfg.early_stopping,
         validation_tags=splits["validation"][TAGS] if "validation" in splits else None,
     )
 
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
-    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.data.viterbi)
+    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.inference.viterbi)
     if trainer.is_world_process_zero():
-        # The saved config says what the model was trained with: infer.py reads its context from there.
+        # What inference must do with the model, as it was trained and scored; the run's config
+        # records the context it really had (none where the data has no documents).
+        record = ModelRecord(max_length=max_length, context_tokens=context_tokens, viterbi=cfg.inference.viterbi)
         as_trained = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, context_tokens=context_tokens))
-        save(trainer, as_trained, splits, scores | metrics, reports, test_predictions, search_files)
+        save(trainer, as_trained, record, splits, scores | metrics, reports, test_predictions, search_files)
         log.info(summary(scores, cfg.output_dir))
 
 

@@ -1,6 +1,6 @@
 """Does what a text is tagged with change its entities? The CoNLL-2003 test sentences, one per text,
 tagged in groups of each --group size (infer.py's chunks of 256 texts, serve.py's batches of 32
-under load, 1: each text alone, as a lone request), each group through infer.py's predict.
+under load, 1: each text alone, as a lone request), each group through Tagger.tag, as infer.py tags.
 
     python bench/batch_effects.py --model DIR [--backends torch onnx-int8] [--group 256 32 1] [--limit N]
 
@@ -13,18 +13,17 @@ other texts of a call, and its padding, move each text's scores. For onnx-int8, 
 """
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from inference import space_joined_spans  # bench/inference.py, beside this script
 
-from bench.inference import space_joined_spans  # noqa: E402
-from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
-from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
-from ner.inference import BATCH_SIZE, predict  # noqa: E402
-from ner.scoring import score  # noqa: E402
-from ner.serving import MAX_BATCH  # noqa: E402
-from ner.words import tags_for  # noqa: E402
+from bert_ner import Tagger
+from bert_ner.data import TAGS, TOKENS, read_conll, to_iob2
+from bert_ner.inference import BATCH_SIZE
+from bert_ner.scoring import score
+from bert_ner.serving import MAX_BATCH
+from bert_ner.tagger import TEXTS_PER_CHUNK
+from bert_ner.words import tags_for
 
 
 def main() -> None:
@@ -44,11 +43,11 @@ def main() -> None:
     print(f"| {' | '.join(columns)} | largest score change |")
     print("|---|---|---|---|---|")
     for backend in args.backends:
-        tagger = load_tagger(args.model, backend)
+        tagger = Tagger.load(args.model, backend, device="cpu")
         reference = None
         for group in args.group:
             groups = [texts[first : first + group] for first in range(0, len(texts), group)]
-            found = [entities for texts_in_group in groups for entities in predict(tagger, texts_in_group, BATCH_SIZE)]
+            found = [entities for texts_in_group in groups for entities in tagger.tag(texts_in_group, BATCH_SIZE)]
             f1 = score(gold, [tags_for(space_joined_spans(w), entities) for w, entities in zip(words, found)])["f1"]
             spans = [[(e["entity_group"], e["start"], e["end"]) for e in entities] for entities in found]
             reference = reference or (spans, found)

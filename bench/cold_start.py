@@ -20,10 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from bert_ner.tagger import BACKENDS
 
-from infer import BACKENDS  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 TEXT = "Barack Obama was born in Hawaii"
 

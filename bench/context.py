@@ -21,10 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from bert_ner.outputs import METRICS_FILE
 
-from ner.outputs import METRICS_FILE  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 TYPES = ("PER", "ORG", "LOC", "MISC")
 COLUMNS = ["dev F1", "test F1", *(f"test {t}" for t in TYPES), "training time"]

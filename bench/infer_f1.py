@@ -1,8 +1,8 @@
 """What infer.py finds on raw text, scored as train.py scores.
 
-CoNLL-2003 test as text, through infer.py's own code (ner.inference: word splitting, pipeline,
+CoNLL-2003 test as text, through infer.py's own code (bert_ner.Tagger: word splitting, model calls,
 Viterbi), its entities mapped back to the gold words and scored with train.py's scorer
-(ner.scoring, seqeval strict IOB2).
+(bert_ner.scoring, seqeval strict IOB2).
 
     python bench/infer_f1.py --model runs/minilm-conll2003 [--conll ../shared/data/conll2003/test.txt]
                              [--forms spaces detokenized] [--limit N] [--metrics FILE]
@@ -26,14 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infer import BACKENDS, TEXTS_PER_CHUNK  # noqa: E402
-from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
-from ner.inference import BATCH_SIZE  # noqa: E402
-from ner.outputs import METRICS_FILE  # noqa: E402
-from ner.scoring import score  # noqa: E402
-from ner.words import split_sentences, split_words, tags_for  # noqa: E402
+from bert_ner import Tagger
+from bert_ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2
+from bert_ner.inference import BATCH_SIZE
+from bert_ner.outputs import METRICS_FILE
+from bert_ner.scoring import score
+from bert_ner.tagger import BACKENDS
+from bert_ner.words import split_sentences, split_words, tags_for
 
 FORMS = ("spaces", "detokenized", "documents", "lines-as-documents")
 
@@ -91,12 +90,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from infer import load_tagger
-    from ner.inference import chunks, predict
-
     rows = read_conll(Path(args.conll))
     sentences, gold = rows[TOKENS][: args.limit], [to_iob2(tags) for tags in rows[TAGS][: args.limit]]
-    ner = load_tagger(args.model, args.backend)
+    tagger = Tagger.load(args.model, args.backend, device="cpu")
     metrics_file = Path(args.metrics or Path(args.model) / METRICS_FILE)
     trained_f1 = json.loads(metrics_file.read_text())["test"]["f1"] if metrics_file.is_file() else None
 
@@ -111,7 +107,7 @@ def main() -> None:
         agreed = sum(len(set(spans) & set(split_words(text))) for spans, text in zip(line_spans, texts))
         found_sentences = sum(len(split_sentences(text)) for text in texts)
         start = time.perf_counter()
-        found = [entities for chunk in chunks(iter(texts), TEXTS_PER_CHUNK) for entities in predict(ner, chunk, args.batch_size)]
+        found = [entities for _, entities in tagger.records(texts, args.batch_size)]  # TEXTS_PER_CHUNK at a time
         seconds = time.perf_counter() - start
         predicted = []
         for group, spans, entities in zip(groups, line_spans, found):

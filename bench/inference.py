@@ -5,8 +5,8 @@ PyTorch, and the ONNX fp32 and int8 exports (python export.py --model DIR first)
     python bench/inference.py --model DIR [--conll ../shared/data/conll2003/test.txt]
                               [--limit N] [--batch-size 32] [--runs per-sentence torch onnx onnx-int8]
 
-Batched runs go through infer.py's own loop: chunks of TEXTS_PER_CHUNK texts, each cut into
-model calls by length (ner.inference.model_calls).
+Batched runs go through infer.py's own loop: chunks of TEXTS_PER_CHUNK texts (bert_ner.tagger), each
+cut into model calls by length (bert_ner.inference.model_calls).
 Reports sentences/s, p50/p95 latency (per sentence for single calls, per chunk otherwise),
 test F1 of each run (seqeval, strict), and how many sentences get exactly the entity spans of
 the batched PyTorch run. Texts are the CoNLL words joined by spaces.
@@ -18,19 +18,17 @@ achieved rate (the encoder's useful operations, padding excluded, per second) as
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
-from ner.data import TAGS, TOKENS, read_conll, to_iob2  # noqa: E402
-from ner.inference import BATCH_SIZE, clean_entities, predict  # noqa: E402
-from ner.onnx_backend import read_json  # noqa: E402
-from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_FILE  # noqa: E402
-from ner.scoring import score  # noqa: E402
-from ner.words import tags_for  # noqa: E402
+from bert_ner import Tagger
+from bert_ner.data import TAGS, TOKENS, read_conll, to_iob2
+from bert_ner.inference import BATCH_SIZE
+from bert_ner.onnx_backend import read_json
+from bert_ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_FILE
+from bert_ner.scoring import score
+from bert_ner.tagger import TEXTS_PER_CHUNK
+from bert_ner.words import tags_for
 
 RUNS = {  # name -> (backend, batched); batched PyTorch first: the others are compared with it
     "torch": ("torch", True),
@@ -52,14 +50,15 @@ def space_joined_spans(words: list[str]) -> list[tuple[int, int]]:
     return [(start, start + len(word)) for start, word in zip(starts, words)]
 
 
-def timed(ner, texts: list[str], batch_size: int, batched: bool) -> tuple[list, list[float]]:
-    """Entities per text and the latency of every call."""
+def timed(tagger: Tagger, texts: list[str], batch_size: int, batched: bool) -> tuple[list, list[float]]:
+    """Entities per text and the latency of every call: batched, infer.py's chunks through
+    `Tagger.tag`; otherwise the PyTorch backend's transformers pipeline called on one text at a time."""
     results, latencies = [], []
     step = TEXTS_PER_CHUNK if batched else 1
     for first in range(0, len(texts), step):
         group = texts[first : first + step]
         start = time.perf_counter()
-        results += predict(ner, group, batch_size) if batched else [clean_entities(ner(group[0]))]
+        results += tagger.tag(group, batch_size) if batched else [tagger.pipeline(group[0])]
         latencies.append(time.perf_counter() - start)
     return results, latencies
 
@@ -71,9 +70,9 @@ def percentiles(values: list[float]) -> list[float]:
 
 def input_lengths(model_dir: str, texts: list[str]) -> list[int]:
     """Sub-tokens of each model input for `texts` (special tokens included), each sentence alone as
-    a sentence-level model reads it: ner.inference.prepare with the model's tokenizer.json."""
-    from ner.inference import prepare
-    from ner.onnx_backend import FastTokenizer
+    a sentence-level model reads it: bert_ner.inference.prepare with the model's tokenizer.json."""
+    from bert_ner.inference import prepare
+    from bert_ner.onnx_backend import FastTokenizer
 
     tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
     return [len(ids["input_ids"]) for text in texts for ids, _ in prepare(tokenizer, text).inputs]
@@ -168,10 +167,10 @@ def main() -> None:
     reference = None
     for name in sorted(args.runs, key=list(RUNS).index):
         backend, batched = RUNS[name]
-        ner = load_tagger(args.model, backend)
-        ner([texts[0]])  # warm-up: the first call pays for lazy initialisation
+        tagger = Tagger.load(args.model, backend, device="cpu")
+        tagger.tag([texts[0]])  # warm-up: the first call pays for lazy initialisation
         start = time.perf_counter()
-        results, latencies = timed(ner, texts, args.batch_size, batched)
+        results, latencies = timed(tagger, texts, args.batch_size, batched)
         seconds = time.perf_counter() - start
         spans = [[(e["entity_group"], e["start"], e["end"]) for e in r] for r in results]
         reference = spans if name == "torch" else reference

@@ -4,14 +4,11 @@ python bench/load_conll.py [CONLL_DIR]      # default ../shared/data/conll2003
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ner.config import DataConfig  # noqa: E402
-from ner.data import TOKENS, load_splits  # noqa: E402
+from bert_ner.config import DataConfig
+from bert_ner.data import TOKENS, load_splits
 
 
 def main() -> None:

@@ -1,12 +1,12 @@
 """Model time of the CoNLL-2003 test sentences under different cuts into model calls: calls of a
-fixed size, longest first, against ner.inference.model_calls at several call costs (CALL_COST is
+fixed size, longest first, against bert_ner.inference.model_calls at several call costs (CALL_COST is
 the default). Texts are taken in groups of --group as they arrive (infer.py's chunks of lines,
 serve.py's batches), in the file's order.
 
     python bench/model_calls.py --model DIR [--backends torch onnx-int8] [--group 256 32]
                                 [--fixed 32 8] [--call-costs 0 16 40 64 100 160] [--limit 1600]
 
-Only the model calls are timed (each backend's `logits`, padding included), on inputs prepared
+Only the model calls are timed (each backend's model call, Tagger.call, padding included), on inputs prepared
 beforehand, each sentence alone as a sentence-level model reads it (no document context):
 splitting, tokenizing and decoding cost the same under every cut. Each cut runs --rounds times,
 interleaved with the others, and the least time is reported, the one least disturbed by other
@@ -14,16 +14,14 @@ work on the machine. For onnx-int8, python export.py --model DIR first.
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
-from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import BATCH_SIZE, CALL_COST, model_calls, prepare  # noqa: E402
-from ner.serving import MAX_BATCH  # noqa: E402
+from bert_ner import Tagger
+from bert_ner.data import TOKENS, read_conll
+from bert_ner.inference import BATCH_SIZE, CALL_COST, model_calls, prepare
+from bert_ner.serving import MAX_BATCH
+from bert_ner.tagger import TEXTS_PER_CHUNK
 
 
 def fixed_calls(lengths: list[int], size: int) -> list[list[int]]:
@@ -48,8 +46,8 @@ def main() -> None:
     print(f"{len(texts)} sentences in the file's order; model {args.model}; the least model time of {args.rounds} rounds\n")
     print("| backend | texts per group | cut | model calls | padding | model time |\n|---|---|---|---|---|---|")
     for backend in args.backends:
-        tagger = load_tagger(args.model, backend)
-        tokenizer = tagger.tokenizer
+        tagger = Tagger.load(args.model, backend, device="cpu")
+        tokenizer = tagger.reader.tokenizer
         for group in args.group:
             groups = []
             for first in range(0, len(texts), group):
@@ -59,14 +57,14 @@ def main() -> None:
             for cost in args.call_costs:
                 name = f"model_calls, cost {cost}" + (" (default)" if cost == CALL_COST else "")
                 cuts[name] = lambda lengths, cost=cost: model_calls(lengths, BATCH_SIZE, cost)
-            tagger.logits(groups[0][:8])  # warm-up
+            tagger.backend.logits(groups[0][:8])  # warm-up
             best = dict.fromkeys(cuts, float("inf"))
             for _ in range(args.rounds):
                 for name, cut in cuts.items():
                     begin = time.perf_counter()
                     for inputs in groups:
                         for call in cut([len(ids["input_ids"]) for ids in inputs]):
-                            tagger.logits([inputs[i] for i in call])
+                            tagger.backend.logits([inputs[i] for i in call])
                     best[name] = min(best[name], time.perf_counter() - begin)
             for name, cut in cuts.items():
                 calls = [cut([len(ids["input_ids"]) for ids in inputs]) for inputs in groups]

@@ -1,4 +1,4 @@
-"""Checks the one-sentence shortcut of ner/words.py against pySBD on real sentences, and times it.
+"""Checks the one-sentence shortcut of bert_ner/words.py against pySBD on real sentences, and times it.
 
 For each file (CoNLL-2003 and WNUT-17 by default), every sentence's words joined by spaces, as
 infer.py reads one sentence per line: the share that takes the shortcut (no pySBD), splitting time
@@ -12,11 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import ner.words  # noqa: E402
-from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.words import split_sentences  # noqa: E402
+import bert_ner.words
+from bert_ner.data import TOKENS, read_conll
+from bert_ner.words import split_sentences
 
 SHARED = "../shared/data"
 FILES = [f"{SHARED}/conll2003/{split}.txt" for split in ("train", "valid", "test")] + [
@@ -39,7 +37,7 @@ def main() -> int:
         parser.error(f"no such file: {', '.join(missing)}")
 
     split_sentences("Warm up. Both splitters.")
-    shortcut = ner.words._one_sentence
+    shortcut = bert_ner.words._one_sentence
     print("| file | sentences | shortcut taken | seconds with | seconds without | different words |")
     print("|---|---|---|---|---|---|")
     differences = 0
@@ -47,11 +45,11 @@ def main() -> int:
         texts = [" ".join(words) for words in read_conll(Path(name))[TOKENS]]
         taken = sum(map(shortcut, texts))
         fast, with_shortcut = timed_split(texts)
-        ner.words._one_sentence = lambda text: False
+        bert_ner.words._one_sentence = lambda text: False
         try:
             slow, without = timed_split(texts)
         finally:
-            ner.words._one_sentence = shortcut
+            bert_ner.words._one_sentence = shortcut
         different = [text for text, a, b in zip(texts, fast, slow) if a != b]
         differences += len(different)
         print(f"| {name} | {len(texts)} | {taken / len(texts):.0%} | {with_shortcut:.2f} | {without:.2f} | {len(different)} |")

@@ -9,20 +9,18 @@ with --ops, ONNX Runtime's own profile of the graph: its kernel time per operato
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from inference import model_peak, useful_operations  # bench/inference.py, beside this script
 
-from bench.inference import model_peak, useful_operations  # noqa: E402
-from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import prepare  # noqa: E402
-from ner.onnx_backend import OnnxTagger, onnx_path, require, session  # noqa: E402
-from ner.outputs import BACKEND_FILES  # noqa: E402
-from ner.words import split_sentences  # noqa: E402
+from bert_ner.data import TOKENS, read_conll
+from bert_ner.inference import BATCH_SIZE
+from bert_ner.onnx_backend import OnnxModel, onnx_path, require, session
+from bert_ner.outputs import BACKEND_FILES
+from bert_ner.words import split_sentences
 
 
 def main() -> None:
@@ -35,18 +33,18 @@ def main() -> None:
     args = parser.parse_args()
 
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]]
-    tagger = OnnxTagger(args.model, args.backend)
-    tagger(texts[:10])  # warm-up
+    model = OnnxModel(args.model, args.backend)
+    tag(model, texts[:10])  # warm-up
     start = time.perf_counter()
     for text in texts:
         split_sentences(text, ())
     split = time.perf_counter() - start
     start = time.perf_counter()
     for text in texts:
-        prepare(tagger.tokenizer, text, tagger.max_length, tagger.stride, tagger.context_tokens)
+        model.reader.prepare(text)
     prepared = time.perf_counter() - start
 
-    run, in_session = tagger.session.run, [0.0]
+    run, in_session = model.session.run, [0.0]
 
     def timed_run(*args, **kwargs):
         begin = time.perf_counter()
@@ -54,10 +52,10 @@ def main() -> None:
         in_session[0] += time.perf_counter() - begin
         return result
 
-    tagger.session.run = timed_run
+    model.session.run = timed_run
     operations = useful_operations(args.model, texts)
     print(f"{len(texts)} sentences, {args.backend}; splitting {split:.2f} s, prepare (splitting + tokenizing) {prepared:.2f} s")
-    threads = tagger.session.get_session_options().intra_op_num_threads  # 0: ONNX Runtime's default, for both
+    threads = model.session.get_session_options().intra_op_num_threads  # 0: ONNX Runtime's default, for both
     peak = model_peak(args.model, args.backend == "onnx-int8", threads)
     unit = "GOP/s" if args.backend == "onnx-int8" else "GFLOP/s"  # int8 operations or fp32 floating-point ones
     print(f"this machine's peak, as bench/inference.py measures it: {peak / 1e9:.0f} {unit}")
@@ -65,28 +63,33 @@ def main() -> None:
     for batch_size in args.batch_size:
         in_session[0] = 0.0
         start = time.perf_counter()
-        tagger(texts, batch_size=batch_size)
+        tag(model, texts, batch_size)
         total = time.perf_counter() - start
         rate = operations / in_session[0] / 1e9
         share, of_peak = in_session[0] / total, rate * 1e9 / peak
         print(f"| {batch_size} | {total:.2f} s | {in_session[0]:.2f} s | {share:.0%} | {rate:.0f} | {of_peak:.0%} |")
 
     if args.ops:
-        print_operator_profile(tagger, args.model, args.backend, texts, args.batch_size[0])
+        print_operator_profile(model, args.model, args.backend, texts, args.batch_size[0])
 
 
-def print_operator_profile(tagger, model: str, backend: str, texts: list[str], batch_size: int) -> None:
+def tag(model: OnnxModel, texts: list[str], batch_size: int = BATCH_SIZE) -> list[list[dict]]:
+    """Each text's entities, as infer.py tags with this export: its reader around its model calls."""
+    return model.reader.tag(texts, model.logits, batch_size, model.call_cost)
+
+
+def print_operator_profile(model: OnnxModel, model_dir: str, backend: str, texts: list[str], batch_size: int) -> None:
     """ONNX Runtime's profile of tagging `texts`: kernel time per operator type, largest first.
     Profiling adds its own overhead, so read the shares, not the totals."""
     onnxruntime = require()
     options = onnxruntime.SessionOptions()
     options.enable_profiling = True
-    options.intra_op_num_threads = tagger.session.get_session_options().intra_op_num_threads
+    options.intra_op_num_threads = model.session.get_session_options().intra_op_num_threads
     with tempfile.TemporaryDirectory() as directory:
         options.profile_file_prefix = str(Path(directory) / "profile")
-        tagger.session = session(onnx_path(model, backend), options=options)
-        tagger(texts, batch_size=batch_size)
-        events = json.loads(Path(tagger.session.end_profiling()).read_text())
+        model.session = session(onnx_path(model_dir, backend), options=options)
+        tag(model, texts, batch_size)
+        events = json.loads(Path(model.session.end_profiling()).read_text())
     kernel = Counter()
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):

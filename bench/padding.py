@@ -1,31 +1,29 @@
 """How much of a batched model call is padding, on the CoNLL-2003 test sentences: texts taken in
 groups of --group as they arrive (infer.py's chunks of lines, serve.py's batches), each group cut,
 longest first, into model calls of --batch-size texts, each call padded to its longest input; and
-cut as infer.py and serve.py cut them (ner.inference.model_calls, at most BATCH_SIZE per call).
+cut as infer.py and serve.py cut them (bert_ner.inference.model_calls, at most BATCH_SIZE per call).
 Texts arrive in the file's order (neighbouring sentences of an article are often of similar
 length) or shuffled (seed 0), as requests from many unrelated clients would.
 
     python bench/padding.py --model DIR [--group 256 32 16] [--batch-size 32 16 8 4]
 
 Counts the sub-tokens of each sentence alone with the model's tokenizer.json, special tokens
-included (ner.inference.prepare without document context, as a sentence-level model reads them).
+included (bert_ner.inference.prepare without document context, as a sentence-level model reads them).
 Padding is the share of a call's positions that hold no text; the model computes them all the same.
 """
 
 import argparse
 import random
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from inference import input_lengths  # bench/inference.py and bench/model_calls.py, beside this script
+from model_calls import fixed_calls
 
-from bench.inference import input_lengths  # noqa: E402
-from bench.model_calls import fixed_calls  # noqa: E402
-from infer import TEXTS_PER_CHUNK  # noqa: E402
-from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import BATCH_SIZE, model_calls  # noqa: E402
-from ner.outputs import TOKENIZER_FILE  # noqa: E402
-from ner.serving import MAX_BATCH  # noqa: E402
+from bert_ner.data import TOKENS, read_conll
+from bert_ner.inference import BATCH_SIZE, model_calls
+from bert_ner.outputs import TOKENIZER_FILE
+from bert_ner.serving import MAX_BATCH
+from bert_ner.tagger import TEXTS_PER_CHUNK
 
 
 def padded_positions(lengths: list[int], group: int, batch_size: int | None) -> int:

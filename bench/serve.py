@@ -7,7 +7,7 @@ CoNLL-2003 test sentence per request over loopback, against infer.py's own batch
 For each backend: starts serve.py (its defaults, or --serve-options) on a free port, warms it up, then sends
 --limit sentences from --clients concurrent clients (each keeps its connection open and waits for
 its answer before sending the next) and reports requests/s (= sentences/s), p50/p95/p99 latency
-and errors; then infer.py's batched loop on the same sentences in this process (predict, as
+and errors; then infer.py's batched loop on the same sentences in this process (Tagger.tag, as
 infer.py runs it), for the ratio. The clients share the CPU with the server, as they would on one
 machine, so they are made cheap: asyncio connections on one thread that write ready-made HTTP/1.1
 requests and read the answers, rather than a thread and an HTTP library per client.
@@ -19,17 +19,15 @@ import json
 import random
 import shlex
 import statistics
-import sys
 import time
 import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from infer import TEXTS_PER_CHUNK, load_tagger  # noqa: E402
-from ner.data import TOKENS, read_conll  # noqa: E402
-from ner.inference import BATCH_SIZE, predict  # noqa: E402
-from ner.serving import options_among, start_server  # noqa: E402
+from bert_ner import Tagger
+from bert_ner.data import TOKENS, read_conll
+from bert_ner.inference import BATCH_SIZE
+from bert_ner.serving import options_among, start_server
+from bert_ner.tagger import TEXTS_PER_CHUNK
 
 
 def http_request(host: str, text: str) -> bytes:
@@ -93,11 +91,11 @@ def load(url: str, texts: list[str], clients: int) -> dict:
 
 def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = BATCH_SIZE) -> float:
     """Sentences/s of infer.py's own loop: chunks of TEXTS_PER_CHUNK, in model calls of at most batch_size."""
-    tagger = load_tagger(model, backend)
-    tagger(texts[:8])  # warm-up
+    tagger = Tagger.load(model, backend, device="cpu")
+    tagger.tag(texts[:8])  # warm-up
     begin = time.perf_counter()
     for first in range(0, len(texts), TEXTS_PER_CHUNK):
-        predict(tagger, texts[first : first + TEXTS_PER_CHUNK], batch_size)
+        tagger.tag(texts[first : first + TEXTS_PER_CHUNK], batch_size)
     return len(texts) / (time.perf_counter() - begin)
 
 

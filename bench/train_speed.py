@@ -11,17 +11,15 @@ only the options below differ. Speed only: whether a variant keeps test F1 needs
 """
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import train  # noqa: E402
-from ner.config import TRAINING_DEFAULTS, Config, DataConfig, ModelConfig  # noqa: E402
-from ner.data import load_splits  # noqa: E402
-from ner.modeling import input_limit  # noqa: E402
-from ner.trainer import make_trainer  # noqa: E402
+from bert_ner.config import TRAINING_DEFAULTS, Config, DataConfig, ModelConfig
+from bert_ner.data import load_splits
+from bert_ner.modeling import input_limit
+from bert_ner.trainer import make_trainer
 
 VARIANTS = {  # name -> (TrainingArguments overrides, the collator's pad_to_multiple_of)
     "random batches (the plain recipe)": ({"train_sampling_strategy": "random"}, None),
@@ -29,6 +27,16 @@ VARIANTS = {  # name -> (TrainingArguments overrides, the collator's pad_to_mult
     # Tensor cores want lengths in multiples of 8; whether a CPU gains anything is the question.
     "length-grouped, padded to a multiple of 8": ({"train_sampling_strategy": "group_by_length"}, 8),
 }
+
+
+def load_train():
+    """train.py, the script beside bench/, as a module: its load_model, encode and training_arguments
+    build each variant's Trainer as a training run builds it (bert_ner holds no equivalent)."""
+    spec = importlib.util.spec_from_file_location("train", Path(__file__).resolve().parent.parent / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def minilm_dir() -> str:
@@ -61,6 +69,7 @@ def main() -> None:
 
     from transformers import set_seed
 
+    train = load_train()
     data = DataConfig(
         dataset=None,
         train_file=str(args.conll / "train.txt"),
@@ -89,7 +98,7 @@ def main() -> None:
         model, tokenizer, model_labels = train.load_model(cfg, splits, labels)
         max_length = input_limit(tokenizer, model, cfg.data.max_length)
         encoded, _ = train.encode({"train": splits["train"]}, tokenizer, model_labels, cfg, max_length)
-        trainer = make_trainer(model, tokenizer, train.training_arguments(cfg), encoded, model_labels, cfg.data.viterbi)
+        trainer = make_trainer(model, tokenizer, train.training_arguments(cfg), encoded, model_labels, cfg.inference.viterbi)
         trainer.data_collator.pad_to_multiple_of = multiple
         counter = trainer.data_collator = CountingCollator(trainer.data_collator)
         start = time.perf_counter()

@@ -2,28 +2,26 @@
 exactly (same character offsets), on the tokens joined by spaces, on detokenized text (one
 sentence per line), and on whole detokenized articles (one per line).
 
-    pip install sacremoses syntok spacy      # the detokenizer and the candidates ner.words is measured against
+    pip install sacremoses syntok spacy      # the detokenizer and the candidates bert_ner.words is measured against
     python bench/word_splitters.py [--conll ../shared/data/conll2003/test.txt]
 
-Candidates: ner.words.split_words (pySBD sentences, then NLTK's NLTKWordTokenizer), NLTK's
+Candidates: bert_ner.words.split_words (pySBD sentences, then NLTK's NLTKWordTokenizer), NLTK's
 NLTKWordTokenizer and TreebankWordTokenizer on the whole line, syntok (its own sentences and
 words), and spaCy's rule-based English tokenizer (spacy.blank("en"), no model download). A
 candidate that is not installed is skipped.
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from infer_f1 import lines_of, locate  # bench/infer_f1.py, beside this script
 
-from bench.infer_f1 import lines_of, locate  # noqa: E402
-from ner.data import DOCUMENT, TOKENS, read_conll  # noqa: E402
+from bert_ner.data import DOCUMENT, TOKENS, read_conll
 
 
 def ner_words(text: str) -> list[tuple[int, int]]:
-    from ner.words import split_words
+    from bert_ner.words import split_words
 
     return split_words(text)
 
@@ -58,7 +56,7 @@ def spacy_words(text: str) -> list[tuple[int, int]]:
 
 
 CANDIDATES = {
-    "ner.words: pySBD sentences, then NLTK NLTKWordTokenizer": ner_words,
+    "bert_ner.words: pySBD sentences, then NLTK NLTKWordTokenizer": ner_words,
     "NLTK NLTKWordTokenizer": nltk_words,
     "NLTK TreebankWordTokenizer": treebank,
     "syntok": syntok_words,

@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from ner.words import Span, spans
+from bert_ner.words import Span, spans
 
 MISSED, SPURIOUS, WRONG_TYPE, WRONG_BOUNDARY = "missed", "spurious", "wrong type", "wrong boundary"
 KINDS = (MISSED, SPURIOUS, WRONG_TYPE, WRONG_BOUNDARY)

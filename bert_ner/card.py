@@ -1,12 +1,16 @@
-"""The model card: output_dir/README.md in the Hugging Face form (YAML metadata, then prose)."""
+"""The model card: output_dir/README.md in the Hugging Face form (YAML metadata, then prose), from
+the template templates/model_card.md."""
 
+from pathlib import Path
+from string import Template
 from typing import Any
 
 import yaml
 
-from ner.hub import looks_local
-from ner.outputs import ERRORS_MD, RESOLVED_CONFIG_FILE
-from ner.words import entity_types
+from bert_ner.hub import looks_local
+from bert_ner.outputs import ERRORS_MD, RESOLVED_CONFIG_FILE
+from bert_ner.record import ModelRecord
+from bert_ner.words import entity_types
 
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
 MEASURE_NAMES = {"precision": "precision", "recall": "recall", "f1": "F1"}
@@ -35,10 +39,10 @@ def base_model(resolved: dict[str, Any]) -> str | None:
 
 
 def data_description(data: dict[str, Any]) -> str:
+    """Where the training data came from; local paths stay on the machine that trained."""
     if data.get("dataset"):
         return f"the Hugging Face dataset `{data['dataset']}`"
-    files = [f"`{data[key]}`" for key in ("train_file", "validation_file", "test_file") if data.get(key)]
-    return "local files " + ", ".join(files)
+    return "local files"
 
 
 def metadata(resolved: dict[str, Any], metrics: dict[str, Any], name: str) -> dict[str, Any]:
@@ -88,60 +92,55 @@ def scores_table(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
-def model_card(resolved: dict[str, Any], metrics: dict[str, Any], labels: list[str], name: str) -> str:
-    """README.md for an output directory, from its resolved config, metrics and label names."""
+TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
+
+
+def reading(record: ModelRecord) -> str:
+    """How the model reads text, in words, from its record."""
+    limit = f"at most {record.max_length} sub-tokens" if record.max_length else "the encoder's own length limit"
+    context = (
+        f"each sentence between up to {record.context_tokens} sub-tokens of its neighbours' words on each side "
+        "(document context: pass `documents=True` to `Tagger.pipe`, or `--documents` to infer.py, for the lines of one "
+        "document)"
+        if record.context_tokens
+        else "each sentence alone"
+    )
+    decoding = "a Viterbi pass that allows only valid IOB2" if record.viterbi else "each word's likeliest tag"
+    return (
+        f"sentences split by pySBD ({record.language}) and words by NLTK's Treebank rules ({record.word_rules}); "
+        f"{context}; inputs of {limit}, a longer sentence in overlapping windows; tags decoded with {decoding}."
+    )
+
+
+def model_card(
+    resolved: dict[str, Any], metrics: dict[str, Any], labels: list[str], name: str, path: str, record: ModelRecord
+) -> str:
+    """README.md for an output directory, from its resolved config, metrics, label names and record;
+    `path` is where the model is loaded from, as the usage snippets write it."""
     base = base_model(resolved)
     if resolved["model"].get("scratch") is not None:
         origin = "A named-entity recognizer: a small BERT trained from scratch"
     else:
-        source = f"[`{base}`](https://huggingface.co/{base})" if base else f"`{resolved['model']['name_or_path']}`"
+        source = f"[`{base}`](https://huggingface.co/{base})" if base else "a local encoder"
         origin = f"A named-entity recognizer fine-tuned from {source}"
     training = resolved["training"]
-    types = entity_types(labels)
-    lines = ["---", yaml.safe_dump(metadata(resolved, metrics, name), sort_keys=False).rstrip(), "---", ""]
-    lines += [
-        f"# {name}",
-        "",
-        f"{origin} with bert-ner on "
-        f"{data_description(resolved['data'])}. It tags {', '.join(types)} entities with {len(labels)} IOB2 labels "
-        f"({' '.join(labels)}).",
-        "",
-        "## How to use",
-        "",
-        "```python",
-        "from transformers import pipeline",
-        "",
-        f'ner = pipeline("token-classification", model="{name}", aggregation_strategy="first")',
-        'print(ner("Barack Obama was born in Hawaii"))',
-        "```",
-        "",
-        f'or, with bert-ner: `python infer.py --model {name} "Barack Obama was born in Hawaii"`.',
-        "",
-        "## Evaluation",
-        "",
-        "Entity-level precision, recall and F1 (%) with seqeval in strict IOB2 mode: an entity counts only when its "
-        "type and both boundaries are right.",
-        "",
-        *scores_table(metrics),
-        "",
-        "## Training",
-        "",
-        "| hyperparameter | value |",
-        "|---|---|",
-        *[f"| {key} | {training[key]} |" for key in SHOWN_TRAINING_KEYS if key in training],
-    ]
+    time = ""
     if "training" in metrics:
-        lines += ["", f"Training took {metrics['training']['steps']} steps and {metrics['training']['runtime_s']:.0f} s."]
-    lines += [
-        f"The full configuration of the run is in `{RESOLVED_CONFIG_FILE}`; learning curves, per-type scores, the "
-        f"confusion matrix and every test error (`{ERRORS_MD}`) are next to it.",
-        "",
-        "## Intended use and limitations",
-        "",
-        "Finding names of the types above in text like the training data. Scores on other domains (social media, "
-        "clinical notes, other languages) will be lower; check them on your own labelled sample before relying on it. "
-        "The model labels whole words from their first sub-token and sees at most the encoder's maximum length at once "
-        "(infer.py covers longer texts with overlapping windows). It reflects the biases of its training data: whose names, "
-        "which places and which years it covers.",
-    ]
-    return "\n".join(lines) + "\n"
+        time = f"\nTraining took {metrics['training']['steps']} steps and {metrics['training']['runtime_s']:.0f} s.\n"
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        metadata=yaml.safe_dump(metadata(resolved, metrics, name), sort_keys=False).rstrip(),
+        name=name,
+        origin=origin,
+        data=data_description(resolved["data"]),
+        types=", ".join(entity_types(labels)),
+        label_count=len(labels),
+        labels=" ".join(labels),
+        path=path,
+        reading=reading(record),
+        scores="\n".join(scores_table(metrics)),
+        hyperparameters="\n".join(f"| {key} | {training[key]} |" for key in SHOWN_TRAINING_KEYS if key in training),
+        training_time=time,
+        run_config=RESOLVED_CONFIG_FILE,
+        errors_file=ERRORS_MD,
+        max_length=record.max_length or "the encoder's maximum of",
+    )

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from ner.errors import UserError, shown_names
-from ner.outputs import (
+from bert_ner.errors import UserError, shown_names
+from bert_ner.outputs import (
     CHECKPOINT_PREFIX,
     OPTIMIZER,
     RESOLVED_CONFIG_FILE,
@@ -34,9 +34,9 @@ from ner.outputs import (
     sibling_dir,
 )
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
-# Written by ner.trainer.MarkCompleteCheckpoints after Trainer has written everything else, so it also marks completeness.
+# Written by bert_ner.trainer.MarkCompleteCheckpoints after Trainer has written everything else, so it also marks completeness.
 MARKER = RESOLVED_CONFIG_FILE
 # Sections of the resolved config a checkpoint must share with the run that resumes it: other
 # weights, data or labels would be silently mixed with the checkpoint's.
@@ -89,7 +89,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
 
 def with_defaults(saved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """`saved` with the keys it lacks taken from `defaults`, at every depth: for a checkpoint written
-    before a key existed, what the key meant then (ner.config.saved_defaults)."""
+    before a key existed, what the key meant then (bert_ner.config.saved_defaults)."""
     filled = dict(saved)
     for key, default in defaults.items():
         if key not in filled:

@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from ner.errors import UserError
-from ner.hub import looks_local
-from ner.outputs import DEFAULT_OUTPUT_DIR, RESOLVED_CONFIG_FILE
-from ner.training_options import as_written, option_problems, refusal
+from bert_ner.errors import UserError
+from bert_ner.hub import looks_local
+from bert_ner.outputs import DEFAULT_OUTPUT_DIR
+from bert_ner.training_options import as_written, option_problems, refusal
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 CONFIG_FILE = "config.yaml"
 CONLL_SUFFIXES = (".txt", ".conll")
@@ -178,13 +178,6 @@ class DataConfig:
         default=False,
         metadata=_help("train on every sub-token (I- label after the first) instead of only the first"),
     )
-    viterbi: bool = field(
-        default=True,
-        metadata=_help(
-            "decode tags with a Viterbi pass that allows only valid IOB2 (scores and infer.py alike); "
-            "false = each word's likeliest tag"
-        ),
-    )
     label_map: dict[str, str | None] = field(
         default_factory=dict,
         metadata=_help(
@@ -200,6 +193,23 @@ class DataConfig:
         """The local files given, by split name."""
         files = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
         return {split: path for split, path in files.items() if path}
+
+
+@dataclass
+class InferenceConfig:
+    """How the saved model is to be used: recorded with it (bert_ner.record), read by every entry point."""
+
+    viterbi: bool = field(
+        default=True,
+        metadata=_help(
+            "decode tags with a Viterbi pass that allows only valid IOB2 (scores and infer.py alike); "
+            "false = each word's likeliest tag"
+        ),
+    )
+
+
+# Keys that moved to another section, and where: an old config gets one line that says so.
+MOVED_KEYS = {"data.viterbi": "inference.viterbi"}
 
 
 @dataclass
@@ -239,7 +249,7 @@ class SearchDimension:
 
 
 # The search space, the one table SearchConfig's fields, their checks (search_problems), the help
-# text and the sampler (ner.search.SearchSpace) read. Names are the TrainingArguments fields set.
+# text and the sampler (bert_ner.search.SearchSpace) read. Names are the TrainingArguments fields set.
 SEARCH_SPACE = {
     "learning_rate": SearchDimension("log", (1e-5, 1e-4), "[low, high], sampled on a log scale"),
     "per_device_train_batch_size": SearchDimension("choice", (16, 32), "the sizes to choose from"),
@@ -299,6 +309,7 @@ class Config:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
@@ -435,7 +446,9 @@ def build_section(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key in raw:
-        if key not in fields:
+        if f"{prefix}.{key}" in MOVED_KEYS:
+            problems.append(f"{prefix}.{key}: moved to {MOVED_KEYS[f'{prefix}.{key}']}; write it there")
+        elif key not in fields:
             problems.append(f"{prefix}.{key}: unknown key{_suggest(str(key), fields)}")
     values = {}
     for name, spec in fields.items():
@@ -590,6 +603,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     cfg = Config(
         model=build_section(ModelConfig, raw.get("model") or {}, "model", problems),
         data=build_section(DataConfig, raw.get("data") or {}, "data", problems),
+        inference=build_section(InferenceConfig, raw.get("inference") or {}, "inference", problems),
         checkpoints=build_section(CheckpointsConfig, raw.get("checkpoints") or {}, "checkpoints", problems),
         search=build_section(SearchConfig, raw.get("search") or {}, "search", problems),
         early_stopping=build_section(EarlyStoppingConfig, raw.get("early_stopping") or {}, "early_stopping", problems),
@@ -625,10 +639,6 @@ def describe(cls: type = Config, prefix: str = "") -> list[str]:
     return lines
 
 
-# How inference reads a model that says nothing of its training (no train_config.yaml).
-UNTRAINED_DATA = DataConfig(context_tokens=0, max_length=None)
-
-
 # What a saved config that lacks a key (written before the key existed) meant by it, where that is
 # not the key's default today: data.context_tokens and data.context_dropout came in off (0) and
 # took their defaults (128, 0.5) once measured.
@@ -642,22 +652,3 @@ def saved_defaults() -> dict[str, Any]:
     for section, keys in BEFORE_KEY_EXISTED.items():
         defaults[section].update(keys)
     return defaults
-
-
-def trained_data_config(model_dir: str | Path) -> DataConfig:
-    """The `data:` section a saved model was trained with (its train_config.yaml), so that inference
-    encodes and decodes as training did; where there is none (a Hub model, an old export),
-    UNTRAINED_DATA: sentences alone, the model's own length limit, Viterbi.
-    Keys this version does not know are skipped and missing ones take what they meant then
-    (BEFORE_KEY_EXISTED) or their defaults: a model outlives the code that trained it."""
-    path = Path(model_dir) / RESOLVED_CONFIG_FILE
-    if not path.is_file():
-        return UNTRAINED_DATA
-    saved = (parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}).get("data") or {}
-    raw = BEFORE_KEY_EXISTED["data"] | saved
-    known = {f.name for f in dataclasses.fields(DataConfig)}
-    problems: list[str] = []
-    data = build_section(DataConfig, {k: v for k, v in raw.items() if k in known}, "data", problems)
-    if problems:
-        raise UserError("\n".join(f"{path}: {p}" for p in problems))
-    return data

@@ -8,7 +8,7 @@ whole words, nearest first, within a budget of sub-tokens per side.
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
-from ner.data import DOCUMENT, NO_DOCUMENT, TOKENS
+from bert_ner.tags import DOCUMENT, NO_DOCUMENT, TOKENS
 
 LEFT, RIGHT = "left_context", "right_context"
 

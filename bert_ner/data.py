@@ -11,16 +11,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ner import hub
-from ner.config import CONLL_SUFFIXES, DataConfig
-from ner.errors import UserError
+from bert_ner import hub
+from bert_ner.config import CONLL_SUFFIXES, DataConfig
+from bert_ner.errors import UserError
+from bert_ner.spans import looks_like_spans, records, words_and_tags
+from bert_ner.tags import DOCSTART, DOCUMENT, NO_DOCUMENT, OUTSIDE, TAGS, TOKENS, tag_problem, to_iob2
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
-TOKENS, TAGS, DOCUMENT = "tokens", "tags", "document"
-NO_DOCUMENT = -1
-DOCSTART = "-DOCSTART-"
-OUTSIDE = "O"
 SPLITS = ("train", "validation", "test")
 CAP_KEYS = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_test_samples"}
 
@@ -34,30 +32,6 @@ def standard_features():
 
 # ---------------------------------------------------------------------------------------------
 # Pure tag logic
-
-
-def tag_problem(tag: str) -> str | None:
-    """Why `tag` is not an IOB tag (O, B-TYPE, I-TYPE), or None when it is."""
-    if tag == OUTSIDE:
-        return None
-    prefix, sep, entity_type = tag.partition("-")
-    if sep and prefix in ("B", "I") and entity_type:
-        return None
-    return f"tag '{tag}' is not IOB; expected O, B-TYPE or I-TYPE (e.g. B-PER)"
-
-
-def to_iob2(tags: list[str]) -> list[str]:
-    """Repair IOB1 (and stray I- tags) to IOB2: an I-X that starts a span becomes B-X.
-
-    IOB2 input comes back unchanged, so this is safe to run on every source.
-    """
-    repaired, previous = [], OUTSIDE
-    for tag in tags:
-        if tag.startswith("I-") and (previous == OUTSIDE or previous[2:] != tag[2:]):
-            tag = "B-" + tag[2:]
-        repaired.append(tag)
-        previous = tag
-    return repaired
 
 
 def map_types(tags: list[str], label_map: dict[str, str | None]) -> list[str]:
@@ -190,8 +164,7 @@ def first_line(path: Path) -> str:
 
 
 def read_spans(path: Path, widen: bool = False) -> dict[str, list]:
-    """Sentences from a file of character-span annotations (ner.spans): each record one document."""
-    from ner.spans import records, words_and_tags
+    """Sentences from a file of character-span annotations (bert_ner.spans): each record one document."""
 
     rows: dict[str, list] = {TOKENS: [], TAGS: [], DOCUMENT: []}
     widened = 0
@@ -213,8 +186,6 @@ def read_spans(path: Path, widen: bool = False) -> dict[str, list]:
 def read_file(path: str, cfg: DataConfig):
     """One local file as a Dataset with the standard columns."""
     from datasets import Dataset
-
-    from ner.spans import looks_like_spans
 
     file = Path(path)
     if file.suffix.lower() in CONLL_SUFFIXES:

@@ -11,7 +11,7 @@ USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130
 BROKEN_PIPE_EXIT = 128 + 13  # SIGPIPE, what a shell reports for `cat` cut off by `head`
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 
 class UserError(Exception):

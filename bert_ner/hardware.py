@@ -4,7 +4,7 @@ These are choices about the machine a run finds, not part of the config schema."
 import os
 from typing import Any
 
-from ner.errors import UserError
+from bert_ner.errors import UserError
 
 
 def add_hardware_defaults(training: dict[str, Any]) -> None:

@@ -9,9 +9,9 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ner.checkpoints import checkpoint_step, list_checkpoints
-from ner.errors import UserError
-from ner.outputs import MODEL_CONFIG_FILE
+from bert_ner.checkpoints import checkpoint_step, list_checkpoints
+from bert_ner.errors import UserError
+from bert_ner.outputs import MODEL_CONFIG_FILE
 
 CONNECT_TIMEOUT_S = 5
 OFFLINE_HINT = "set HF_HUB_OFFLINE=1 to use your Hugging Face cache, {local}, or try the offline demo: make demo"

@@ -1,21 +1,25 @@
-"""Entities from raw text with a transformers token-classification pipeline.
+"""Entities from raw text, whatever runs the model: what every backend shares.
 
-The pipeline subclass below keeps transformers' parameters, devices and inference mode; the rest
-is this module's, shared with the ONNX backend: `prepare` splits each text into sentences and
-words (ner.words, the module train.py scores with) and encodes them, a sentence per input, in
-overlapping windows (`stride`) where a sentence is longer than the model takes; `run_model` tags
-the inputs of all texts in model calls cut by length (`model_calls`); `finish` groups sub-tokens
-into words by the encoding's `word_ids()` and decodes tags with the same Viterbi pass as train.py.
+A `Reader` does all but the model calls, as the saved model's record says (bert_ner.record):
+`prepare` splits each text into sentences and words (bert_ner.words, the module train.py scores
+with) and encodes them, a sentence per input (between its neighbours' words for a model trained
+with context), in overlapping windows (`stride`) where a sentence is longer than the model takes;
+`run_model` tags the inputs of all texts in model calls cut by length (`model_calls`); `finish`
+groups sub-tokens into words by the encoding's `word_ids()` and decodes tags with the same Viterbi
+pass as train.py. A backend only makes one model call: padded inputs in, logits out.
 """
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, islice
+from itertools import accumulate
 
 import numpy as np
 
-from ner.errors import UserError
-from ner.words import (
+from bert_ner.context import room
+from bert_ner.errors import UserError
+from bert_ner.record import ModelRecord
+from bert_ner.words import (
     DEFAULT_AGGREGATION,
     NO_WORD,
     Decoded,
@@ -23,11 +27,12 @@ from ner.words import (
     encode,
     encode_with_context,
     entities,
-    labels_of,
     softmax,
     split_sentences,
     word_scores,
 )
+
+log = logging.getLogger("bert_ner")
 
 # What a BERT-style token classifier takes, by the names its tokenizer gives them.
 MODEL_INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
@@ -36,10 +41,9 @@ BATCH_SIZE_HELP = (
     "the most model inputs per model call: an input is a sentence of a text (with its neighbours' words, for a "
     f"model trained with context), or a window of one too long for the model (default: {BATCH_SIZE})"
 )
-# What one more model call costs, in padded sub-tokens, when model_calls cuts calls: a call's fixed
-# overhead, and the better use of the cores by a larger one. For MiniLM on 2 CPU cores, any value
-# from 40 to 100 came within 5% of the least model time with torch and with int8, in groups of 256
-# texts and of 32; model time was 6-22% below calls of a fixed 32 or 8 (bench/model_calls.py).
+# What one more model call costs on a CPU, in padded sub-tokens, when model_calls cuts calls: a
+# call's fixed overhead, and the better use of the cores by a larger one (bench/model_calls.py
+# measures the range that comes close to the least model time).
 CALL_COST = 64
 
 
@@ -47,18 +51,6 @@ def window_stride(max_length: int) -> int:
     """Sub-tokens shared by neighbouring windows of a long text: a quarter of the window, at most 128.
     A word near one window's edge is scored from the window where it sits furthest from an edge."""
     return min(128, max_length // 4)
-
-
-def resolve_device(device: str) -> str:
-    """cpu / cuda / auto (cuda when there is one); cuda without one is a UserError."""
-    if device == "cpu":
-        return device
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}, but it finds no GPU"
-        raise UserError(f"--device cuda: PyTorch {torch.__version__} is {build}; use --device cpu (or auto)")
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 Inputs = list[tuple[dict[str, list[int]], list[int | None]]]  # per model input: its sub-token ids by name, and each one's word
@@ -92,8 +84,6 @@ def in_context(
 ) -> Inputs:
     """One input per sentence, between its neighbours' words; a sentence too long for any context
     is read in windows instead, as without context."""
-    from ner.context import room
-
     encoded, indexes, sizes = encode_with_context(tokenizer, sentences, context_tokens, max_length)
     limit, inputs = room(tokenizer, max_length), []
     for i, (size, first) in enumerate(zip(sizes, firsts)):
@@ -131,7 +121,7 @@ def model_calls(lengths: Sequence[int], batch_size: int, call_cost: int | None =
     sub-tokens plus `call_cost` per call fewest (dynamic programming over the sorted lengths), so
     that short inputs are not padded to a long one's width, nor each given a call of its own.
     `call_cost` None: as few calls as `batch_size` allows, still cut where they pad least (a GPU,
-    where a call's kernel launches cost far more than padding; not measured, as no GPU was lent).
+    where a call's kernel launches cost far more than padding).
 
     >>> model_calls([5, 40, 6, 38], batch_size=4, call_cost=10)
     [[1, 3], [2, 0]]
@@ -207,111 +197,9 @@ def finish(
     return entities(prepared.text, prepared.word_spans, decoded)
 
 
-def word_pipeline():
-    """transformers' token-classification pipeline on ner.words' words and entities (`prepare`
-    and `finish` above), run under torch.inference_mode instead of no_grad (no autograd
-    bookkeeping at all). Made on demand: importing transformers takes seconds, and infer.py
-    --help must not wait for it."""
-    import torch
-    from transformers import TokenClassificationPipeline
-
-    class WordPipeline(TokenClassificationPipeline):
-        """The pipeline's parameters, devices and inference mode around `prepare`, `run_model`
-        and `finish`. Its model calls are run_model's, cut by length across all the texts given
-        (model_calls), where the parent's are runs of `batch_size` inputs in order."""
-
-        def get_inference_context(self):
-            return torch.inference_mode
-
-        def _sanitize_parameters(
-            self, max_length=None, stride=None, context_tokens=None, aggregation=None, use_viterbi=None, **_
-        ):
-            # The parent's __call__ adds is_split_into_words and delimiter: the words are ours here.
-            preprocess = {"max_length": max_length, "stride": stride, "context_tokens": context_tokens}
-            postprocess = {"aggregation": aggregation, "use_viterbi": use_viterbi}
-            drop_unset = lambda params: {k: v for k, v in params.items() if v is not None}  # noqa: E731
-            return drop_unset(preprocess), {}, drop_unset(postprocess)
-
-        def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
-            """Every call of the pipeline comes here, with one text or many. A list's texts are
-            tagged together; a generator's or Dataset's `batch_size` texts at a time, as they come,
-            so that they stream. num_workers is not used: the texts are prepared in this process."""
-            labels = labels_of(self.model.config.id2label)
-            options = {"aggregation": DEFAULT_AGGREGATION, "use_viterbi": True, **postprocess_params}
-            call_cost = CALL_COST if self.device.type == "cpu" else None  # None: the fewest calls
-            texts = iter(inputs)
-            size = len(inputs) if isinstance(inputs, list) else batch_size
-            while group := list(islice(texts, max(size, 1))):
-                prepared = [prepare(self.tokenizer, text, **preprocess_params) for text in group]
-                for text, rows in zip(prepared, run_model(prepared, self.logits, batch_size, call_cost)):
-                    yield finish(text, rows, labels, **options)
-
-        def logits(self, inputs: list[dict[str, list[int]]]) -> np.ndarray:
-            """One model call: logits [inputs, longest, labels], as float32 on the CPU."""
-            names = [name for name in MODEL_INPUT_NAMES if name in self.tokenizer.model_input_names]
-            arrays = {name: torch.from_numpy(array) for name, array in padded(inputs, names).items()}
-            return self.forward(arrays)["logits"].float().numpy()  # forward: the device, inference mode, and back
-
-        def _forward(self, inputs):
-            return {"logits": self.model(**inputs)["logits"]}
-
-    return WordPipeline
-
-
-def set_threads(threads: int | None) -> None:
-    """CPU threads for PyTorch; None keeps its default (one per physical core)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def make_pipeline(model, tokenizer, aggregation: str = DEFAULT_AGGREGATION, device: str = "cpu", trained=None):
-    """The pipeline for `model`, encoding and decoding as `trained` (the model's DataConfig,
-    ner.config.trained_data_config; None = UNTRAINED_DATA) says: its max_length, document context
-    and Viterbi."""
-    from transformers.utils import logging as transformers_logging
-
-    from ner.config import UNTRAINED_DATA
-    from ner.modeling import input_limit
-
-    trained = trained or UNTRAINED_DATA
-    max_length = input_limit(tokenizer, model, trained.max_length)
-    # The pipeline logs an error for a model class it does not list for token classification
-    # (a checkpoint with a custom architecture), though it runs it fine; keep that off the screen.
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity(transformers_logging.CRITICAL)
-    try:
-        return word_pipeline()(
-            model=model,
-            tokenizer=tokenizer,
-            device=resolve_device(device),
-            batch_size=BATCH_SIZE,  # when a caller gives none (the parent's default is 1)
-            max_length=max_length,
-            stride=window_stride(max_length),
-            context_tokens=trained.context_tokens,
-            aggregation=aggregation,
-            use_viterbi=trained.viterbi,
-        )
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-
-
-def clean_entities(entities: list[dict], min_score: float = 0.0) -> list[dict]:
-    """Entities scored at least `min_score`, sorted by position."""
+def kept(entities: list[dict], min_score: float = 0.0) -> list[dict]:
+    """Entity records scored at least `min_score`, sorted by position."""
     return sorted((entity for entity in entities if entity["score"] >= min_score), key=lambda entity: entity["start"])
-
-
-def predict(ner, texts: list[str], batch_size: int, min_score: float = 0.0) -> list[list[dict]]:
-    """Entities for each text, in input order; blank texts get none without a model call. The
-    tagger `ner` cuts the texts' inputs into model calls of at most `batch_size` (model_calls)."""
-    results: list[list[dict]] = [[] for _ in texts]
-    todo = [i for i, text in enumerate(texts) if text.strip()]
-    if todo:
-        outputs = ner([texts[i] for i in todo], batch_size=batch_size)
-        for i, entities in zip(todo, outputs):
-            results[i] = clean_entities(entities, min_score)
-    return results
 
 
 def chunks(items: Iterator[str], size: int, can_start: Callable[[str], bool] = lambda item: True) -> Iterator[list[str]]:
@@ -331,3 +219,46 @@ def chunks(items: Iterator[str], size: int, can_start: Callable[[str], bool] = l
         raise
     if chunk:
         yield chunk
+
+
+def longest_input(limits: list[int], requested: int | None) -> int:
+    """The longest input in sub-tokens: `requested` (data.max_length), but never more than the
+    smallest of `limits` (the tokenizer's model_max_length, the model's position embeddings)."""
+    limit = min(limits)
+    if requested is not None and requested > limit:
+        log.warning(f"data.max_length {requested} is more than the model takes; using {limit}")
+    return limit if requested is None else min(requested, limit)
+
+
+ModelCall = Callable[[list[dict[str, list[int]]]], np.ndarray]  # inputs -> logits [inputs, longest, labels]
+
+
+class Reader:
+    """Everything from raw text to entities but the model calls, for one model: its tokenizer
+    (a transformers fast tokenizer, or bert_ner.onnx_backend.FastTokenizer), its label names in id
+    order, the longest input it takes (`input_limit`, sub-tokens) and its record."""
+
+    def __init__(
+        self, tokenizer, labels: list[str], input_limit: int, record: ModelRecord, aggregation: str = DEFAULT_AGGREGATION
+    ):
+        self.tokenizer, self.labels, self.record, self.aggregation = tokenizer, labels, record, aggregation
+        self.max_length = longest_input([input_limit], record.max_length)
+        self.stride = window_stride(self.max_length)
+
+    def prepare(self, text: str) -> Prepared:
+        return prepare(self.tokenizer, text, self.max_length, self.stride, self.record.context_tokens)
+
+    def finish(self, prepared: Prepared, probabilities: list[np.ndarray]) -> list[dict]:
+        return finish(prepared, probabilities, self.labels, self.aggregation, self.record.viterbi)
+
+    def tag(
+        self, texts: list[str], call: ModelCall, batch_size: int = BATCH_SIZE, call_cost: int | None = CALL_COST
+    ) -> list[list[dict]]:
+        """Each text's entity records, in input order; the texts' inputs share model calls
+        (`run_model`) and a blank text gets none without a model call."""
+        results: list[list[dict]] = [[] for _ in texts]
+        todo = [i for i, text in enumerate(texts) if text.strip()]
+        prepared = [self.prepare(texts[i]) for i in todo]
+        for i, text, rows in zip(todo, prepared, run_model(prepared, call, batch_size, call_cost)):
+            results[i] = self.finish(text, rows)
+        return results

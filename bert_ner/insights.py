@@ -1,7 +1,7 @@
 """Insight into a finished run, made from the files it wrote: plots, the test-set error analysis
 and the model card. train.py writes them at the end of every run; to make them again:
 
-    python -m ner.insights bert-ner
+    python -m bert_ner.insights bert-ner
 """
 
 import argparse
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from ner import analysis, plots
-from ner.card import model_card
-from ner.errors import UserError, require_packages, run_cli, shown_names
-from ner.outputs import (
+from bert_ner import analysis, plots
+from bert_ner.card import model_card
+from bert_ner.errors import UserError, require_packages, run_cli, shown_names
+from bert_ner.outputs import (
     CONFUSION,
     ERRORS_JSONL,
     ERRORS_MD,
@@ -32,13 +32,15 @@ from ner.outputs import (
     read_own_files,
     read_predictions,
 )
+from bert_ner.record import read_record
 
 INSIGHTS = [LEARNING_CURVES, PER_TYPE, CONFUSION, ERRORS_MD, ERRORS_JSONL, MODEL_CARD]  # what write_insights may write
 
 
-def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
+def write_insights(output_dir: Path, name: str | None = None, path: str | None = None) -> list[str]:
     """Write plots, errors.md/errors.jsonl and the model card into output_dir; return their names.
-    `name` is how the card refers to the model (default: the directory's name)."""
+    `name` is how the card refers to the model (default: the directory's name), `path` where its
+    usage snippets load it from (default: output_dir)."""
     metrics = read_metrics(output_dir)
     written = []
     rows = read_log(output_dir) if (output_dir / LOG_FILE).is_file() else []
@@ -60,7 +62,7 @@ def write_insights(output_dir: Path, name: str | None = None) -> list[str]:
     labels = read_labels(output_dir)
     if labels:
         resolved = yaml.safe_load((output_dir / RESOLVED_CONFIG_FILE).read_text(encoding="utf-8"))
-        card = model_card(resolved, metrics, labels, name or output_dir.name)
+        card = model_card(resolved, metrics, labels, name or output_dir.name, path or str(output_dir), read_record(output_dir))
         (output_dir / MODEL_CARD).write_text(card, encoding="utf-8")
         written.append(MODEL_CARD)
     return written
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> None:
-        require_packages("matplotlib", hint="ner.insights draws its plots with it: pip install matplotlib")
+        require_packages("matplotlib", hint="bert_ner.insights draws its plots with it: pip install matplotlib")
         if not (args.output_dir / METRICS_FILE).is_file():
             raise UserError(f"no {METRICS_FILE} in {args.output_dir}/: give a directory train.py wrote")
         if edited := edited_files(args.output_dir, INSIGHTS):

@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ner import hub
-from ner.config import ModelConfig, ScratchConfig
-from ner.errors import UserError
+from bert_ner import hub
+from bert_ner.config import ModelConfig, ScratchConfig
+from bert_ner.errors import UserError
+from bert_ner.inference import longest_input
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 # BPE tokenizers mark word starts with a space; words that arrive already split need one added.
 PREFIX_SPACE_MODEL_TYPES = {"roberta", "longformer", "bart", "gpt2", "deberta", "mvp", "led"}
@@ -203,7 +204,7 @@ def build_model(cfg: ModelConfig, labels: list[str], tokenizer, config=None):
 def load_trained(name: str, revision: str | None = None, key: str = "model.name_or_path", trust: Trust = Trust()):
     """A fine-tuned NER model and its tokenizer, as they are: what infer.py runs and evaluate-only
     scores. Its own label names are kept; callers map labels by name. (An ONNX export runs
-    without transformers: ner.onnx_backend.OnnxTagger.)"""
+    without transformers: bert_ner.onnx_backend.OnnxTagger.)"""
     from transformers import AutoModelForTokenClassification
 
     config = pretrained_config(name, revision, key, trust)
@@ -224,12 +225,3 @@ def load_trained(name: str, revision: str | None = None, key: str = "model.name_
 def input_limit(tokenizer, model, requested: int | None) -> int:
     """The longest input in sub-tokens: what the config asks for, but never more than the model takes."""
     return longest_input([tokenizer.model_max_length, model.config.max_position_embeddings], requested)
-
-
-def longest_input(limits: list[int], requested: int | None) -> int:
-    """The longest input in sub-tokens: `requested` (data.max_length), but never more than the
-    smallest of `limits` (the tokenizer's model_max_length, the model's position embeddings)."""
-    limit = min(limits)
-    if requested is not None and requested > limit:
-        log.warning(f"data.max_length {requested} is more than the model takes; using {limit}")
-    return limit if requested is None else min(requested, limit)

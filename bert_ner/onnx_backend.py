@@ -2,18 +2,19 @@
 
 Exporting needs torch (export.py). Running an export needs only onnxruntime, tokenizers and numpy
 (requirements-onnx.txt), so that infer.py --backend onnx starts in about a second and deploys
-without torch: the words, windows, context and entities are ner.inference's `prepare` and
-`finish`, the same as the PyTorch pipeline's, and the tokenizer is the model's own tokenizer.json.
+without torch: the words, windows, context and entities are bert_ner.inference's Reader, the same
+as the PyTorch backend's, and the tokenizer is the model's own tokenizer.json.
 """
 
 import logging
 import warnings
 from pathlib import Path
 
-from ner.errors import UserError
-from ner.inference import BATCH_SIZE, MODEL_INPUT_NAMES
-from ner.outputs import BACKEND_FILES, ONNX_DIR
-from ner.words import DEFAULT_AGGREGATION
+from bert_ner.errors import UserError
+from bert_ner.inference import CALL_COST, MODEL_INPUT_NAMES, Reader, padded
+from bert_ner.outputs import BACKEND_FILES, MODEL_CONFIG_FILE, ONNX_DIR, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
+from bert_ner.record import read_record
+from bert_ner.words import DEFAULT_AGGREGATION, labels_of
 
 LOGITS = "logits"  # the export's output
 RUN_REQUIREMENTS = "requirements-onnx.txt"  # running an export
@@ -110,7 +111,7 @@ def session(path: Path, threads: int | None = None, options=None):
 
 
 class FastTokenizer:
-    """The calls ner.words and ner.context make of a transformers fast tokenizer, answered by the
+    """The calls bert_ner.words and bert_ner.context make of a transformers fast tokenizer, answered by the
     same tokenizer.json through the `tokenizers` package alone (what transformers' fast
     tokenizers run underneath): the ONNX backends start without importing torch or transformers.
     Windows of a long text come out as transformers makes them: each encoding, then its overflow."""
@@ -180,50 +181,27 @@ def unreadable(path: Path, error: Exception) -> UserError:
     return UserError(f"{path}: cannot read it ({error}); copy the model directory again, or train again")
 
 
-class OnnxTagger:
-    """infer.py's tagger on an export: `tagger(texts, batch_size=BATCH_SIZE)` gives each text's entities,
-    as the PyTorch pipeline does (the same ner.inference.prepare and finish around the model),
-    with onnxruntime, tokenizers and numpy only."""
+class OnnxModel:
+    """A model's ONNX export with what reads text for it: `reader` (bert_ner.inference.Reader, as the
+    model's record says) and `logits`, the one model call, with onnxruntime, tokenizers and numpy only."""
 
-    def __init__(
-        self, model_dir: str, backend: str, threads: int | None = None, aggregation: str = DEFAULT_AGGREGATION, trained=None
-    ):
-        from ner.config import UNTRAINED_DATA
-        from ner.inference import window_stride
-        from ner.modeling import longest_input
-        from ner.outputs import MODEL_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
-        from ner.words import labels_of
+    call_cost = CALL_COST
 
+    def __init__(self, model_dir: str, backend: str, threads: int | None = None, aggregation: str = DEFAULT_AGGREGATION):
         path = onnx_path(model_dir, backend)
         if not path.is_file():
             raise UserError(f"no ONNX model at {path}: run python export.py --model {model_dir} first")
         self.session = session(path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
+        tokenizer = FastTokenizer(Path(model_dir) / TOKENIZER_FILE)
         config = read_json(Path(model_dir) / MODEL_CONFIG_FILE)
-        self.labels = labels_of(config["id2label"])
         limits = [
             config.get("max_position_embeddings"),
             read_json(Path(model_dir) / TOKENIZER_CONFIG_FILE).get("model_max_length"),
         ]
-        trained = trained or UNTRAINED_DATA
-        self.max_length = longest_input([limit for limit in limits if limit], trained.max_length)
-        self.stride = window_stride(self.max_length)
-        self.context_tokens = trained.context_tokens
-        self.use_viterbi = trained.viterbi
-        self.aggregation = aggregation
-
-    def __call__(self, texts: list[str], batch_size: int = BATCH_SIZE) -> list[list[dict]]:
-        from ner.inference import finish, prepare, run_model
-
-        prepared = [prepare(self.tokenizer, text, self.max_length, self.stride, self.context_tokens) for text in texts]
-        probabilities = run_model(prepared, self.logits, batch_size)
-        return [
-            finish(text, rows, self.labels, self.aggregation, self.use_viterbi) for text, rows in zip(prepared, probabilities)
-        ]
+        limit = min(limit for limit in limits if limit)
+        self.reader = Reader(tokenizer, labels_of(config["id2label"]), limit, read_record(model_dir), aggregation)
 
     def logits(self, inputs: list[dict[str, list[int]]]):
         """One model call: logits [inputs, longest, labels]."""
-        from ner.inference import padded
-
         return self.session.run([LOGITS], padded(inputs, self.input_names))[0]

@@ -23,6 +23,7 @@ WRITE_PROBE = ".write-test-"  # train.py's probe for a writable output_dir, dele
 ONNX_DIR = "onnx"  # export.py's
 BACKEND_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}  # in ONNX_DIR
 RESOLVED_CONFIG_FILE = "train_config.yaml"  # the run's resolved config, next to the model
+RECORD_FILE = "bert_ner.json"  # what inference must do with the model (bert_ner.record)
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "classification_report.txt"
 PREDICTIONS_FILE = "test_predictions.txt"
@@ -155,7 +156,7 @@ def files_under(directory: Path) -> list[str]:
 
 
 # A file this small may be one a user edits by hand (the model card above all): the record of own
-# files keeps its digest, so that an edit is noticed before a rerun or ner.insights would replace
+# files keeps its digest, so that an edit is noticed before a rerun or bert_ner.insights would replace
 # it. Larger files (the weights) are never edited by hand, and hashing them would slow every run.
 EDITABLE_BYTES = 16 * 2**20
 
@@ -204,7 +205,7 @@ def read_own_files(output_dir: Path) -> set[str] | None:
 
 def add_own_files(output_dir: Path, paths: list[str]) -> None:
     """Record more files as bert-ner's own, or files it wrote again (export.py's ONNX files,
-    ner.insights' plots and card), in a directory train.py wrote. The others keep their recorded
+    bert_ner.insights' plots and card), in a directory train.py wrote. The others keep their recorded
     digest: a file edited since it was recorded must still read as edited."""
     record = _read_record(output_dir)
     if record is not None:

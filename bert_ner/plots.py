@@ -6,7 +6,7 @@ can be drawn again later from an output directory alone.
 
 from pathlib import Path
 
-from ner.analysis import MISSED, SPURIOUS
+from bert_ner.analysis import MISSED, SPURIOUS
 
 DPI = 110
 

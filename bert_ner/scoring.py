@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ner.words import IGNORE_INDEX, NO_WORD, decode_logits, labels_of, spans
+from bert_ner.words import IGNORE_INDEX, NO_WORD, decode_logits, labels_of, spans
 
 
 def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
@@ -73,7 +73,7 @@ def flatten(metrics: dict) -> dict[str, float]:
 
 class SeqevalMetrics:
     """`compute_metrics` for Trainer: scores each evaluated sentence as the final scores do, with the
-    same decoding (ner.words) as they and infer.py use. `gold_tags` are every word's tag of the
+    same decoding (bert_ner.words) as they and infer.py use. `gold_tags` are every word's tag of the
     evaluated split, in dataset order (which InOrderTrainer keeps): words cut off by max_length are
     predicted O and count as misses."""
 

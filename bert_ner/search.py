@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from ner.config import SEARCH_SPACE, SearchConfig
-from ner.errors import UserError
-from ner.outputs import TRIAL_DIR_PREFIX, sibling_dir
+from bert_ner.config import SEARCH_SPACE, SearchConfig
+from bert_ner.errors import UserError
+from bert_ner.outputs import TRIAL_DIR_PREFIX, sibling_dir
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 INSTALL_HINT = "pip install -r requirements-search.txt"
 STUDY_NAME = "bert-ner"

@@ -8,7 +8,7 @@
 Requests that arrive together are tagged as one batch (Batcher): the first waits at most
 `wait_ms` for others, until the batch holds `max_batch` texts or more (a request is never split).
 The `tag` function serve.py gives it is infer.py's, which cuts the batch's inputs into model calls
-by length (ner.inference.model_calls). Every bad request is a 4xx with a JSON {"error": ...}
+by length (bert_ner.inference.model_calls). Every bad request is a 4xx with a JSON {"error": ...}
 that says what was wrong and the limit; a failure inside the model is a 500 with a one-line JSON
 error, never a traceback, and the worker lives on.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 Tag = Callable[[list[str]], list[list[dict]]]  # texts -> each text's entities, in order
 

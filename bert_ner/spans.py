@@ -11,7 +11,7 @@ read (detected from the data):
 - Label Studio's JSON export: a list of tasks, each `{"id", "data": {"text"}, "annotations":
   [{"result": [{"value": {"start", "end", "labels": [...]}}]}]}` (the first annotation is used).
 
-The text is split into sentences and words by ner.words, the splitter infer.py uses, so that
+The text is split into sentences and words by bert_ner.words, the splitter infer.py uses, so that
 training, scoring and inference see the same words; each record is one document (its sentences
 are each other's context). A span must cover whole words; NER here is flat, so spans must not
 overlap. Every bad span is an error naming its record and the span; nothing is dropped silently.
@@ -25,9 +25,10 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from ner.errors import UserError
+from bert_ner.errors import UserError
+from bert_ner.words import split_sentences, split_words, tags_for
 
-log = logging.getLogger("ner")
+log = logging.getLogger("bert_ner")
 
 
 @dataclass
@@ -171,8 +172,6 @@ def words_and_tags(record: Record, widen: bool = False) -> tuple[list[list[str]]
     Errors (UserError, naming the record and the span): a bad span (span_problem), overlapping
     spans, a span that covers no word, and, unless `widen`, a span whose boundary falls inside a
     word. Sentences that one span crosses are kept together as one sentence."""
-    from ner.words import split_sentences
-
     text, sentences = record.text, split_sentences(record.text)
     words = [word for sentence in sentences for word in sentence]
     sentence_of = [i for i, sentence in enumerate(sentences) for _ in sentence]
@@ -223,6 +222,11 @@ def words_and_tags(record: Record, widen: bool = False) -> tuple[list[list[str]]
 LABEL_STUDIO_FROM, LABEL_STUDIO_TO = "label", "text"
 
 
+def json_record(text: str, entities: list[dict]) -> dict:
+    """What --json writes for a text (and serve.py answers): the text and its entities."""
+    return {"text": text, "entities": entities}
+
+
 def span_record(text: str, entities: list[dict]) -> dict:
     """infer.py's entities as a span record train.py reads back: {"text", "entities": [[start, end, label]]}."""
     return {"text": text, "entities": [[e["start"], e["end"], e["entity_group"]] for e in entities]}
@@ -246,10 +250,8 @@ def label_studio_task(text: str, entities: list[dict], model_version: str) -> di
 
 
 def conll_block(text: str, entities: list[dict]) -> str:
-    """One word and its IOB2 tag per line (the words of ner.words, as train.py reads them), then a
+    """One word and its IOB2 tag per line (the words of bert_ner.words, as train.py reads them), then a
     blank line: for rescoring with conlleval-style tools."""
-    from ner.words import split_words, tags_for
-
     words = split_words(text)
     if not words:
         return ""  # a blank text: no block, not an extra blank line

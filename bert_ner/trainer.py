@@ -11,13 +11,13 @@ from torch.utils.data import SequentialSampler
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 
-from ner.checkpoints import mark_complete
-from ner.context import drops_context
-from ner.errors import UserError, one_line
-from ner.inference import MODEL_INPUT_NAMES
-from ner.outputs import CHECKPOINT_PREFIX
-from ner.scoring import SeqevalMetrics
-from ner.words import IGNORE_INDEX
+from bert_ner.checkpoints import mark_complete
+from bert_ner.context import drops_context
+from bert_ner.errors import UserError, one_line
+from bert_ner.inference import MODEL_INPUT_NAMES
+from bert_ner.outputs import CHECKPOINT_PREFIX
+from bert_ner.scoring import SeqevalMetrics
+from bert_ner.words import IGNORE_INDEX
 
 
 def token_cross_entropy(

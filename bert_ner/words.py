@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ner.context import LEFT, RIGHT
-from ner.data import OUTSIDE, TAGS, TOKENS
+from bert_ner.context import LEFT, RIGHT, context_words, room, sub_token_lengths
+from bert_ner.tags import OUTSIDE, TAGS, TOKENS, to_iob2
 
 IGNORE_INDEX = -100  # PyTorch's cross-entropy skips this label: special tokens, later sub-tokens
 NO_WORD = -1  # in a `word_index` row: a special token, padding, or a context word (not scored)
@@ -192,8 +192,6 @@ def visible_words(batch, tokenizer) -> dict:
     space, a control character or an empty string alone). The model cannot see them, so they are
     neither labelled nor scored: a file with them scores as the file without them. Tags are
     repaired to IOB2 after (a dropped B- word leaves an I- that now opens the entity)."""
-    from ner.data import to_iob2
-
     pieces = encode(tokenizer, batch[TOKENS], add_special_tokens=False)
     tokens, tags = [], []
     for i, (words, word_tags) in enumerate(zip(batch[TOKENS], batch[TAGS])):
@@ -208,8 +206,6 @@ def encode_with_context(tokenizer, sentences: list[list[str]], context_tokens: i
     sub-tokens of its neighbours' words on each side, exactly as train.py encodes them
     (`with_context`, then `tokenize_and_align`); per input the sentence word of each sub-token
     (`sentence_word_index`); and each sentence's own size in sub-tokens."""
-    from ner.context import context_words, room, sub_token_lengths
-
     lengths = sub_token_lengths(tokenizer, sentences)
     pairs = context_words(sentences, lengths, [0] * len(sentences), context_tokens, room(tokenizer, max_length))
     encoded = encode(tokenizer, [left + words + right for (left, right), words in zip(pairs, sentences)], max_length)
@@ -432,6 +428,26 @@ def spans(tags: list[str]) -> list[Span]:
         if tag.startswith("B-"):
             current = [tag[2:], i]
     return found
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity in a text: its type, its exact text (`text[start:end]` of the input, character
+    offsets), and its score (0-1). `as_dict()` is the record infer.py --json writes."""
+
+    type: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+    def as_dict(self) -> dict:
+        """The JSON record, under the token-classification pipeline's key names."""
+        return {"entity_group": self.type, "word": self.text, "start": self.start, "end": self.end, "score": self.score}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Entity":
+        return cls(record["entity_group"], record["word"], record["start"], record["end"], record["score"])
 
 
 def entities(text: str, word_spans: list[tuple[int, int]], decoded: Decoded) -> list[dict]:

@@ -5,10 +5,11 @@ import json
 import pytest
 import yaml
 
-from ner.analysis import MISSED, SPURIOUS, WRONG_BOUNDARY, WRONG_TYPE, all_errors, classify, marked, spans, type_confusion
-from ner.card import model_card
-from ner.insights import main as report
-from ner.outputs import conll_lines, log_rows, read_log, read_predictions
+from bert_ner.analysis import MISSED, SPURIOUS, WRONG_BOUNDARY, WRONG_TYPE, all_errors, classify, marked, spans, type_confusion
+from bert_ner.card import model_card
+from bert_ner.insights import main as report
+from bert_ner.outputs import conll_lines, log_rows, read_log, read_predictions
+from bert_ner.record import ModelRecord
 from tests.conftest import SCRATCH
 
 
@@ -87,7 +88,7 @@ def test_predictions_and_log_read_back_what_was_written(tmp_path):
     ],
 )
 def test_learning_curves_are_drawn_from_whatever_a_training_run_logged(tmp_path, history, drawn):
-    from ner.insights import write_insights
+    from bert_ner.insights import write_insights
 
     (tmp_path / "metrics.json").write_text(json.dumps({"training": {"runtime_s": 1.0, "steps": 2, "epochs": 1.0}}))
     (tmp_path / "training_log.tsv").write_text("\n".join(log_rows(history)) + "\n")
@@ -115,7 +116,9 @@ def test_demo_run_gets_plots_errors_and_a_model_card(demo_run):
     assert front["pipeline_tag"] == "token-classification"
     f1 = next(m for m in front["model-index"][0]["results"][0]["metrics"] if m["name"].startswith("Test F1"))
     assert f1["value"] == round(metrics["test"]["f1"], 4)
-    assert "| **overall** |" in card and 'pipeline("token-classification", model="bert-ner"' in card
+    assert "| **overall** |" in card and f'Tagger.load("{demo_run}")' in card
+    assert f'pipeline("token-classification", model="{demo_run}"' in card and "each sentence alone" in card
+    assert "data/demo" not in card  # local data paths stay on the machine that trained
 
 
 def test_card_names_a_hub_base_model_and_dataset():
@@ -130,11 +133,11 @@ def test_card_names_a_hub_base_model_and_dataset():
         "f1": 0.9,
         "per_type": {"PER": {"precision": 1, "recall": 1, "f1": 1, "support": 3}},
     }
-    card = model_card(resolved, {"test": scores}, ["O", "B-PER", "I-PER"], "my-ner")
+    card = model_card(resolved, {"test": scores}, ["O", "B-PER", "I-PER"], "my-ner", "my-ner", ModelRecord(context_tokens=128))
     front = yaml.safe_load(card.split("---")[1])
     assert front["base_model"] == "bert-base-cased" and front["datasets"] == ["lhoestq/conll2003"]
     assert "fine-tuned from [`bert-base-cased`](https://huggingface.co/bert-base-cased)" in card
-    assert "| learning_rate | 5e-05 |" in card
+    assert "| learning_rate | 5e-05 |" in card and "up to 128 sub-tokens of its neighbours' words" in card
 
 
 def test_report_draws_everything_again(demo_run, tmp_path, capsys):
@@ -158,7 +161,7 @@ def test_a_failing_report_does_not_cost_the_model(tmp_path, monkeypatch, caplog)
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(train, "write_insights", broken)
-    caplog.set_level("WARNING", logger="ner")
+    caplog.set_level("WARNING", logger="bert_ner")
     output_dir = tmp_path / "out"
     args = [
         "--config",
@@ -170,4 +173,4 @@ def test_a_failing_report_does_not_cost_the_model(tmp_path, monkeypatch, caplog)
     assert train.main(args) == 0
     assert (output_dir / "model.safetensors").is_file()
     assert "could not write the plots, error analysis or model card (RuntimeError('no fonts'))" in caplog.text
-    assert f"python -m ner.insights {output_dir}" in caplog.text
+    assert f"python -m bert_ner.insights {output_dir}" in caplog.text

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from bert_ner.data import TAGS, TOKENS, read_conll
 from infer import main as infer
-from ner.data import TAGS, TOKENS, read_conll
 from tests.conftest import REPO, SCRATCH
 from train import main as train
 
@@ -100,7 +100,7 @@ def test_sentence_longer_than_max_length_is_truncated_with_a_count_and_still_sco
     long_sentence = "\n".join(f"w{i} O" if i % 10 else f"Oslo{i} B-LOC" for i in range(60))
     test_file = tmp_path / "test.txt"
     test_file.write_text((REPO / "data/demo/test.txt").read_text().split("\n\n")[0] + "\n\n" + long_sentence + "\n")
-    caplog.set_level("WARNING", logger="ner")
+    caplog.set_level("WARNING", logger="bert_ner")
     output_dir = tmp_path / "out"
     args = [
         "--config",

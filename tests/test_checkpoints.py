@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ner.checkpoints import (
+from bert_ner.checkpoints import (
     MARKER,
     TRAINER_STATE,
     check_replaceable,
@@ -21,8 +21,8 @@ from ner.checkpoints import (
     resume_problems,
     room_problem,
 )
-from ner.config import Config, saved_defaults, to_yaml
-from ner.errors import UserError
+from bert_ner.config import Config, saved_defaults, to_yaml
+from bert_ner.errors import UserError
 
 COMPLETE = {MARKER, TRAINER_STATE, "model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
 
@@ -89,7 +89,7 @@ def with_key(config, section, key, value):
     return {**config, section: {**config[section], key: value}}
 
 
-# What a key missing from a checkpoint's config means (train.py passes ner.config.saved_defaults()).
+# What a key missing from a checkpoint's config means (train.py passes bert_ner.config.saved_defaults()).
 DEFAULTS = {"data": {"widen_spans": False}}
 
 
@@ -169,12 +169,12 @@ def test_an_older_finished_output_without_a_record_of_its_files_is_refused(tmp_p
 def test_a_finished_output_is_replaced_with_a_line_that_says_so(tmp_path, caplog):
     import logging
 
-    from ner.outputs import write_own_files
+    from bert_ner.outputs import write_own_files
 
     (tmp_path / MARKER).write_text("model: {}")
     (tmp_path / "metrics.json").write_text('{"validation": {"f1": 0.9}, "test": {"f1": 0.85}}')
     write_own_files(tmp_path)
-    with caplog.at_level(logging.INFO, logger="ner"):
+    with caplog.at_level(logging.INFO, logger="bert_ner"):
         check_replaceable(tmp_path)
     assert "holds a finished model (dev f1 0.900, test f1 0.850); this run replaces it when it finishes" in caplog.text
 
@@ -188,7 +188,7 @@ def test_a_finished_output_is_replaced_with_a_line_that_says_so(tmp_path, caplog
     ],
 )
 def test_an_own_file_edited_since_it_was_written_stops_the_rerun_that_would_replace_it(tmp_path, change, refused):
-    from ner.outputs import write_own_files
+    from bert_ner.outputs import write_own_files
 
     (tmp_path / MARKER).write_text("model: {}")
     (tmp_path / "README.md").write_text("# model card\n")
@@ -205,8 +205,8 @@ def test_an_own_file_edited_since_it_was_written_stops_the_rerun_that_would_repl
 
 
 def test_recording_more_own_files_keeps_an_edit_to_the_others_visible(tmp_path):
-    """export.py and ner.insights add to the record: an edited model card must still read as edited."""
-    from ner.outputs import add_own_files, edited_files, write_own_files
+    """export.py and bert_ner.insights add to the record: an edited model card must still read as edited."""
+    from bert_ner.outputs import add_own_files, edited_files, write_own_files
 
     (tmp_path / MARKER).write_text("model: {}")
     (tmp_path / "README.md").write_text("# model card\n")
@@ -221,7 +221,7 @@ def test_recording_more_own_files_keeps_an_edit_to_the_others_visible(tmp_path):
 
 
 def test_a_file_edited_while_the_run_trained_stops_the_publish(tmp_path):
-    from ner.outputs import write_own_files
+    from bert_ner.outputs import write_own_files
 
     output, partial = tmp_path / "bert-ner", tmp_path / ".bert-ner.partial"
     for directory in (output, partial):
@@ -237,7 +237,7 @@ def test_a_file_edited_while_the_run_trained_stops_the_publish(tmp_path):
 
 def test_a_record_of_own_files_from_before_digests_still_reads(tmp_path):
     """Older versions recorded names only: their files count as own, and as unedited."""
-    from ner.outputs import OWN_FILES, edited_files, read_own_files
+    from bert_ner.outputs import OWN_FILES, edited_files, read_own_files
 
     (tmp_path / "README.md").write_text("# edited card\n")
     (tmp_path / OWN_FILES).write_text(f"README.md\n{OWN_FILES}\n")
@@ -258,7 +258,7 @@ def test_a_failed_run_leaves_no_empty_directories(tmp_path):
 
 
 def test_search_scratch_with_a_user_file_is_refused(tmp_path):
-    from ner.search import check_scratch, scratch_dir
+    from bert_ner.search import check_scratch, scratch_dir
 
     output = tmp_path / "bert-ner"
     check_scratch(output)  # none yet
@@ -294,7 +294,7 @@ def test_publish_replaces_the_output_whole_and_recover_undoes_a_cut_off_publish(
 def test_working_directories_sit_beside_output_dir_under_one_rule(tmp_path, monkeypatch, output_dir):
     """The final output being written, the old one, and the search trials: hidden siblings of
     output_dir, also when output_dir is "." (which has no name of its own)."""
-    from ner.search import scratch_dir
+    from bert_ner.search import scratch_dir
 
     (tmp_path / "work" / "a").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "work")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ner.config import REMOVED_TRAINING_ARGS, TRAINING_DEFAULTS, DataConfig, load_config, parse_override
-from ner.errors import UserError
+from bert_ner.config import REMOVED_TRAINING_ARGS, TRAINING_DEFAULTS, DataConfig, load_config, parse_override
+from bert_ner.errors import UserError
 from tests.conftest import REPO, SCRATCH
 
 SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
@@ -65,7 +65,7 @@ def test_a_config_file_without_config_flag_gets_the_flag_suggested():
 
 
 def test_overrides_apply_and_are_echoed(caplog):
-    caplog.set_level("INFO", logger="ner")
+    caplog.set_level("INFO", logger="bert_ner")
     cfg = load_config(SCRATCH, ["training.learning_rate=3e-5", "model.scratch.hidden_size=64"])
     assert cfg.training["learning_rate"] == 3e-5
     assert cfg.model.scratch.hidden_size == 64
@@ -209,7 +209,7 @@ def test_training_arguments_own_checks_become_user_errors(tmp_path):
 
 
 def test_readme_lists_every_config_key_as_help_prints_it():
-    from ner.config import describe
+    from bert_ner.config import describe
 
     readme = (REPO / "README.md").read_text()
     missing = [line for line in describe() if line not in readme]
@@ -227,7 +227,7 @@ def test_readme_lists_every_config_key_as_help_prints_it():
     ],
 )
 def test_precision_defaults(training, cuda, bf16_supported, expected):
-    from ner.hardware import precision_defaults
+    from bert_ner.hardware import precision_defaults
 
     assert precision_defaults(training, cuda, bf16_supported) == expected
 
@@ -242,58 +242,15 @@ def test_precision_defaults(training, cuda, bf16_supported, expected):
     ],
 )
 def test_cpu_processes_defaults(training, cuda, world_size, expected):
-    from ner.hardware import cpu_processes_defaults
+    from bert_ner.hardware import cpu_processes_defaults
 
     assert cpu_processes_defaults(training, cuda, world_size) == expected
 
 
-@pytest.mark.parametrize(
-    "saved, max_length, viterbi, context",
-    [
-        ("data:\n  max_length: 64\n  viterbi: false\n  context_tokens: 0\n", 64, False, 0),
-        ("data:\n  max_length: 64\n  context_tokens: 128\n", 64, True, 128),
-        # an older model: keys it lacks take the defaults (viterbi), or what they meant before they
-        # existed: context_tokens came in at 0 (sentences alone) and became 128 later
-        ("data:\n  max_length: null\n", None, True, 0),
-        ("data:\n  max_length: 32\n  a_key_from_a_newer_version: 1\n", 32, True, 0),
-        ("model:\n  name_or_path: x\n", None, True, 0),
-    ],
-)
-def test_inference_reads_the_data_settings_a_model_was_trained_with(tmp_path, saved, max_length, viterbi, context):
-    from ner.config import trained_data_config
-    from ner.outputs import RESOLVED_CONFIG_FILE
-
-    (tmp_path / RESOLVED_CONFIG_FILE).write_text(saved)
-    data = trained_data_config(tmp_path)
-    assert (data.max_length, data.viterbi, data.context_tokens) == (max_length, viterbi, context)
-
-
-@pytest.mark.parametrize(
-    "saved, dropout",
-    [
-        ("data:\n  max_length: null\n", 0.0),  # trained before data.context_dropout existed: without it
-        ("data:\n  context_dropout: 0.5\n", 0.5),
-    ],
-)
-def test_a_model_trained_before_context_dropout_reads_as_trained_without_it(tmp_path, saved, dropout):
-    from ner.config import trained_data_config
-    from ner.outputs import RESOLVED_CONFIG_FILE
-
-    (tmp_path / RESOLVED_CONFIG_FILE).write_text(saved)
-    assert trained_data_config(tmp_path).context_dropout == dropout
-
-
-def test_a_model_without_train_config_is_read_as_sentences_alone_with_viterbi(tmp_path):
-    from ner.config import trained_data_config
-
-    data = trained_data_config(tmp_path)
-    assert (data.context_tokens, data.max_length, data.viterbi) == (0, None, True)
-
-
 def test_the_shipped_configs_save_where_infer_py_looks():
     """config.yaml and the demo spell out output_dir for readers; it must be the one default."""
-    from ner.config import load_config
-    from ner.outputs import DEFAULT_OUTPUT_DIR
+    from bert_ner.config import load_config
+    from bert_ner.outputs import DEFAULT_OUTPUT_DIR
 
     for path in (REPO / "config.yaml", REPO / "configs/demo.yaml"):
         assert str(load_config(path).output_dir) == DEFAULT_OUTPUT_DIR, path

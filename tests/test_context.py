@@ -2,9 +2,9 @@
 
 import pytest
 
-from ner.context import LEFT, RIGHT, add_context, context_words, documents_of, side_budgets, sub_token_lengths
-from ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS
-from ner.words import IGNORE_INDEX, tokenize_and_align
+from bert_ner.context import LEFT, RIGHT, add_context, context_words, documents_of, side_budgets, sub_token_lengths
+from bert_ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS
+from bert_ner.words import IGNORE_INDEX, tokenize_and_align
 from tests.conftest import wordpiece
 
 X = IGNORE_INDEX
@@ -87,14 +87,14 @@ def test_encoded_sentence_sits_between_its_neighbours_and_only_it_is_labelled():
 
 @pytest.mark.parametrize("probability, share", [(0.0, 0.0), (1.0, 1.0), (0.5, 0.5), (0.2, 0.2)])
 def test_drops_context_draws_the_share_asked_for(probability, share):
-    from ner.context import drops_context
+    from bert_ner.context import drops_context
 
     drawn = [drops_context(42, epoch, sentence, probability) for epoch in range(3) for sentence in range(1000)]
     assert sum(drawn) / len(drawn) == pytest.approx(share, abs=0.03)
 
 
 def test_drops_context_is_fixed_per_seed_epoch_and_sentence_and_new_each_epoch():
-    from ner.context import drops_context
+    from bert_ner.context import drops_context
 
     first = [drops_context(42, 0, i, 0.5) for i in range(200)]
     assert first == [drops_context(42, 0, i, 0.5) for i in range(200)]  # a resumed run sees the same
@@ -103,8 +103,8 @@ def test_drops_context_is_fixed_per_seed_epoch_and_sentence_and_new_each_epoch()
 
 
 def test_context_dropout_dataset_shows_sentences_alone_when_drawn():
-    from ner.context import drops_context
-    from ner.trainer import ContextDropout
+    from bert_ner.context import drops_context
+    from bert_ner.trainer import ContextDropout
 
     with_context = [{"input_ids": [1, 7, 8, 9, 2], "labels": [X, X, 3, X, X], "word_index": [0]} for _ in range(50)]
     alone = [{"input_ids": [1, 8, 2], "labels": [X, 3, X], "word_index": [0]} for _ in range(50)]

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from ner.config import DataConfig
-from ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS, build_labels, load_splits, read_conll, tag_problem, to_iob2
-from ner.errors import UserError
+from bert_ner.config import DataConfig
+from bert_ner.data import DOCUMENT, NO_DOCUMENT, TAGS, TOKENS, build_labels, load_splits, read_conll, tag_problem, to_iob2
+from bert_ner.errors import UserError
 
 
 @pytest.mark.parametrize(
@@ -193,7 +193,7 @@ def test_hub_format_dataset_goes_through_the_same_path(tmp_path):
     [(["b", "b", "a", "b"], [0, 0, 1, 0]), ([7, 7, 3], [0, 0, 1]), ([None, "x"], [NO_DOCUMENT, 0]), ([], [])],
 )
 def test_document_numbers(ids, expected):
-    from ner.data import document_numbers
+    from bert_ner.data import document_numbers
 
     assert document_numbers(ids) == expected
 
@@ -220,15 +220,15 @@ def test_sample_caps(tmp_path):
     ],
 )
 def test_map_types(tags, expected):
-    from ner.data import map_types
+    from bert_ner.data import map_types
 
     label_map = {"person": "PER", "geo-loc": "LOC", "product": "MISC", "other": None}
     assert map_types(tags, label_map) == expected
 
 
 def test_a_type_the_label_map_does_not_name_is_a_config_error(tmp_path):
-    from ner.config import DataConfig
-    from ner.data import load_splits
+    from bert_ner.config import DataConfig
+    from bert_ner.data import load_splits
 
     (tmp_path / "test.txt").write_text("Anna B-person\nvisits O\nIKEA B-corporation\n")
     cfg = DataConfig(dataset=None, test_file=str(tmp_path / "test.txt"), label_map={"person": "PER"})

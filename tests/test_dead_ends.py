@@ -147,21 +147,21 @@ def test_insights_without_matplotlib_gets_one_line(demo_run, capsys, monkeypatch
     """A deployment environment (requirements-onnx.txt) has no matplotlib for the plots."""
     import importlib.util
 
-    from ner import insights
+    from bert_ner import insights
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
     assert insights.main([str(demo_run)]) == 2
     (error,) = errors(capsys)
-    assert error == "error: matplotlib not installed: ner.insights draws its plots with it: pip install matplotlib"
+    assert error == "error: matplotlib not installed: bert_ner.insights draws its plots with it: pip install matplotlib"
 
 
 def test_insights_refuses_to_write_over_an_edited_model_card(demo_run, capsys, tmp_path):
-    """`python -m ner.insights DIR` writes the card again; one edited by hand stops it, and one
+    """`python -m bert_ner.insights DIR` writes the card again; one edited by hand stops it, and one
     it wrote itself does not (its record is brought up to date)."""
     import shutil
 
-    from ner import insights
+    from bert_ner import insights
 
     run = tmp_path / "run"
     shutil.copytree(demo_run, run)
@@ -183,8 +183,8 @@ def test_insights_that_fail_midway_leave_what_they_rewrote_recorded_as_their_own
     which would stop every later rerun."""
     import shutil
 
-    from ner import insights, plots
-    from ner.outputs import LEARNING_CURVES, edited_files
+    from bert_ner import insights, plots
+    from bert_ner.outputs import LEARNING_CURVES, edited_files
 
     run = tmp_path / "run"
     shutil.copytree(demo_run, run)

@@ -97,7 +97,7 @@ def test_only_rank_zero_writes_and_reports(runs, launcher):
 def test_loss_divides_by_the_labelled_sub_tokens_of_the_whole_step():
     import torch
 
-    from ner.trainer import token_cross_entropy
+    from bert_ner.trainer import token_cross_entropy
 
     logits = torch.randn(2, 3, 4)
     labels = torch.tensor([[1, -100, 2], [0, 3, -100]])
@@ -113,7 +113,7 @@ def test_label_smoothing_factor_changes_the_loss_as_its_formula_says(epsilon):
     over labelled sub-tokens only (transformers' LabelSmoother)."""
     import torch
 
-    from ner.trainer import token_cross_entropy
+    from bert_ner.trainer import token_cross_entropy
 
     torch.manual_seed(0)
     logits = torch.randn(2, 4, 5)
@@ -129,7 +129,7 @@ def test_label_smoothing_factor_changes_the_loss_as_its_formula_says(epsilon):
 def test_train_py_hands_label_smoothing_factor_to_its_loss(tmp_path):
     from transformers import BertConfig, BertForTokenClassification, TrainingArguments
 
-    from ner.trainer import make_trainer
+    from bert_ner.trainer import make_trainer
     from tests.conftest import wordpiece
 
     tokenizer = wordpiece(["Anna"])

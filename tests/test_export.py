@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import export
+from bert_ner.data import TOKENS, read_conll
 from infer import main as infer
-from ner.data import TOKENS, read_conll
 from tests.conftest import REPO
 
 for package in ("onnx", "onnxscript", "onnxruntime"):
@@ -31,8 +31,8 @@ def test_export_writes_fp32_and_int8(exported):
 
 def test_the_export_is_bert_ner_s_own_but_a_user_file_beside_it_is_not(exported, tmp_path):
     """A rerun of train.py may replace the export with the model it belongs to, never a file of the user's."""
-    from ner.checkpoints import check_replaceable
-    from ner.errors import UserError
+    from bert_ner.checkpoints import check_replaceable
+    from bert_ner.errors import UserError
 
     copy = tmp_path / "model"
     shutil.copytree(exported, copy)
@@ -71,10 +71,10 @@ def test_onnx_fp32_gives_the_same_entities_as_pytorch(exported, capsys):
 
 
 def test_onnx_texts_tagged_together_get_what_each_gets_alone(exported):
-    from infer import load_tagger
+    from bert_ner import Tagger
     from tests.test_infer import MIXED_TEXTS, assert_tagged_together_as_alone
 
-    assert_tagged_together_as_alone(load_tagger(str(exported), "onnx"), MIXED_TEXTS)
+    assert_tagged_together_as_alone(Tagger.load(str(exported), "onnx"), MIXED_TEXTS)
 
 
 @pytest.mark.parametrize(
@@ -109,9 +109,9 @@ def test_missing_onnxruntime_says_what_to_install(exported, capsys, monkeypatch)
 
 
 def test_onnx_threads_reach_the_session(exported):
-    from ner.onnx_backend import OnnxTagger
+    from bert_ner.onnx_backend import OnnxModel
 
-    assert OnnxTagger(str(exported), "onnx-int8", threads=1).session.get_session_options().intra_op_num_threads == 1
+    assert OnnxModel(str(exported), "onnx-int8", threads=1).session.get_session_options().intra_op_num_threads == 1
 
 
 def test_the_export_has_eager_attention_and_its_sessions_run_without_the_slower_fusions(exported, tmp_path):
@@ -121,7 +121,7 @@ def test_the_export_has_eager_attention_and_its_sessions_run_without_the_slower_
     import onnx
     import onnxruntime
 
-    from ner.onnx_backend import onnx_path, session
+    from bert_ner.onnx_backend import onnx_path, session
 
     operators = {node.op_type for node in onnx.load(onnx_path(exported, "onnx")).graph.node}
     assert "Softmax" in operators and "IsNaN" not in operators
@@ -188,8 +188,27 @@ def test_the_onnx_backends_import_neither_torch_nor_transformers(exported):
         assert "heavy modules: []" in run.stderr
 
 
+def extra_requirements(extra: str) -> list[str]:
+    """What `pip install bert-ner[extra]` asks for: the base dependencies and the extra's, following
+    the extras that name bert-ner itself (pyproject.toml)."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted, todo = list(project["dependencies"]), [extra]
+    while todo:
+        for line in project["optional-dependencies"][todo.pop()]:
+            requirement = Requirement(line)
+            if requirement.name == project["name"]:
+                todo += sorted(requirement.extras)
+            else:
+                wanted.append(line)
+    return wanted
+
+
 def distributions_of(requirements: Path) -> set[str]:
-    """The distributions a requirements file names (following -r), with everything they need in turn."""
+    """The distributions a requirements file names (following -r, and `-e .[extra]` through
+    pyproject.toml), with everything they need in turn."""
     from importlib import metadata
 
     from packaging.requirements import Requirement
@@ -199,6 +218,8 @@ def distributions_of(requirements: Path) -> set[str]:
         line = line.split("#")[0].strip()
         if line.startswith("-r "):
             todo += distributions_of(requirements.parent / line[3:].strip())
+        elif line.startswith("-e .["):
+            todo += [Requirement(text).name for text in extra_requirements(line[len("-e .[") : -1])]
         elif line:
             todo.append(Requirement(line).name)
     while todo:
@@ -213,26 +234,84 @@ def distributions_of(requirements: Path) -> set[str]:
     return names
 
 
-def test_an_export_runs_with_requirements_onnx_alone(exported, tmp_path):
-    """A virtual environment that holds only what requirements-onnx.txt names (and what those need)
-    runs infer.py on an export, as a deployment image without torch would. The packages are
-    linked from this environment, so the test needs no network."""
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """bert-ner built as a wheel from this clone, as `pip install .` builds it (with this
+    environment's setuptools, so that no network is needed)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("wheel")
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return next(out.glob("bert_ner-*.whl"))
+
+
+def environment_with(path: Path, distributions: set[str], wheel: Path) -> Path:
+    """A virtual environment at `path` that holds `distributions` (linked from this environment,
+    so the test needs no network) and bert-ner installed from `wheel`; its python."""
     import subprocess
     import venv
     from importlib import metadata
 
-    wanted = distributions_of(REPO / "requirements-onnx.txt")
-    assert not wanted & {"torch", "transformers"}
-    environment = tmp_path / "deploy"
-    venv.create(environment, with_pip=False)
-    site = next(environment.glob("lib/python*/site-packages"))
-    for name in wanted:
+    venv.create(path, with_pip=False)
+    site = next(path.glob("lib/python*/site-packages"))
+    for name in distributions:
         for entry in {Path(str(file)).parts[0] for file in metadata.distribution(name).files or []}:
             source = Path(metadata.distribution(name).locate_file(entry))
             if entry != ".." and source.exists() and not (site / entry).exists():
                 (site / entry).symlink_to(source)
+    python = path / "bin" / "python"
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)]
+    run = subprocess.run(install, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return python
+
+
+TAG_WITH_THE_PACKAGE = """
+import json, sys
+from bert_ner import Tagger
+tagger = Tagger.load(sys.argv[1], backend=sys.argv[2], device="cpu")
+for text, entities in zip(sys.argv[3:], tagger.pipe(sys.argv[3:])):
+    print(json.dumps({"text": text, "entities": [entity.as_dict() for entity in entities]}, ensure_ascii=False))
+import bert_ner
+print(bert_ner.__file__, file=sys.stderr)
+"""
+
+
+def test_the_installed_package_tags_as_infer_py_from_outside_the_clone(exported, wheel, tmp_path, capsys):
+    """pip install . into a fresh environment, then Tagger.load in a directory outside the clone, on
+    a copy of the model alone: exactly infer.py --json's entities, PyTorch and ONNX int8."""
+    import subprocess
+
+    model = tmp_path / "elsewhere" / "model"
+    shutil.copytree(exported, model)  # the model directory alone, far from the clone and its configs
+    python = environment_with(
+        tmp_path / "env", distributions_of(REPO / "requirements-onnx.txt") | distributions_of(REPO / "requirements.txt"), wheel
+    )
+    texts = demo_sentences()[:40]
+    for backend in ("torch", "onnx-int8"):
+        assert infer(["--json", "--model", str(exported), "--backend", backend, *texts]) == 0
+        expected = capsys.readouterr().out
+        command = [str(python), "-c", TAG_WITH_THE_PACKAGE, str(model), backend, *texts]
+        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == expected and '"entity_group"' in expected
+        assert str(tmp_path / "env") in run.stderr  # the installed copy, not the clone
+
+
+def test_an_export_runs_with_requirements_onnx_alone(exported, wheel, tmp_path):
+    """A virtual environment that holds only what requirements-onnx.txt names (bert-ner[onnx], and
+    what those need) runs infer.py on an export, as a deployment image without torch would. The
+    packages are linked from this environment, so the test needs no network."""
+    import subprocess
+
+    wanted = distributions_of(REPO / "requirements-onnx.txt")
+    assert not wanted & {"torch", "transformers"}
+    environment = tmp_path / "deploy"
+    python = environment_with(environment, wanted, wheel)
     command = [
-        str(environment / "bin" / "python"),
+        str(python),
         "infer.py",
         "--json",
         "--model",
@@ -244,5 +323,9 @@ def test_an_export_runs_with_requirements_onnx_alone(exported, tmp_path):
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["text"] == "Anna Schmidt flew to Paris ."
-    blocked = subprocess.run([str(environment / "bin" / "python"), "-c", "import torch"], capture_output=True, timeout=60)
+    api = [str(python), "-c", TAG_WITH_THE_PACKAGE, str(exported), "onnx-int8", "Anna Schmidt flew to Paris ."]
+    run_api = subprocess.run(api, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run_api.returncode == 0, run_api.stderr
+    assert run_api.stdout == run.stdout  # the installed package, outside the clone, gives infer.py's record
+    blocked = subprocess.run([str(python), "-c", "import torch"], capture_output=True, timeout=60)
     assert blocked.returncode != 0  # the environment really is without torch

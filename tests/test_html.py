@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from bert_ner.htmlview import TYPE_COLOURS, colours, highlighted, page
 from infer import main as infer
-from ner.htmlview import TYPE_COLOURS, colours, highlighted, page
 from tests.test_infer import SENTENCE
 
 CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None)

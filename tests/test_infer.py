@@ -5,9 +5,10 @@ import json
 
 import pytest
 
+from bert_ner import Tagger
+from bert_ner.inference import chunks, kept
+from bert_ner.words import split_words
 from infer import main
-from ner.inference import chunks, clean_entities
-from ner.words import split_words
 from tests.conftest import SENTENCE
 
 # Names from the demo's training split, which the demo model tags reliably.
@@ -24,7 +25,7 @@ def found(record: dict) -> list[tuple]:
 
 
 def assert_exact(record: dict, model_dir) -> None:
-    """Every entity is the input's own substring and covers whole words, as ner.words splits them."""
+    """Every entity is the input's own substring and covers whole words, as bert_ner.words splits them."""
     text = record["text"]
     word_spans = split_words(text)
     word_starts, word_ends = {start for start, _ in word_spans}, {end for _, end in word_spans}
@@ -182,11 +183,11 @@ def test_no_input_at_a_terminal_says_how_to_give_some(demo_run, capsys, monkeypa
     assert "nothing to tag" in error_of(capsys, "--model", str(demo_run))
 
 
-def test_clean_entities_sorts_and_filters_by_score():
+def test_kept_entities_are_sorted_and_filtered_by_score():
     low = {"entity_group": "PER", "word": "Jürgen", "start": 9, "end": 15, "score": 0.5}
     high = {"entity_group": "ORG", "word": "UN", "start": 2, "end": 4, "score": 0.91}
-    assert clean_entities([low, high]) == [high, low]
-    assert clean_entities([low, high], min_score=0.9) == [high]
+    assert kept([low, high]) == [high, low]
+    assert kept([low, high], min_score=0.9) == [high]
 
 
 def test_chunks_yield_what_was_read_before_an_error():
@@ -201,18 +202,27 @@ def test_chunks_yield_what_was_read_before_an_error():
     assert got == [["a", "b"], ["c"]]
 
 
-def test_predict_skips_blank_texts_and_answers_in_input_order():
-    from ner.inference import predict
+def test_a_tagger_skips_blank_texts_and_answers_in_input_order(monkeypatch):
+    from types import SimpleNamespace
 
-    calls = []
+    from bert_ner.inference import Reader
+    from bert_ner.record import ModelRecord
+    from bert_ner.tagger import Tagger
 
-    def fake_ner(texts, batch_size):  # tags every text as one entity spanning all of it
-        calls.append(list(texts))
-        return [[{"entity_group": "X", "word": t, "start": 0, "end": len(t), "score": 1.0}] for t in texts]
+    prepared = []
 
-    texts = ["bb", "", "a", " \n", "dddd"]
-    results = predict(fake_ner, texts, batch_size=2)
-    assert calls == [["bb", "a", "dddd"]]
+    class Whole(Reader):  # tags every text as one entity spanning all of it
+        def prepare(self, text):
+            prepared.append(text)
+            return text
+
+        def finish(self, text, rows):
+            return [{"entity_group": "X", "word": text, "start": 0, "end": len(text), "score": 1.0}]
+
+    monkeypatch.setattr("bert_ner.inference.run_model", lambda texts, *_: [[] for _ in texts])
+    tagger = Tagger(SimpleNamespace(reader=Whole(None, ["O"], 16, ModelRecord()), logits=None, call_cost=0))
+    results = tagger.tag(["bb", "", "a", " \n", "dddd"], batch_size=2)
+    assert prepared == ["bb", "a", "dddd"]
     assert [r[0]["word"] if r else "" for r in results] == ["bb", "", "a", "", "dddd"]
 
 
@@ -229,7 +239,7 @@ def test_predict_skips_blank_texts_and_answers_in_input_order():
     ],
 )
 def test_model_calls(lengths, most, call_cost, calls):
-    from ner.inference import model_calls
+    from bert_ner.inference import model_calls
 
     assert model_calls(lengths, most, call_cost) == calls
 
@@ -238,7 +248,7 @@ def test_on_a_gpu_calls_are_as_few_as_batch_size_allows():
     """call_cost None: ceil(inputs / batch_size) calls, whatever the lengths and batch size."""
     import random
 
-    from ner.inference import model_calls
+    from bert_ner.inference import model_calls
 
     draw = random.Random(1)
     for count, batch_size in [(1, 32), (31, 32), (32, 32), (33, 32), (100, 32), (257, 32), (700, 256)]:
@@ -250,8 +260,7 @@ def test_on_a_gpu_calls_are_as_few_as_batch_size_allows():
 def test_the_pipeline_takes_the_gpu_call_cost_on_a_gpu(demo_run, monkeypatch):
     import torch
 
-    import ner.inference
-    from infer import load_tagger
+    import bert_ner.inference
 
     class Stop(Exception):
         pass
@@ -262,21 +271,21 @@ def test_the_pipeline_takes_the_gpu_call_cost_on_a_gpu(demo_run, monkeypatch):
         seen.append(call_cost)
         raise Stop
 
-    tagger = load_tagger(str(demo_run))
-    monkeypatch.setattr(ner.inference, "run_model", spy)
+    tagger = Tagger.load(str(demo_run), device="cpu")
+    monkeypatch.setattr(bert_ner.inference, "run_model", spy)
     with pytest.raises(Stop):
         tagger(SENTENCE)
-    monkeypatch.setattr(tagger, "device", torch.device("cuda"))  # only read here: no model call is made
+    monkeypatch.setattr(tagger.pipeline, "device", torch.device("cuda"))  # only read here: no model call is made
     with pytest.raises(Stop):
         tagger(SENTENCE)
-    assert seen == [ner.inference.CALL_COST, None]
+    assert seen == [bert_ner.inference.CALL_COST, None]
 
 
 def test_model_calls_are_the_cheapest_cut_of_the_sorted_inputs():
     """Against every cut of the inputs, longest first, into runs of at most `most`."""
     import random
 
-    from ner.inference import model_calls
+    from bert_ner.inference import model_calls
 
     def cheapest(lengths: list[int], most: int, call_cost: int) -> int:  # lengths longest first
         if not lengths:
@@ -307,13 +316,11 @@ MIXED_TEXTS = [
 ]
 
 
-def assert_tagged_together_as_alone(ner, texts: list[str]) -> None:
+def assert_tagged_together_as_alone(tagger, texts: list[str]) -> None:
     """Inputs of different lengths share padded model calls, and no text's entities or scores change."""
-    from ner.inference import predict
-
-    together = predict(ner, texts, batch_size=2)
+    together = tagger.tag(texts, batch_size=2)
     for text, entities in zip(texts, together):
-        (alone,) = predict(ner, [text], batch_size=1)
+        (alone,) = tagger.tag([text], batch_size=1)
         assert [(e["entity_group"], e["start"], e["end"]) for e in entities] == [
             (e["entity_group"], e["start"], e["end"]) for e in alone
         ]
@@ -321,15 +328,11 @@ def assert_tagged_together_as_alone(ner, texts: list[str]) -> None:
 
 
 def test_texts_tagged_together_get_what_each_gets_alone(demo_run):
-    from infer import load_tagger
-
-    assert_tagged_together_as_alone(load_tagger(str(demo_run)), MIXED_TEXTS)
+    assert_tagged_together_as_alone(Tagger.load(str(demo_run)), MIXED_TEXTS)
 
 
 def test_the_pipeline_tags_one_string_and_streams_a_generator(demo_run):
-    from infer import load_tagger
-
-    ner = load_tagger(str(demo_run))
+    ner = Tagger.load(str(demo_run)).pipeline
     assert [(e["entity_group"], e["word"]) for e in ner(SENTENCE)] == [(kind, word) for kind, word, _, _ in EXPECTED]
     read = []
 
@@ -345,8 +348,8 @@ def test_the_pipeline_tags_one_string_and_streams_a_generator(demo_run):
 def test_inputs_of_different_lengths_need_an_attention_mask():
     import numpy as np
 
-    from ner.errors import UserError
-    from ner.inference import padded
+    from bert_ner.errors import UserError
+    from bert_ner.inference import padded
 
     inputs = [{"input_ids": [2, 5, 6, 3]}, {"input_ids": [2, 7, 3]}]
     with pytest.raises(UserError, match="takes no attention_mask .* use --batch-size 1"):
@@ -358,18 +361,23 @@ def test_inputs_of_different_lengths_need_an_attention_mask():
     assert arrays["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]] and arrays["input_ids"].dtype == np.int64
 
 
-def test_pipeline_runs_under_inference_mode_and_threads_are_set(demo_run, monkeypatch):
+def test_model_calls_run_under_inference_mode_and_threads_are_set(demo_run, monkeypatch):
     import torch
 
-    from ner.inference import make_pipeline, set_threads
-    from ner.modeling import load_trained
-
-    ner = make_pipeline(*load_trained(str(demo_run)))
-    assert ner.get_inference_context() is torch.inference_mode
     seen = []
     monkeypatch.setattr(torch, "set_num_threads", seen.append)
-    set_threads(None)
-    set_threads(1)
+    tagger = Tagger.load(str(demo_run))
+    model = tagger.pipeline.model
+    modes = []
+    monkeypatch.setattr(model, "forward", lambda *a, **k: modes.append(torch.is_inference_mode_enabled()) or Stop())
+
+    class Stop(Exception):
+        logits = property(lambda self: (_ for _ in ()).throw(self))
+
+    with pytest.raises(Stop):
+        tagger(SENTENCE)
+    assert modes == [True]
+    Tagger.load(str(demo_run), threads=1)
     assert seen == [1]  # None keeps PyTorch's own default
 
 
@@ -409,7 +417,7 @@ def test_a_reader_that_stops_early_ends_infer_quietly(demo_run, tmp_path):
     import subprocess
     import sys
 
-    from ner.errors import BROKEN_PIPE_EXIT
+    from bert_ner.errors import BROKEN_PIPE_EXIT
 
     texts = tmp_path / "texts.txt"
     texts.write_text(f"{SENTENCE}\n" * 3000)  # far more output than a pipe holds
@@ -425,7 +433,7 @@ def test_a_reader_that_stops_early_ends_infer_quietly(demo_run, tmp_path):
 
 def test_a_broken_pipe_that_is_not_standard_output_is_an_error(capsys):
     """Only a closed stdout is a reader that stopped; another broken pipe (a socket) is a real error."""
-    from ner.errors import run_cli
+    from bert_ner.errors import run_cli
 
     def body():
         raise BrokenPipeError("a worker's pipe")
@@ -442,13 +450,13 @@ def test_output_left_in_the_buffer_for_a_reader_gone_is_dropped_quietly(demo_run
     import subprocess
     import sys
 
-    from ner.errors import BROKEN_PIPE_EXIT
+    from bert_ner.errors import BROKEN_PIPE_EXIT
 
     run = tmp_path / "run"
     shutil.copytree(demo_run, run)
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "ner.insights", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment
+        [sys.executable, "-m", "bert_ner.insights", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment
     )
     process.stdout.close()  # before it prints: its imports take far longer
     _, errors = process.communicate(timeout=300)
@@ -465,3 +473,31 @@ def test_a_damaged_weights_file_is_a_one_line_error(demo_run, tmp_path, capsys):
     assert main(["--model", str(model), SENTENCE]) == 2
     error = capsys.readouterr().err
     assert f"--model: the weights in '{model}' cannot be read" in error and "Traceback" not in error
+
+
+def test_the_saved_model_runs_in_transformers_pipelines(demo_run):
+    """As the registered task "bert-ner", exactly as the Tagger; in the plain token-classification
+    pipeline too, as the model card's fallback says."""
+    from transformers import pipeline
+
+    import bert_ner.torch_backend  # noqa: F401  registers the "bert-ner" task
+
+    tagger = Tagger.load(str(demo_run), device="cpu")
+    ours = pipeline("bert-ner", model=str(demo_run), device="cpu")
+    assert ours(SENTENCE) == tagger.tag([SENTENCE])[0]
+    assert ours(MIXED_TEXTS, batch_size=2) == tagger.tag(MIXED_TEXTS)
+    assert ours(SENTENCE, min_score=0.99) == tagger.tag([SENTENCE], min_score=0.99)[0]
+    plain = pipeline("token-classification", model=str(demo_run), aggregation_strategy="first", device="cpu")
+    assert {(e["entity_group"], e["word"]) for e in plain(SENTENCE)} >= {("PER", "Anna Schmidt")}
+
+
+def test_a_model_directory_copied_alone_tags_as_in_place(demo_run, tmp_path, monkeypatch):
+    """The model needs nothing from the clone: not its config.yaml, not its working directory."""
+    import shutil
+
+    copy = tmp_path / "copied"
+    shutil.copytree(demo_run, copy)
+    expected = Tagger.load(str(demo_run)).tag(MIXED_TEXTS)
+    monkeypatch.chdir(tmp_path)
+    assert Tagger.load(str(copy)).tag(MIXED_TEXTS) == expected
+    assert [[e.as_dict() for e in found] for found in Tagger.load("copied").pipe(MIXED_TEXTS)] == expected

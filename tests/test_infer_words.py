@@ -1,7 +1,7 @@
-"""infer.py's pipeline uses ner.words' words and entities: the issue's inputs, as table cases.
+"""infer.py's pipeline uses bert_ner.words' words and entities: the issue's inputs, as table cases.
 
 A lookup tagger stands in for a trained model here, so that each case says exactly which tag each
-sub-token gets and the expected entities follow from the rules alone: words split by ner.words,
+sub-token gets and the expected entities follow from the rules alone: words split by bert_ner.words,
 a word tagged by its first sub-token, Viterbi-decoded IOB2, offsets into the input itself.
 """
 
@@ -10,8 +10,10 @@ import torch
 from transformers import BertConfig, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from ner.config import DataConfig
-from ner.inference import make_pipeline, predict, prepare
+from bert_ner import Tagger
+from bert_ner.inference import prepare
+from bert_ner.record import ModelRecord
+from bert_ner.torch_backend import TaggingPipeline
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 TAGS = {  # sub-token -> the tag the tagger is surest of (and its second choice); every other sub-token is O
@@ -64,9 +66,12 @@ def tagger():
     return LookupTagger(config, table), tokenizer
 
 
+def tagger_of(model, tokenizer, **record) -> Tagger:
+    return Tagger(TaggingPipeline(model, tokenizer, record=ModelRecord(**record), device="cpu"))
+
+
 def entities_of(tagger, text: str, viterbi: bool = True, max_length: int | None = None) -> list[tuple]:
-    ner = make_pipeline(*tagger, trained=DataConfig(viterbi=viterbi, max_length=max_length))
-    (found,) = predict(ner, [text], batch_size=4)
+    (found,) = tagger_of(*tagger, viterbi=viterbi, max_length=max_length).tag([text], batch_size=4)
     assert all(text[e["start"] : e["end"]] == e["word"] for e in found)
     return [(e["entity_group"], e["word"], e["start"], e["end"]) for e in found]
 
@@ -125,8 +130,8 @@ def test_inference_builds_the_context_windows_train_py_builds(tagger, context_to
     and by infer.py's pipeline (a line each, as --documents gives them): the same sub-tokens."""
     from datasets import Dataset
 
-    from ner.context import with_context
-    from ner.words import split_words, tokenize_and_align
+    from bert_ner.context import with_context
+    from bert_ner.words import split_words, tokenize_and_align
 
     model, tokenizer = tagger
     sentences = [[line[s:e] for s, e in split_words(line)] for line in DOCUMENT_LINES]
@@ -148,7 +153,7 @@ def test_inference_builds_the_context_windows_train_py_builds(tagger, context_to
 
 def fast_tokenizer(tokenizer, directory):
     """The ONNX backends' tokenizer, from the same tokenizer.json."""
-    from ner.onnx_backend import FastTokenizer
+    from bert_ner.onnx_backend import FastTokenizer
 
     tokenizer.backend_tokenizer.save(str(directory / "tokenizer.json"))
     return FastTokenizer(directory / "tokenizer.json")
@@ -185,13 +190,13 @@ def test_the_onnx_backends_tokenizer_makes_the_same_windows(tagger, tmp_path):
     ],
 )
 def test_documents_are_runs_of_non_blank_lines(lines, expected):
-    from infer import documents
+    from bert_ner.tagger import document_lines
 
-    assert documents(lines) == expected
+    assert document_lines(lines) == expected
 
 
 def test_chunks_for_documents_never_cut_a_document():
-    from ner.inference import chunks
+    from bert_ner.inference import chunks
 
     lines = ["a", "b", "c", "", "d", "e", "", "f"]
     assert list(chunks(iter(lines), 2, lambda line: not line.strip())) == [["a", "b", "c"], ["", "d", "e"], ["", "f"]]
@@ -200,23 +205,17 @@ def test_chunks_for_documents_never_cut_a_document():
 
 def test_with_documents_each_line_keeps_its_record_and_a_blank_line_ends_the_document(tagger, monkeypatch):
     """Lines of one document are read together (each other's context); a blank line starts a new one."""
-    import argparse
-
-    import infer
-    import ner.inference
-
+    in_context = tagger_of(*tagger, context_tokens=16, max_length=64)
     seen = []
-    real_predict = ner.inference.predict
+    real_tag = in_context.tag
 
-    def spy(pipeline, texts, *options):
+    def spy(texts, *options):
         seen.extend(texts)
-        return real_predict(pipeline, texts, *options)
+        return real_tag(texts, *options)
 
-    monkeypatch.setattr(ner.inference, "predict", spy)
-    ner_pipeline = make_pipeline(*tagger, trained=DataConfig(context_tokens=16, max_length=64))
+    monkeypatch.setattr(in_context, "tag", spy)
     lines = ["Anna Schmidt met Reuters .", "Paris said so .", "", "Reuters said so ."]
-    args = argparse.Namespace(documents=True, batch_size=4, min_score=0.0)
-    found = infer.tag(ner_pipeline, lines, args)
+    found = in_context.tag_lines(lines, batch_size=4, documents=True)
     assert seen == ["Anna Schmidt met Reuters .\nParis said so .", "Reuters said so ."]
     assert [[(e["entity_group"], e["word"], e["start"], e["end"]) for e in line] for line in found] == [
         [("PER", "Anna Schmidt", 0, 12), ("ORG", "Reuters", 17, 24)],

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ner.config import ScratchConfig
-from ner.modeling import WORDPIECE_SPECIAL_TOKENS, label_order, learn_wordpiece, named_labels, vocabulary
+from bert_ner.config import ScratchConfig
+from bert_ner.modeling import WORDPIECE_SPECIAL_TOKENS, label_order, learn_wordpiece, named_labels, vocabulary
 
 SPECIAL = WORDPIECE_SPECIAL_TOKENS
 
@@ -63,12 +63,12 @@ def test_named_labels_ignores_placeholder_names():
 def test_a_scratch_model_says_a_named_pretrained_one_is_not_used(caplog, name_or_path, warned):
     import logging
 
-    from ner.config import ModelConfig
-    from ner.modeling import build_model
+    from bert_ner.config import ModelConfig
+    from bert_ner.modeling import build_model
     from tests.conftest import wordpiece
 
     cfg = ModelConfig(name_or_path=name_or_path, scratch=ScratchConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2))
-    with caplog.at_level(logging.INFO, logger="ner"):
+    with caplog.at_level(logging.INFO, logger="bert_ner"):
         build_model(cfg, ["O", "B-PER"], wordpiece(["Anna"]))
     warnings = [record.message for record in caplog.records if record.levelno == logging.WARNING]
     expected = [f"a new BERT with random weights (model.scratch); model.name_or_path ({name_or_path}) is not used"]

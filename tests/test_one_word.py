@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from ner.data import TAGS, TOKENS, read_conll
-from ner.outputs import METRICS_FILE, PREDICTIONS_FILE
-from ner.scoring import score
-from ner.words import tags_for
+from bert_ner.data import TAGS, TOKENS, read_conll
+from bert_ner.outputs import METRICS_FILE, PREDICTIONS_FILE
+from bert_ner.scoring import score
+from bert_ner.words import tags_for
 from tests.conftest import REPO, SCRATCH
 from train import main as train
 

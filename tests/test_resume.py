@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ner.checkpoints import MARKER
+from bert_ner.checkpoints import MARKER
 from tests.conftest import REPO, SCRATCH
 from train import main
 
@@ -95,7 +95,7 @@ def test_half_written_checkpoint_is_skipped(tmp_path, caplog):
     output_dir = tmp_path / "out"
     kill_after_first_checkpoint(output_dir)
     (output_dir / f"checkpoint-{STEPS_PER_EPOCH}" / MARKER).unlink()
-    caplog.set_level("INFO", logger="ner")
+    caplog.set_level("INFO", logger="bert_ner")
     assert main(["--config", SCRATCH, *SHORT, "training.num_train_epochs=1", f"training.output_dir={output_dir}"]) == 0
     assert "no complete checkpoint to resume from" in caplog.text and "resuming from" not in caplog.text
 
@@ -137,7 +137,7 @@ def test_checkpoint_for_other_labels_is_refused(tmp_path, capsys):
 
 
 def test_fresh_deletes_the_checkpoints_and_starts_from_step_zero(interrupted, caplog):
-    caplog.set_level("INFO", logger="ner")
+    caplog.set_level("INFO", logger="bert_ner")
     args = [
         "--config",
         SCRATCH,
@@ -190,7 +190,7 @@ def test_checkpoint_without_optimizer_state_is_not_resumed(tmp_path, capsys):
 
 
 def test_the_training_clock_stops_where_trainer_ends_training():
-    from ner.trainer import TrainingClock
+    from bert_ner.trainer import TrainingClock
 
     clock = TrainingClock(seconds_before=10.0)
     clock.on_log(None, None, None, logs={"loss": 0.1})

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ner.scoring import SeqevalMetrics, flatten, score
-from ner.words import IGNORE_INDEX, NO_WORD, decode_logits
+from bert_ner.scoring import SeqevalMetrics, flatten, score
+from bert_ner.words import IGNORE_INDEX, NO_WORD, decode_logits
 
 X = IGNORE_INDEX
 GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]

@@ -6,8 +6,8 @@ import sys
 import pytest
 import yaml
 
-from ner.config import SearchConfig, load_config, search_problems
-from ner.search import SearchSpace, trials_table
+from bert_ner.config import SearchConfig, load_config, search_problems
+from bert_ner.search import SearchSpace, trials_table
 from tests.conftest import SCRATCH
 from tests.test_train import WRITTEN
 from train import main
@@ -29,7 +29,7 @@ def test_epochs_are_not_searched_when_max_steps_overrides_them(max_steps, epochs
     import types
 
     optuna = pytest.importorskip("optuna")
-    from ner.search import run_search
+    from bert_ner.search import run_search
 
     class Stop(Exception):
         pass
@@ -41,7 +41,7 @@ def test_epochs_are_not_searched_when_max_steps_overrides_them(max_steps, epochs
         raise Stop
 
     trainer = types.SimpleNamespace(args=types.SimpleNamespace(max_steps=max_steps), hyperparameter_search=hyperparameter_search)
-    caplog.set_level("INFO", logger="ner")
+    caplog.set_level("INFO", logger="bert_ner")
     with pytest.raises(Stop):
         run_search(trainer, SearchConfig(trials=2), seed=0)
     values = spaces[0](optuna.create_study().ask())
@@ -74,7 +74,7 @@ def test_search_problems(changes, problem):
 
 
 def test_search_keys_are_checked_with_the_rest_of_the_config():
-    from ner.errors import UserError
+    from bert_ner.errors import UserError
 
     with pytest.raises(UserError, match="search.trails: unknown key; did you mean 'trials'"):
         load_config(SCRATCH, ["search.trails=2"])
@@ -105,7 +105,7 @@ SEARCH = [
 
 def test_two_trial_search_reports_saves_the_best_and_trains_with_it(tmp_path, caplog):
     pytest.importorskip("optuna")
-    caplog.set_level("INFO", logger="ner")
+    caplog.set_level("INFO", logger="bert_ner")
     output_dir = tmp_path / "out"
     assert main(["--config", SCRATCH, *SEARCH, f"training.output_dir={output_dir}"]) == 0
     assert {p.name for p in output_dir.iterdir()} == WRITTEN | {"best_hyperparameters.yaml", "search_trials.tsv"}
@@ -136,7 +136,7 @@ def test_one_table_gives_the_fields_their_checks_and_the_sampler():
 
     from transformers import TrainingArguments
 
-    from ner.config import SEARCH_SPACE, describe
+    from bert_ner.config import SEARCH_SPACE, describe
 
     arguments = {f.name for f in dataclasses.fields(TrainingArguments)}
     keys = {f.name for f in dataclasses.fields(SearchConfig)}
@@ -152,7 +152,7 @@ def test_config_yaml_spells_the_search_space_defaults():
     """config.yaml writes the ranges out for readers; they must be the table's."""
     import yaml
 
-    from ner.config import SEARCH_SPACE
+    from bert_ner.config import SEARCH_SPACE
     from tests.conftest import REPO
 
     written = yaml.safe_load((REPO / "config.yaml").read_text())["search"]

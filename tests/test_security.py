@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
+from bert_ner.config import ModelConfig, load_config
+from bert_ner.errors import UserError
+from bert_ner.modeling import Trust, pickle_only
 from infer import main as infer
-from ner.config import ModelConfig, load_config
-from ner.errors import UserError
-from ner.modeling import Trust, pickle_only
 from tests.conftest import SCRATCH
 from train import main as train
 

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bert_ner.data import TOKENS, read_conll
+from bert_ner.serving import start_server
 from infer import main as infer
-from ner.data import TOKENS, read_conll
-from ner.serving import start_server
 from tests.conftest import REPO
 
 pytest.importorskip("starlette", reason="serve.py is optional: pip install -r requirements-serve.txt")
@@ -168,7 +168,7 @@ def test_without_the_web_stack_serve_py_says_what_to_install(demo_run, capsys, m
     ],
 )
 def test_options_among_finds_reserved_options_spelt_out_or_abbreviated(options, found):
-    from ner.serving import options_among
+    from bert_ner.serving import options_among
 
     assert options_among(options, ["--model", "--port", "--backend"]) == found
 
@@ -177,7 +177,7 @@ def test_one_failing_request_does_not_fail_the_others_in_its_batch():
     """The model fails on one request's text: that request gets the error, the rest their answers."""
     import asyncio
 
-    from ner.serving import Batcher
+    from bert_ner.serving import Batcher
 
     def tag(texts):
         if "boom" in texts:

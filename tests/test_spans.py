@@ -1,12 +1,12 @@
-"""Character-span files from annotation tools become the words and IOB2 tags train.py reads (ner.spans)."""
+"""Character-span files from annotation tools become the words and IOB2 tags train.py reads (bert_ner.spans)."""
 
 import json
 
 import pytest
 
-from ner.data import DOCUMENT, TAGS, TOKENS, read_conll, read_spans
-from ner.errors import UserError
-from ner.words import spans as tag_spans
+from bert_ner.data import DOCUMENT, TAGS, TOKENS, read_conll, read_spans
+from bert_ner.errors import UserError
+from bert_ner.words import spans as tag_spans
 from tests.conftest import REPO, SCRATCH
 from train import main as train
 
@@ -107,7 +107,7 @@ def test_an_unknown_shape_names_the_file_and_the_keys_it_found(tmp_path):
 def test_widen_spans_widens_to_whole_words_and_counts_them(tmp_path, caplog):
     path = tmp_path / "ragged.jsonl"
     write_lines(path, [{"text": TEXT, "entities": [[1, 10, "PER"], [21, 25, "LOC"]]}])
-    caplog.set_level("WARNING", logger="ner")
+    caplog.set_level("WARNING", logger="bert_ner")
     assert read_spans(path, widen=True)[TAGS] == [EXPECTED[TAGS][0], ["O"] * 5]
     assert "2 spans started or ended inside a word and were widened to whole words" in caplog.text
 
@@ -245,15 +245,15 @@ def test_json_and_another_format_together_is_refused(demo_run, capsys, other):
 def test_a_token_file_with_a_text_field_is_still_a_token_file(tmp_path):
     path = tmp_path / "hub-style.jsonl"
     write_lines(path, [{"id": 0, "text": "Anna sang .", "tokens": ["Anna", "sang", "."], "ner_tags": ["B-PER", "O", "O"]}])
-    from ner.config import DataConfig
-    from ner.data import read_file
+    from bert_ner.config import DataConfig
+    from bert_ner.data import read_file
 
     assert read_file(str(path), DataConfig())[TAGS] == [["B-PER", "O", "O"]]
 
 
 def test_records_without_an_annotation_are_left_out_and_counted(tmp_path, caplog):
     """Label Studio tasks not annotated yet or cancelled, and Prodigy's rejected examples."""
-    caplog.set_level("WARNING", logger="ner")
+    caplog.set_level("WARNING", logger="bert_ner")
     done = {
         "id": 1,
         "data": {"text": "Oslo won ."},
@@ -273,8 +273,8 @@ def test_records_without_an_annotation_are_left_out_and_counted(tmp_path, caplog
 
 
 def test_an_export_with_no_annotated_task_says_so_in_its_own_terms(tmp_path):
-    from ner.config import DataConfig
-    from ner.data import read_file
+    from bert_ner.config import DataConfig
+    from bert_ner.data import read_file
 
     export = tmp_path / "export.json"
     export.write_text(json.dumps([{"id": 1, "data": {"text": "Paris won ."}, "annotations": []}]))

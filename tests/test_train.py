@@ -6,14 +6,15 @@ import time
 
 import pytest
 
-from ner.config import load_config
-from ner.data import TAGS, TOKENS, read_conll
-from ner.outputs import OWN_FILES, read_log, read_own_files
+from bert_ner.config import load_config
+from bert_ner.data import TAGS, TOKENS, read_conll
+from bert_ner.outputs import OWN_FILES, read_log, read_own_files
 from tests.conftest import QUICK, REPO, SCRATCH
 from train import main
 
 WRITTEN = {
     "config.json",
+    "bert_ner.json",
     "model.safetensors",
     "tokenizer.json",
     "tokenizer_config.json",
@@ -228,7 +229,7 @@ def test_user_error_exits_2_without_traceback_and_debug_shows_it(tmp_path, capsy
     assert main(["--config", SCRATCH, "training.learning_rate=fast"]) == 2
     error = capsys.readouterr().err
     assert "training.learning_rate: 'fast' is not a number" in error and "Traceback" not in error
-    from ner.errors import UserError
+    from bert_ner.errors import UserError
 
     with pytest.raises(UserError):
         main(["--debug", "--config", SCRATCH, "training.learning_rate=fast"])
@@ -305,7 +306,7 @@ def test_context_without_documents_says_so_once_and_trains_without(tmp_path, cap
     for name in ("train", "valid"):
         lines = [json.dumps({"tokens": t, "ner_tags": g}) for t, g in zip(rows[TOKENS][:40], rows[TAGS][:40])]
         (tmp_path / f"{name}.jsonl").write_text("\n".join(lines))
-    caplog.set_level("WARNING", logger="ner")
+    caplog.set_level("WARNING", logger="bert_ner")
     code = main(
         [
             "--config",
@@ -392,7 +393,7 @@ EARLY_STOPPING_RUN = [
 def test_early_stopping_stops_when_validation_f1_stops_improving(tmp_path, caplog):
     """Ten epochs asked; an improvement must be 0.5 F1 to count, so the second evaluation already
     counts as none and patience 1 stops there. The best epoch is the one kept."""
-    caplog.set_level("INFO", logger="ner")
+    caplog.set_level("INFO", logger="bert_ner")
     output_dir = tmp_path / "early"
     assert main([*EARLY_STOPPING_RUN, f"training.output_dir={output_dir}"]) == 0
     evaluations = [row for row in read_log(output_dir) if row["eval_f1"] is not None]
@@ -417,7 +418,7 @@ def test_resuming_a_run_that_stopped_early_does_not_train_on(tmp_path, monkeypat
     monkeypatch.setattr(train, "evaluate", killed)
     assert main(args) == 130
     monkeypatch.undo()
-    caplog.set_level("INFO", logger="ner")
+    caplog.set_level("INFO", logger="bert_ner")
     assert main(args) == 0
     evaluations = [row for row in read_log(output_dir) if row["eval_f1"] is not None]
     assert [row["epoch"] for row in evaluations] == [1.0, 2.0]
@@ -428,8 +429,8 @@ def test_resuming_a_run_that_stopped_early_does_not_train_on(tmp_path, monkeypat
 
 
 def test_early_stopping_needs_evaluations(tmp_path):
-    from ner.config import load_config as load
-    from ner.errors import UserError
+    from bert_ner.config import load_config as load
+    from bert_ner.errors import UserError
 
     with pytest.raises(UserError, match="early_stopping.patience: needs evaluations"):
         load(SCRATCH, ["early_stopping.patience=2", "training.load_best_model_at_end=false"])
@@ -438,7 +439,7 @@ def test_early_stopping_needs_evaluations(tmp_path):
 def test_each_evaluation_scores_as_the_final_scores_do(tmp_path, caplog):
     """data.max_length 12 cuts words off the longer validation sentences. The per-epoch validation
     F1 that picks the best epoch counts them as misses, as the final scores do: one definition."""
-    caplog.set_level("WARNING", logger="ner")
+    caplog.set_level("WARNING", logger="bert_ner")
     output_dir = tmp_path / "cut"
     args = ["--config", SCRATCH, "data.max_length=12", "training.num_train_epochs=2", "data.max_eval_samples=64"]
     assert main([*args, "data.max_test_samples=16", f"training.output_dir={output_dir}"]) == 0

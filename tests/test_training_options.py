@@ -1,17 +1,17 @@
 """Every `training:` field does what the transformers docs say, or is refused in one line with the
-reason (ner.training_options; README > Training options)."""
+reason (bert_ner.training_options; README > Training options)."""
 
 import dataclasses
 import json
 
 import pytest
 
-from ner.config import load_config
-from ner.errors import UserError
-from ner.hardware import precision_problems
-from ner.outputs import read_log
-from ner.scoring import OVERALL_SCORES, flatten, metric_names, score
-from ner.training_options import REFUSED_TRAINING_ARGS, best_model_problems
+from bert_ner.config import load_config
+from bert_ner.errors import UserError
+from bert_ner.hardware import precision_problems
+from bert_ner.outputs import read_log
+from bert_ner.scoring import OVERALL_SCORES, flatten, metric_names, score
+from bert_ner.training_options import REFUSED_TRAINING_ARGS, best_model_problems
 from tests.conftest import QUICK, SCRATCH
 from train import main
 
@@ -74,7 +74,7 @@ def test_only_fields_trainer_never_reads_are_refused_at_their_defaults():
     would mislead (do_train: false does not mean evaluate only)."""
     from transformers import TrainingArguments
 
-    from ner.training_options import NOT_READ_BY_TRAINER
+    from bert_ner.training_options import NOT_READ_BY_TRAINER
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainingArguments) if f.init}
     for name, refusal in REFUSED_TRAINING_ARGS.items():

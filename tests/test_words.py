@@ -5,8 +5,8 @@ import random
 import numpy as np
 import pytest
 
-import ner.words
-from ner.words import (
+import bert_ner.words
+from bert_ner.words import (
     IGNORE_INDEX,
     NO_WORD,
     Decoded,
@@ -194,7 +194,7 @@ def test_sentence_starts_cut_the_text_into_sentences_that_share_no_character(tex
 
 def split_without_shortcut(text: str, monkeypatch) -> list[list[tuple[int, int]]]:
     with monkeypatch.context() as patch:
-        patch.setattr(ner.words, "_one_sentence", lambda text: False)
+        patch.setattr(bert_ner.words, "_one_sentence", lambda text: False)
         return split_sentences(text)
 
 
@@ -221,7 +221,7 @@ def split_without_shortcut(text: str, monkeypatch) -> list[list[tuple[int, int]]
     ],
 )
 def test_one_sentence_shortcut_is_taken_only_where_pysbd_keeps_the_text_whole(text, shortcut, monkeypatch):
-    assert ner.words._one_sentence(text) == shortcut
+    assert bert_ner.words._one_sentence(text) == shortcut
     assert split_sentences(text) == split_without_shortcut(text, monkeypatch)
 
 
@@ -238,7 +238,7 @@ def test_one_sentence_shortcut_splits_random_texts_as_pysbd_does(monkeypatch):
     ]
     rng = random.Random(0)
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 20))) for _ in range(3000)]
-    taken = [text for text in texts if ner.words._one_sentence(text)]
+    taken = [text for text in texts if bert_ner.words._one_sentence(text)]
     assert len(taken) > 300  # the shortcut is exercised
     assert [split_sentences(text) for text in taken] == [split_without_shortcut(text, monkeypatch) for text in taken]
 

@@ -1,0 +1,138 @@
+"""Hyperparameter search: Trainer.hyperparameter_search with Optuna over the `search:` space,
+maximizing a validation score. Optuna is optional (requirements-search.txt).
+
+Trials train without checkpoints in a scratch directory beside output_dir. The sampler is seeded
+with training.seed, so on CPU the same config searches the same way every time: a search killed
+during the final training finds the same best settings when rerun, and that training resumes.
+"""
+
+import functools
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bert_ner.config import SEARCH_SPACE, SearchConfig
+from bert_ner.errors import UserError
+from bert_ner.outputs import TRIAL_DIR_PREFIX, sibling_dir
+
+log = logging.getLogger("bert_ner")
+
+INSTALL_HINT = "pip install -r requirements-search.txt"
+STUDY_NAME = "bert-ner"
+# What changes for a trial: no checkpoints (trials are cheap to repeat, and many), nothing kept.
+TRIAL_TRAINING = {"save_strategy": "no", "load_best_model_at_end": False}
+
+
+def require_optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise UserError(f"search.trials needs Optuna: {INSTALL_HINT}") from None
+    return optuna
+
+
+class SearchSpace:
+    """The `hp_space` Trainer calls with each Optuna trial: TrainingArguments field -> value.
+    With training.max_steps above 0, num_train_epochs is not searched: max_steps "overrides
+    num_train_epochs" (TrainingArguments' docs), so every sampled value would train the same."""
+
+    def __init__(self, search: SearchConfig, max_steps: int = -1):
+        self.search = search
+        self.names = [name for name in SEARCH_SPACE if not (name == "num_train_epochs" and max_steps > 0)]
+
+    def __call__(self, trial) -> dict[str, Any]:
+        values = {}
+        for name in self.names:
+            dimension, bounds = SEARCH_SPACE[name], getattr(self.search, name)
+            if dimension.kind == "choice":
+                values[name] = trial.suggest_categorical(name, bounds)
+            elif dimension.kind == "int":
+                values[name] = trial.suggest_int(name, *bounds)
+            else:
+                values[name] = trial.suggest_float(name, *bounds, log=dimension.kind == "log")
+        return values
+
+
+def objective_score(metrics: dict[str, float], objective: str) -> float:
+    """The number a trial is judged by: its last validation score."""
+    return metrics[f"eval_{objective}"]
+
+
+def trials_table(trials: list[dict[str, Any]], objective: str) -> list[str]:
+    """Tab-separated rows, one per trial: number, its score, its time, its settings."""
+    names = sorted({name for trial in trials for name in trial["params"]})
+    rows = ["\t".join(["trial", f"validation_{objective}", "seconds", *names])]
+    for trial in trials:
+        value = "failed" if trial["value"] is None else f"{trial['value']:.4f}"
+        params = [
+            f"{trial['params'][n]:.3g}" if isinstance(trial["params"].get(n), float) else str(trial["params"].get(n, ""))
+            for n in names
+        ]
+        rows.append("\t".join([str(trial["number"]), value, f"{trial['seconds']:.0f}", *params]))
+    return rows
+
+
+def run_search(trainer, search: SearchConfig, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the trials on a Trainer made with model_init; the best settings and every trial."""
+    optuna = require_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.InMemoryStorage()
+    space = SearchSpace(search, trainer.args.max_steps)
+    if unsearched := [name for name in SEARCH_SPACE if name not in space.names]:
+        log.info(
+            f"search: training.max_steps={trainer.args.max_steps} overrides {', '.join(unsearched)}, "
+            "so the trials do not vary it (set training.max_steps=-1 to search epochs)"
+        )
+    best = trainer.hyperparameter_search(
+        hp_space=space,
+        compute_objective=functools.partial(objective_score, objective=search.objective),
+        n_trials=search.trials,
+        direction="maximize",
+        backend="optuna",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        storage=storage,
+        study_name=STUDY_NAME,
+    )
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    trials = [
+        {
+            "number": t.number,
+            "value": t.value,
+            "seconds": (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0,
+            "params": t.params,
+        }
+        for t in study.trials
+    ]
+    return dict(best.hyperparameters), trials
+
+
+def best_yaml(best: dict[str, Any], trials: list[dict[str, Any]], objective: str) -> str:
+    """The best settings as a `training:` section to paste, with where they came from."""
+    winner = max((t for t in trials if t["value"] is not None), key=lambda t: t["value"])
+    header = f"# best of {len(trials)} trials: trial {winner['number']}, validation {objective} {winner['value']:.4f}\n"
+    return header + yaml.safe_dump({"training": best}, sort_keys=True)
+
+
+def scratch_dir(output_dir: Path) -> Path:
+    """Where the trials train, beside output_dir."""
+    return sibling_dir(output_dir, "search")
+
+
+def check_scratch(output_dir: Path) -> None:
+    """The scratch directory is removed after the search: refuse one that holds anything but the
+    trial directories a killed search left."""
+    scratch = scratch_dir(output_dir)
+    if scratch.exists():
+        foreign = sorted(p.name for p in scratch.iterdir() if not (p.is_dir() and p.name.startswith(TRIAL_DIR_PREFIX)))
+        if foreign or not scratch.is_dir():
+            raise UserError(
+                f"search: '{scratch}' is where the trials run and is deleted after them, but it holds other files "
+                f"(e.g. '{foreign[0] if foreign else scratch.name}'); move them out or choose another training.output_dir"
+            )
+
+
+def cleanup(output_dir: Path) -> None:
+    shutil.rmtree(scratch_dir(output_dir), ignore_errors=True)

@@ -1,0 +1,474 @@
+"""One word, one entity: the only place that decides what a word is and what an entity is.
+
+train.py, its scores, the error analysis, infer.py (PyTorch and ONNX) and the HTML view all go
+through these steps, so that what infer.py finds on text is what train.py scored:
+
+1. text -> words (`split_sentences`, `split_words`): character spans, sentences by pySBD, then
+   words by NLTK's Treebank-style word tokenizer (CoNLL's conventions: `U.S.-based` stays one
+   word, `Obama's` is `Obama` `'s`); training data comes already split into words.
+2. words -> model inputs (`encode`, `encode_with_context`, `tokenize_and_align`): a fast
+   tokenizer on the words, a sentence between its neighbours' words where the model was trained
+   with document context; `word_ids()` ties every sub-token to its word.
+3. sub-token outputs -> one score vector per word (`word_scores`): the word's first sub-token, as
+   training labels it, paired by `word_ids`, never by position.
+4. scores -> one tag per word (`decode`): a Viterbi pass that only allows valid IOB2 (I-X only
+   after B-X or I-X), or the most likely tag of each word when Viterbi is off.
+5. tags -> entities (`spans`, `entities`): strict IOB2, as seqeval and conlleval read them.
+"""
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from bert_ner.context import LEFT, RIGHT, context_words, room, sub_token_lengths
+from bert_ner.tags import OUTSIDE, TAGS, TOKENS, to_iob2
+
+IGNORE_INDEX = -100  # PyTorch's cross-entropy skips this label: special tokens, later sub-tokens
+NO_WORD = -1  # in a `word_index` row: a special token, padding, or a context word (not scored)
+AGGREGATIONS = ("first", "average", "max")  # how a word's sub-tokens combine; "first" is how training labels
+DEFAULT_AGGREGATION = "first"
+
+Span = tuple[str, int, int]  # (entity type, first word, one past the last word)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. text -> words
+
+
+CONTINUING = ("Mn", "Me", "Cf")  # Unicode categories of marks and joiners: part of the character before them
+EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)  # skin tones (category Sk): part of the emoji before them
+REPLACEMENT_CHARACTER = "\ufffd"  # category So, but it stands for a lost letter of the word around it
+
+
+def _is_symbol(character: str) -> bool:
+    """Emoji, pictographs and other symbols (Unicode category So): never part of a word."""
+    if character == REPLACEMENT_CHARACTER:
+        return False
+    return unicodedata.category(character) == "So" or ord(character) in EMOJI_MODIFIERS
+
+
+def _split_symbols(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split text[start:end] where symbols meet other characters (`Paris😀` -> `Paris` `😀`).
+    Marks and joiners (variation selectors, zero-width joiners) stay with what they follow, so an
+    emoji sequence or a Persian word with a joiner stays whole."""
+    if text[start:end].isascii():  # ASCII has no symbols (category So): most words, checked at C speed
+        return [(start, end)]
+    pieces, piece_start, previous = [], start, None
+    for i in range(start, end):
+        kind = _is_symbol(text[i]) if unicodedata.category(text[i]) not in CONTINUING else previous
+        if previous is not None and kind != previous:
+            pieces.append((piece_start, i))
+            piece_start = i
+        previous = kind
+    pieces.append((piece_start, end))
+    return pieces
+
+
+def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
+    """Where each sentence of `text` starts (character offsets, the first is 0), by pySBD's
+    rule-based English splitter (no model or data download): abbreviations such as `U.S.` or
+    `Dr.` do not end a sentence. `breaks` are offsets where a sentence starts in any case (the
+    lines of a document). A text that pySBD would keep whole skips it (`_one_sentence`)."""
+    # Each sentence pySBD returns is the text's own characters (clean=False). Its `segment` looks
+    # each one up with a regex compiled for that sentence alone, which was half of infer.py's
+    # splitting time on short lines. `str.find` from where the last sentence ended finds the same
+    # starts, except where pySBD returns two sentences that share a character (`great....  Next`):
+    # its regex could start the second inside the first; here it starts after it.
+    starts, cursor = set(breaks), 0
+    if not _one_sentence(text):
+        for sentence in _sentence_splitter().processor(text).process():
+            start = text.find(sentence, cursor)
+            if start >= 0:
+                if not _inside_a_name(text, start):
+                    starts.add(_base_of(text, start))
+                cursor = start + len(sentence)
+    # Only the starts are used, so every character lands in exactly one sentence whatever the ends.
+    return sorted({0} | {start for start in starts if 0 < start < len(text)})
+
+
+# pySBD ends a sentence after an abbreviation it does not take for a title when a capital follows.
+# In text to tag, these abbreviations mostly sit inside a name (`Samsung Electronics Co. Ltd.`,
+# `Warner Bros. Pictures`, `Ft. Worth`), where a false sentence end cuts the entity in two, since
+# tags are decoded sentence by sentence; a missed end (`Apple Inc. The firm ...`) only reads two
+# sentences as one. From pySBD's English abbreviations (pysbd/lang/english.py), those of names.
+NAME_ABBREVIATIONS = frozenset({"Assn.", "Bros.", "Co.", "Corp.", "Cos.", "Dept.", "Ft.", "Inc.", "Ltd.", "Mfg.", "Univ."})
+
+
+def _inside_a_name(text: str, start: int) -> bool:
+    """Whether a sentence pySBD starts at `start` follows one of NAME_ABBREVIATIONS, on the same line."""
+    window = max(0, start - 16)  # a few characters back, not the whole text: a long text has many starts
+    before = text[window:start].rstrip(" \t")
+    word = before.rsplit(None, 1)[-1] if before.strip() else ""
+    first = window + len(before) - len(word)  # where that word starts: a whole word, not the end of one
+    return word in NAME_ABBREVIATIONS and (first == 0 or text[first - 1].isspace())
+
+
+def _base_of(text: str, start: int) -> int:
+    """`start`, or where marks and joiners there begin with the character they belong to: pySBD
+    deletes its placeholder `☝` from `☝️ Look.` and starts the sentence at the variation selector."""
+    while start > 0 and unicodedata.category(text[start]) in CONTINUING:
+        start -= 1
+    return start
+
+
+# pySBD ends a sentence only at one of these marks, at a line break, after a list item such as
+# `a)` or `2)`, after a dash and a quote, after a quote or bracket that opens the text (`"Go," he
+# said.`), or at one of the characters its rules use as placeholders (`☄`, `☝`, which it may
+# also delete): pysbd/processor.py, lists_item_replacer.py, lang/common/. A text with none of
+# them, but for one mark at its end, is one sentence and goes without pySBD: two thirds of
+# CoNLL-2003's sentences, whose splitting then takes a third less time, with the same words on
+# every sentence of CoNLL-2003 and WNUT-17 (`python bench/one_sentence.py`) and on the cases and
+# random texts of tests/test_words.py.
+_SENTENCE_ENDS = "。．.！!?？"  # pySBD's Punctuations
+_PYSBD_PLACEHOLDERS = "ƪȸȹᓰᓱᓳᓴᓷᓸ∮∯⌬⎋☄☇☈☉☏☝♝♟♨♬♭✂"
+_MAY_END_SENTENCE = re.compile(
+    f"[{_SENTENCE_ENDS}{_PYSBD_PLACEHOLDERS})\n\r]" + r"|-[\"'“”]\s"  # `-" He`: QUOTATION_AT_END_OF_SENTENCE_REGEX
+)
+_OPENING_QUOTES_AND_BRACKETS = tuple("\"'“‘「（(")
+
+
+def _one_sentence(text: str) -> bool:
+    """Whether pySBD would keep `text` whole, by the rule above (False when unsure)."""
+    body = text.strip()
+    if body[-1:] and body[-1] in _SENTENCE_ENDS:
+        body = body[:-1]
+    return not body.startswith(_OPENING_QUOTES_AND_BRACKETS) and _MAY_END_SENTENCE.search(body) is None
+
+
+@functools.cache
+def _sentence_splitter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_sentences(text: str, breaks: tuple[int, ...] = ()) -> list[list[tuple[int, int]]]:
+    """The words of raw text as (start, end) character offsets, grouped by sentence; sentences
+    without words are left out.
+
+    The text is split into sentences first (`sentence_starts`), so that a period ends a sentence
+    and not a word (`Paris.` is `Paris` `.` mid-paragraph too); then each sentence into words by
+    NLTK's NLTKWordTokenizer (the improved Penn Treebank rules behind nltk.word_tokenize, no
+    data download). Together they reproduce 99.9% of CoNLL-2003's test tokens on one sentence
+    per line and 99.4% on whole detokenized articles per line, more than the other splitters we
+    measured (README: "What a word is"). Symbols stuck to a word become words of their own.
+    """
+    from nltk.tokenize import NLTKWordTokenizer
+
+    tokenizer, sentences = NLTKWordTokenizer(), []
+    starts = sentence_starts(text, breaks) if text else []
+    for first, end in zip(starts, starts[1:] + [len(text)]):
+        words = []
+        for start, stop in tokenizer.span_tokenize(text[first:end]):
+            words += _split_symbols(text, first + start, first + stop)
+        if words:
+            sentences.append(words)
+    return sentences
+
+
+def split_words(text: str) -> list[tuple[int, int]]:
+    """The words of raw text as (start, end) character offsets; text[start:end] is the word
+    (`split_sentences`, without the grouping)."""
+    return [word for sentence in split_sentences(text) for word in sentence]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. words -> model inputs (training: sub-token labels)
+
+
+def encode(tokenizer, words: list[list[str]], max_length: int | None = None, **options):
+    """Sub-token inputs for pre-split words, cut at `max_length` sub-tokens (special tokens
+    included; None = never cut); `options` go to the tokenizer (stride and
+    return_overflowing_tokens for the windows of a long text)."""
+    cut = {"truncation": True, "max_length": max_length} if max_length is not None else {}
+    return tokenizer(words, is_split_into_words=True, **cut, **options)
+
+
+def visible_words(batch, tokenizer) -> dict:
+    """`Dataset.map`: each sentence without the words that become no sub-token at all (a zero-width
+    space, a control character or an empty string alone). The model cannot see them, so they are
+    neither labelled nor scored: a file with them scores as the file without them. Tags are
+    repaired to IOB2 after (a dropped B- word leaves an I- that now opens the entity)."""
+    pieces = encode(tokenizer, batch[TOKENS], add_special_tokens=False)
+    tokens, tags = [], []
+    for i, (words, word_tags) in enumerate(zip(batch[TOKENS], batch[TAGS])):
+        seen = {w for w in pieces.word_ids(i) if w is not None}
+        tokens.append([word for j, word in enumerate(words) if j in seen])
+        tags.append(to_iob2([tag for j, tag in enumerate(word_tags) if j in seen]))
+    return {TOKENS: tokens, TAGS: tags}
+
+
+def encode_with_context(tokenizer, sentences: list[list[str]], context_tokens: int, max_length: int):
+    """The model inputs of one document's sentences, each between up to `context_tokens`
+    sub-tokens of its neighbours' words on each side, exactly as train.py encodes them
+    (`with_context`, then `tokenize_and_align`); per input the sentence word of each sub-token
+    (`sentence_word_index`); and each sentence's own size in sub-tokens."""
+    lengths = sub_token_lengths(tokenizer, sentences)
+    pairs = context_words(sentences, lengths, [0] * len(sentences), context_tokens, room(tokenizer, max_length))
+    encoded = encode(tokenizer, [left + words + right for (left, right), words in zip(pairs, sentences)], max_length)
+    indexes = [
+        sentence_word_index(encoded.word_ids(i), len(left), len(words))
+        for i, ((left, _), words) in enumerate(zip(pairs, sentences))
+    ]
+    return encoded, indexes, [sum(counts) for counts in lengths]
+
+
+def inside_labels(labels: list[str]) -> list[int]:
+    """For each label id, the id to give a word's later sub-tokens: B-X -> I-X, anything else itself."""
+    index = {label: i for i, label in enumerate(labels)}
+    return [index.get("I-" + label[2:], i) if label.startswith("B-") else i for i, label in enumerate(labels)]
+
+
+def align_labels(word_ids: list[int | None], word_labels: list[int], label_all_tokens: bool, inside: list[int]) -> list[int]:
+    """One label per sub-token: the word's label on its first sub-token; on later ones IGNORE_INDEX,
+    or the word's I- label when `label_all_tokens`; IGNORE_INDEX on special tokens and on words
+    whose label is IGNORE_INDEX (context)."""
+    aligned, previous = [], None
+    for word in word_ids:
+        if word is None or word_labels[word] == IGNORE_INDEX:
+            aligned.append(IGNORE_INDEX)
+        elif word != previous:
+            aligned.append(word_labels[word])
+        else:
+            aligned.append(inside[word_labels[word]] if label_all_tokens else IGNORE_INDEX)
+        previous = word
+    return aligned
+
+
+def sentence_word_index(word_ids: list[int | None], first: int, count: int) -> list[int]:
+    """Per sub-token, the index of its word in the sentence (words first..first+count-1 of the
+    input), or NO_WORD for special tokens and context words."""
+    return [w - first if w is not None and first <= w < first + count else NO_WORD for w in word_ids]
+
+
+def words_kept(word_ids: list[int | None], first: int, count: int) -> int:
+    """How many of the words first..first+count-1 have at least one sub-token in the input."""
+    return len({w for w in word_ids if w is not None and first <= w < first + count})
+
+
+def tokenize_and_align(batch, tokenizer, label2id: dict[str, int], max_length: int, label_all_tokens: bool) -> dict:
+    """Tokenize a batch of sentences, between their context words when the batch has them, and give
+    every sub-token its label and its sentence word (for `Dataset.map`). Context words are never
+    labelled. `words_kept` counts the words left after truncation."""
+    no_context = [[] for _ in batch[TOKENS]]
+    lefts, rights = batch.get(LEFT, no_context), batch.get(RIGHT, no_context)
+    words = [left + sentence + right for left, sentence, right in zip(lefts, batch[TOKENS], rights)]
+    encoded = encode(tokenizer, words, max_length)
+    inside = inside_labels(list(label2id))
+    encoded["labels"], encoded["word_index"], encoded["words_kept"] = [], [], []
+    for i, (left, tags, right) in enumerate(zip(lefts, batch[TAGS], rights)):
+        word_ids = encoded.word_ids(i)
+        word_labels = [IGNORE_INDEX] * len(left) + [label2id[tag] for tag in tags] + [IGNORE_INDEX] * len(right)
+        encoded["labels"].append(align_labels(word_ids, word_labels, label_all_tokens, inside))
+        encoded["word_index"].append(sentence_word_index(word_ids, len(left), len(tags)))
+        encoded["words_kept"].append(words_kept(word_ids, len(left), len(tags)))
+    return encoded
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. sub-token outputs -> one score vector per word
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis, computed stably in float64."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _aggregate(probabilities: np.ndarray, aggregation: str) -> np.ndarray:
+    """One word's label probabilities from its sub-tokens' (shape [sub-tokens, labels])."""
+    if aggregation == "first":
+        return probabilities[0]
+    if aggregation == "average":
+        return probabilities.mean(axis=0)
+    if aggregation == "max":  # the sub-token the model is surest about speaks for the word
+        return probabilities[probabilities.max(axis=1).argmax()]
+    raise ValueError(f"aggregation must be one of {AGGREGATIONS}, not {aggregation!r}")
+
+
+def word_scores(windows, word_count: int, aggregation: str = DEFAULT_AGGREGATION) -> tuple[np.ndarray, np.ndarray]:
+    """Label probabilities per word, shape [word_count, labels], and which words have any (a word
+    cut off by truncation, or one that became no sub-token, has none: shape [word_count], bool).
+
+    `windows` are (word index per sub-token, None or NO_WORD where none; probabilities, shape
+    [sub-tokens, labels]) for the model inputs that cover the words. A word seen by several
+    overlapping windows of a long text takes its scores from the one where it sits furthest from
+    an edge, where the model saw most of its surroundings.
+    """
+    scores, margin = None, np.full(word_count, -1)
+    for word_index, probabilities in windows:
+        probabilities = np.asarray(probabilities)
+        if scores is None:
+            scores = np.zeros((word_count, probabilities.shape[-1]))
+        positions: dict[int, list[int]] = {}
+        for position, word in enumerate(word_index):
+            if word is not None and word != NO_WORD:
+                positions.setdefault(word, []).append(position)
+        if not positions:
+            continue
+        lowest, highest = min(p[0] for p in positions.values()), max(p[-1] for p in positions.values())
+        for word, at in positions.items():
+            distance = min(at[0] - lowest, highest - at[-1])
+            if distance > margin[word]:
+                margin[word] = distance
+                scores[word] = _aggregate(probabilities[at], aggregation)
+    if scores is None:
+        scores = np.zeros((word_count, 0))
+    return scores, margin >= 0
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. scores -> tags
+
+
+def transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Which tags may follow which (shape [labels, labels], previous x next) and which may open a
+    sentence (shape [labels]), under IOB2: I-X only after B-X or I-X. A type whose B- tag the
+    model lacks (an IOB1-only label set) is left unconstrained, or it could never be predicted."""
+    types = [label[2:] if label[:2] in ("B-", "I-") else None for label in labels]
+    constrained = [label.startswith("I-") and f"B-{types[i]}" in labels for i, label in enumerate(labels)]
+    allowed = np.ones((len(labels), len(labels)), dtype=bool)
+    for j, label in enumerate(labels):
+        if constrained[j]:
+            allowed[:, j] = [types[i] == types[j] for i in range(len(labels))]
+    return allowed, ~np.array(constrained, dtype=bool)
+
+
+def viterbi(log_probabilities: np.ndarray, allowed: np.ndarray, start: np.ndarray) -> list[int]:
+    """The label ids of the most probable sequence that only uses allowed transitions.
+
+    log_probabilities: shape [words, labels]. Words are scored independently by the model, so the
+    best path maximises the sum of its words' log-probabilities under the constraints.
+    """
+    if len(log_probabilities) == 0:
+        return []
+    barrier = np.where(allowed, 0.0, -np.inf)
+    best = log_probabilities[0] + np.where(start, 0.0, -np.inf)
+    back = np.zeros(log_probabilities.shape, dtype=int)
+    for i in range(1, len(log_probabilities)):
+        total = best[:, None] + barrier  # previous x next
+        back[i] = total.argmax(axis=0)
+        best = total.max(axis=0) + log_probabilities[i]
+    path = [int(best.argmax())]
+    for i in range(len(log_probabilities) - 1, 0, -1):
+        path.append(int(back[i][path[-1]]))
+    return path[::-1]
+
+
+@dataclass
+class Decoded:
+    """One tag per word, and the model's probability of that tag (None for a word it never saw)."""
+
+    tags: list[str]
+    probabilities: list[float | None]
+
+
+def decode(scores: np.ndarray, seen: np.ndarray, labels: list[str], use_viterbi: bool = True) -> Decoded:
+    """Tags for words from their label probabilities (`word_scores`).
+
+    Words without scores (cut off, or no sub-token at all) take no part in decoding. They are O,
+    except inside an entity: a zero-width word between `New` (B-LOC) and `York` (I-LOC) continues
+    it, so that the tags stay valid IOB2 and the entity stays whole.
+    """
+    tags, probabilities = [OUTSIDE] * len(seen), [None] * len(seen)
+    visible = [int(i) for i in np.flatnonzero(seen)]
+    if not visible:
+        return Decoded(tags, probabilities)
+    chosen = scores[visible]
+    if use_viterbi:
+        path = viterbi(np.log(np.clip(chosen, 1e-30, None)), *transitions(labels))
+    else:
+        path = [int(i) for i in chosen.argmax(axis=1)]
+    for row, (word, label) in enumerate(zip(visible, path)):
+        tags[word], probabilities[word] = labels[label], float(chosen[row, label])
+    for before, after in zip(visible, visible[1:]):
+        if after > before + 1 and tags[after].startswith("I-") and tags[before][2:] == tags[after][2:]:
+            tags[before + 1 : after] = [tags[after]] * (after - before - 1)
+    return Decoded(tags, probabilities)
+
+
+def entity_types(labels: list[str]) -> list[str]:
+    """The entity types an IOB2 label set names, sorted: O B-PER I-PER B-LOC -> LOC PER."""
+    return sorted({label[2:] for label in labels if label[:2] in ("B-", "I-")})
+
+
+def labels_of(id2label: dict) -> list[str]:
+    """A model's label names in id order."""
+    return [id2label[i] for i in sorted(id2label, key=int)]
+
+
+def decode_logits(
+    word_index: list[int], logits: np.ndarray, word_count: int, labels: list[str], use_viterbi: bool = True
+) -> list[str]:
+    """Tags for the `word_count` words of one encoded sentence, from the model's logits for its
+    input (shape [sub-tokens or more, labels]; Trainer pads with -100 past the input)."""
+    probabilities = softmax(np.asarray(logits)[: len(word_index)])
+    scores, seen = word_scores([(word_index, probabilities)], word_count)
+    return decode(scores, seen, labels, use_viterbi).tags
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. tags -> entities
+
+
+def spans(tags: list[str]) -> list[Span]:
+    """Strict IOB2 entities in a tag sequence: B-X opens one, I-X continues it; an I-X that
+    continues nothing is no entity (seqeval's strict mode; after Viterbi it cannot occur)."""
+    found: list[Span] = []
+    current: list | None = None
+    for i, tag in enumerate(tags + [OUTSIDE]):
+        continues = current is not None and tag == f"I-{current[0]}"
+        if current is not None and not continues:
+            found.append((current[0], current[1], i))
+            current = None
+        if tag.startswith("B-"):
+            current = [tag[2:], i]
+    return found
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity in a text: its type, its exact text (`text[start:end]` of the input, character
+    offsets), and its score (0-1). `as_dict()` is the record infer.py --json writes."""
+
+    type: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+    def as_dict(self) -> dict:
+        """The JSON record, under the token-classification pipeline's key names."""
+        return {"entity_group": self.type, "word": self.text, "start": self.start, "end": self.end, "score": self.score}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Entity":
+        return cls(record["entity_group"], record["word"], record["start"], record["end"], record["score"])
+
+
+def entities(text: str, word_spans: list[tuple[int, int]], decoded: Decoded) -> list[dict]:
+    """Entities with character offsets into `text`: the exact substring from the entity's first
+    word to its last, and as score the mean probability of its words' tags."""
+    found = []
+    for kind, first, end in spans(decoded.tags):
+        start, stop = word_spans[first][0], word_spans[end - 1][1]
+        scored = [p for p in decoded.probabilities[first:end] if p is not None]
+        score = sum(scored) / len(scored)
+        found.append({"entity_group": kind, "word": text[start:stop], "start": start, "end": stop, "score": round(score, 4)})
+    return found
+
+
+def tags_for(word_spans: list[tuple[int, int]], found: list[dict]) -> list[str]:
+    """IOB2 tags for words at `word_spans` given entities with character offsets into the same
+    text (how benchmarks score raw-text entities against gold words): a word belongs to the
+    entity it overlaps."""
+    tags = [OUTSIDE] * len(word_spans)
+    for entity in found:
+        covered = [i for i, (s, e) in enumerate(word_spans) if s < entity["end"] and e > entity["start"]]
+        for k, i in enumerate(covered):
+            tags[i] = ("B-" if k == 0 else "I-") + entity["entity_group"]
+    return tags
