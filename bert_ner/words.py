@@ -17,9 +17,13 @@ through these steps, so that what infer.py finds on text is what train.py scored
 """
 
 import functools
+import importlib.util
 import re
+import sys
+import types
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -145,6 +149,34 @@ def _sentence_splitter():
     return pysbd.Segmenter(language="en", clean=False)
 
 
+NLTK_STAND_INS = ("nltk", "nltk.tokenize")  # the packages around the one module the word rules need
+
+
+@functools.cache
+def _word_tokenizer():
+    """NLTK's NLTKWordTokenizer. Where the process has not imported NLTK, its module is imported
+    without the `nltk` and `nltk.tokenize` packages' __init__: those import all of NLTK, and SciPy
+    through nltk.metrics where SciPy is installed, which made a one-sentence run of the ONNX
+    backend several times slower (bench/cold_start.py). The stand-in packages and what was
+    imported under them are removed again, so that a later `import nltk` is the whole, real one."""
+    if "nltk" in sys.modules:
+        from nltk.tokenize.destructive import NLTKWordTokenizer
+
+        return NLTKWordTokenizer()
+    spec = importlib.util.find_spec("nltk")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("No module named 'nltk'")
+    root = Path(spec.submodule_search_locations[0])
+    for name, path in zip(NLTK_STAND_INS, (root, root / "tokenize")):
+        sys.modules[name] = stand_in = types.ModuleType(name)
+        stand_in.__path__ = [str(path)]
+    try:
+        return importlib.import_module("nltk.tokenize.destructive").NLTKWordTokenizer()
+    finally:
+        for name in [name for name in sys.modules if name == "nltk" or name.startswith("nltk.")]:
+            del sys.modules[name]
+
+
 def split_sentences(text: str, breaks: tuple[int, ...] = ()) -> list[list[tuple[int, int]]]:
     """The words of raw text as (start, end) character offsets, grouped by sentence; sentences
     without words are left out.
@@ -156,9 +188,7 @@ def split_sentences(text: str, breaks: tuple[int, ...] = ()) -> list[list[tuple[
     per line and 99.4% on whole detokenized articles per line, more than the other splitters we
     measured (README: "What a word is"). Symbols stuck to a word become words of their own.
     """
-    from nltk.tokenize import NLTKWordTokenizer
-
-    tokenizer, sentences = NLTKWordTokenizer(), []
+    tokenizer, sentences = _word_tokenizer(), []
     starts = sentence_starts(text, breaks) if text else []
     for first, end in zip(starts, starts[1:] + [len(text)]):
         words = []

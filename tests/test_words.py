@@ -372,3 +372,26 @@ def test_entities_take_offsets_and_text_from_the_words():
 )
 def test_tags_for(word_spans, found, expected):
     assert tags_for(word_spans, found) == expected
+
+
+LIGHT_WORDS = """
+import sys
+from bert_ner.words import split_words
+print(split_words("Obama's U.S.-based firm."))
+print(sorted(name for name in sys.modules if name.split(".")[0] in ("nltk", "scipy")))
+import nltk
+print(nltk.tokenize.TreebankWordTokenizer().tokenize("a firm") and nltk.tokenize.destructive.NLTKWordTokenizer.__name__)
+"""
+
+
+def test_words_need_one_module_of_nltk_and_a_later_import_of_nltk_is_whole():
+    """NLTK's package __init__ imports all of NLTK (and SciPy where installed): the word rules load
+    only the module they need, and leave nothing behind that a user's own `import nltk` would miss."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", LIGHT_WORDS], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    words, modules, later = run.stdout.splitlines()
+    assert words == "[(0, 5), (5, 7), (8, 18), (19, 23), (23, 24)]"
+    assert modules == "[]" and later == "NLTKWordTokenizer"
