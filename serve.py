@@ -4,8 +4,8 @@
     python serve.py [--model bert-ner] [--port 8000] [--backend onnx-int8]
     curl -s localhost:8000/v1/entities -d '{"texts": ["Barack Obama was born in Hawaii"]}'
 
-POST /v1/entities answers with the records `infer.py --json` writes for the same texts (README:
-Serving over HTTP, for what texts tagged in the same model call change);
+POST /v1/entities answers with the records `infer.py --json` writes for the same texts (docs/serving.md
+says what texts tagged in the same model call change);
 GET /health and GET /v1/model describe the service (bert_ner/serving.py). SIGTERM or Ctrl-C finishes
 the requests in flight, then exits.
 """

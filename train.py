@@ -308,7 +308,10 @@ def summary(scores: dict, output_dir: Path) -> str:
 
 def run(args: argparse.Namespace) -> None:
     require_packages(
-        "torch", "transformers", "datasets", hint="training needs PyTorch (README, Install), then pip install -r requirements.txt"
+        "torch",
+        "transformers",
+        "datasets",
+        hint="training needs PyTorch (docs/training.md: Install), then pip install -r requirements.txt",
     )
     from transformers.utils import logging as transformers_logging
 

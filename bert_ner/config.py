@@ -40,7 +40,7 @@ TRAINING_DEFAULTS = {
     "logging_steps": 50,
     "report_to": "none",
     # Batches of similar lengths: 2x the real tokens/s of random batches on CoNLL-2003, same test F1
-    # (README, Results > Speed). train_sampling_strategy: random restores the plain recipe.
+    # (docs/speed.md). train_sampling_strategy: random restores the plain recipe.
     "train_sampling_strategy": "group_by_length",
     # Every weight of a token classifier gets a gradient; the search for unused ones costs each step.
     "ddp_find_unused_parameters": False,
@@ -147,22 +147,19 @@ class DataConfig:
     tags_column: str = field(default="ner_tags", metadata=_help("column (or JSON key) holding the tag list"))
     widen_spans: bool = field(
         default=False,
-        metadata=_help(
-            "span files (README: Data from annotation tools): a span that ends inside a word is an error; "
-            "true = widen it to whole words"
-        ),
+        metadata=_help("span files (docs/data.md): a span that ends inside a word is an error; true = widen it to whole words"),
     )
     max_length: int | None = field(
         default=None, metadata=_help("sub-tokens per input, longer ones are truncated; null = the model's limit", min=8)
     )
     context_tokens: int = field(
-        # 128 had the best dev F1 of 0-256 over three seeds, +0.6 test F1 over none (README, Results).
+        # The context size with the best dev F1 over three seeds (docs/results.md).
         default=128,
         metadata=_help("sub-tokens of neighbouring sentences (same document) added on each side as context; 0 = off", min=0),
     )
     context_dropout: float = field(
-        # 0.5, FLERT's: dev F1 90.10 with context and 89.77 on sentences alone, against 90.40 and
-        # 85.56 without dropout (MiniLM, CoNLL-2003, context 128; README, Results > Document context).
+        # 0.5, FLERT's: one model that reads sentences with context and alone about as well as
+        # the models trained for each (docs/results.md).
         default=0.5,
         metadata=_help(
             "share of training sentences that see no context in each epoch, drawn anew per epoch, so that one model "

@@ -138,7 +138,7 @@ def read_jsonl(path: Path, tokens_key: str, tags_key: str) -> dict[str, list]:
             found = ", ".join(map(str, record)) if isinstance(record, dict) else type(record).__name__
             raise UserError(
                 f"{where}: expected an object with '{tokens_key}' and '{tags_key}' lists (set data.tokens_column / "
-                f"data.tags_column), or character spans with 'text' (README: Data from annotation tools); found {found}"
+                f"data.tags_column), or character spans with 'text' (docs/data.md); found {found}"
             )
         words, tags = record[tokens_key], record[tags_key]
         if not isinstance(words, list) or not isinstance(tags, list) or len(words) != len(tags):
@@ -192,7 +192,7 @@ def read_file(path: str, cfg: DataConfig):
         rows, expected = read_conll(file), "one 'word tag' line per word, blank lines between sentences"
     elif looks_like_spans(first_line(file), cfg.tokens_column, cfg.tags_column):
         rows = read_spans(file, cfg.widen_spans)
-        expected = "texts with their entity spans, or annotated Label Studio tasks (README: Data from annotation tools)"
+        expected = "texts with their entity spans, or annotated Label Studio tasks (docs/data.md)"
     else:
         rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)
         expected = f"one JSON object per line with '{cfg.tokens_column}' and '{cfg.tags_column}' lists"

@@ -62,7 +62,7 @@ def load_error(name: str, key: str, error: Exception) -> UserError:
     if offline() and not looks_local(name):
         return UserError(
             f"{key}: '{name}' is not in your Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; run once "
-            f"with network and without HF_HUB_OFFLINE to cache it, or {local_instead(key)} (README: Without network)"
+            f"with network and without HF_HUB_OFFLINE to cache it, or {local_instead(key)} (docs/training.md: Without network)"
         )
     if type(error).__name__ == "SafetensorError":  # safetensors, imported only where weights load
         return UserError(

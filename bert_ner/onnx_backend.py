@@ -48,7 +48,7 @@ def export(model, tokenizer, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     # Eager attention exports as plain MatMul and Softmax. SDPA's export adds mask ops per layer
-    # (IsNaN, Where, Slice, Concat) that ran slower under ONNX Runtime (README, Results > Speed).
+    # (IsNaN, Where, Slice, Concat) that ran slower under ONNX Runtime (docs/speed.md).
     model.set_attn_implementation("eager")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # optional-operator notices (torchvision)
     with warnings.catch_warnings():
@@ -71,8 +71,8 @@ def export(model, tokenizer, path: Path) -> None:
 
 def quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of the MatMul weights (activations are quantized on the fly):
-    smaller and faster on CPU. One scale per output channel, not per tensor, which cost 1.2 test F1
-    on CoNLL-2003 with MiniLM; embeddings stay float, which is faster here (README, Results)."""
+    smaller and faster on CPU. One scale per output channel, not per tensor, which cost test F1;
+    embeddings stay float, which is faster (docs/speed.md)."""
     require("onnx", EXPORT_REQUIREMENTS)
     quantization = require("onnxruntime.quantization")
     root = logging.getLogger()
@@ -86,8 +86,7 @@ def quantize(source: Path, target: Path) -> None:
 
 
 # ONNX Runtime's graph fusions that made the MiniLM export slower on CPU: fused SkipLayerNormalization
-# took 21% of the int8 run's kernel time, Add and LayerNormalization apart take less (README,
-# Results > Speed).
+# took more of the int8 run's kernel time than Add and LayerNormalization apart (docs/speed.md).
 SLOWER_FUSIONS = ["SkipLayerNormFusion"]
 
 

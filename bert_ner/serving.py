@@ -43,7 +43,7 @@ class Limits:
 
 
 # How requests share model calls (Batcher); serve.py's --max-batch and --batch-wait-ms. How these
-# serve 32 clients on 2 cores, against infer.py's batched rate: README, Serving over HTTP.
+# serve 32 clients on 2 cores, against infer.py's batched rate: docs/speed.md.
 MAX_BATCH = 32  # texts gathered from requests into one batch
 BATCH_WAIT_MS = 5.0  # how long the first request of a batch waits for others
 

@@ -1,6 +1,6 @@
 """Which `training:` fields (transformers.TrainingArguments) train.py cannot honour as the
 transformers docs describe them, and why; and the checks that find a broken field in seconds
-rather than after an epoch. README > Configuration > Training options keeps the same list.
+rather than after an epoch. docs/training.md, Training options, keeps the same list.
 
 Everything not refused here goes to TrainingArguments unchanged and does what its docs say.
 """

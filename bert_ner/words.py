@@ -184,9 +184,9 @@ def split_sentences(text: str, breaks: tuple[int, ...] = ()) -> list[list[tuple[
     The text is split into sentences first (`sentence_starts`), so that a period ends a sentence
     and not a word (`Paris.` is `Paris` `.` mid-paragraph too); then each sentence into words by
     NLTK's NLTKWordTokenizer (the improved Penn Treebank rules behind nltk.word_tokenize, no
-    data download). Together they reproduce 99.9% of CoNLL-2003's test tokens on one sentence
-    per line and 99.4% on whole detokenized articles per line, more than the other splitters we
-    measured (README: "What a word is"). Symbols stuck to a word become words of their own.
+    data download). Together they reproduce more of CoNLL-2003's test tokens, on sentences and on
+    whole articles, than the other splitters bench/word_splitters.py measures (docs/results.md).
+    Symbols stuck to a word become words of their own.
     """
     tokenizer, sentences = _word_tokenizer(), []
     starts = sentence_starts(text, breaks) if text else []
