@@ -501,3 +501,38 @@ def test_a_model_directory_copied_alone_tags_as_in_place(demo_run, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     assert Tagger.load(str(copy)).tag(MIXED_TEXTS) == expected
     assert [[e.as_dict() for e in found] for found in Tagger.load("copied").pipe(MIXED_TEXTS)] == expected
+
+
+def test_the_python_api_gives_infer_py_s_records_as_entities(demo_run, capsys):
+    from bert_ner import Entity
+
+    tagger = Tagger.load(str(demo_run))
+    assert main(["--json", "--model", str(demo_run), *MIXED_TEXTS[:4]]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [[entity.as_dict() for entity in found] for found in tagger.pipe(MIXED_TEXTS[:4])] == [r["entities"] for r in records]
+    assert [entity.as_dict() for entity in tagger(MIXED_TEXTS[0])] == records[0]["entities"]
+    assert all(Entity.from_dict(e.as_dict()) == e for e in tagger(SENTENCE))
+    assert [e.text for e in tagger(SENTENCE)] == [word for _, word, _, _ in EXPECTED]
+
+
+def test_pipe_reads_documents_as_infer_py_documents_does(demo_run, capsys, tmp_path):
+    lines = ["Anna Schmidt met Reuters .", "Germany said so .", "", "Reuters said so ."]
+    (tmp_path / "lines.txt").write_text("\n".join(lines) + "\n")
+    assert main(["--json", "--documents", "--model", str(demo_run), "--file", str(tmp_path / "lines.txt")]) == 0
+    expected = [json.loads(line)["entities"] for line in capsys.readouterr().out.splitlines()]
+    found = Tagger.load(str(demo_run)).pipe(iter(lines), documents=True)
+    assert [[e.as_dict() for e in entities] for entities in found] == expected
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"backend": "tensorflow"}, "backend 'tensorflow' is not one of torch, onnx, onnx-int8"),
+        ({"backend": "onnx", "device": "cuda"}, "the ONNX backends run on CPU"),
+    ],
+)
+def test_tagger_load_refuses_what_it_cannot_do_in_one_line(demo_run, options, message):
+    from bert_ner.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        Tagger.load(str(demo_run), **options)
