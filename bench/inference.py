@@ -21,6 +21,8 @@ import statistics
 import time
 from pathlib import Path
 
+from results import write_result
+
 from bert_ner import Tagger
 from bert_ner.data import TAGS, TOKENS, read_conll, to_iob2
 from bert_ner.inference import BATCH_SIZE
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
+    parser.add_argument("--machine", default=None, help="where this ran, as the docs say it (default: this machine)")
     args = parser.parse_args()
 
     import torch
@@ -164,7 +167,7 @@ def main() -> None:
     )
     print("| run | sentences/s | p50 latency | p95 latency | test F1 | spans as batched PyTorch | achieved GOP/s | of peak |")
     print("|---|---|---|---|---|---|---|---|")
-    reference = None
+    reference, runs = None, []
     for name in sorted(args.runs, key=list(RUNS).index):
         backend, batched = RUNS[name]
         tagger = Tagger.load(args.model, backend, device="cpu")
@@ -183,6 +186,16 @@ def main() -> None:
             f"| {f1 * 100:.2f} | {same} | {achieved / 1e9:.0f} | {achieved / peaks[backend == 'onnx-int8']:.0%} |",
             flush=True,
         )
+        runs.append(
+            {"run": LABELS[name], "sentences_per_s": round(len(texts) / seconds, 1), "p50_ms": round(cuts[49] * 1000, 1),
+             "p95_ms": round(cuts[94] * 1000, 1), "test_f1": round(f1 * 100, 2), "same_spans_as_torch": same,
+             "achieved_gops": round(achieved / 1e9, 1), "share_of_peak": round(achieved / peaks[backend == "onnx-int8"], 3)}
+        )  # fmt: skip
+    figures = {
+        "model": Path(args.model).name, "sentences": len(texts), "torch_threads": threads, "batch_size": args.batch_size,
+        "peak_gflops_fp32": round(peaks[False] / 1e9), "peak_gops_int8": round(peaks[True] / 1e9), "runs": runs,
+    }  # fmt: skip
+    write_result(f"inference-{Path(args.model).name}", figures, args.machine)
 
 
 if __name__ == "__main__":

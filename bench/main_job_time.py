@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--conll", default="../shared/data/conll2003", help="holds train.txt")
     parser.add_argument("--vocab", default="../shared/data/bert-base-cased/vocab.txt", help="bert-base-cased's vocab.txt")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--machine", default=None, help="where this ran, as the docs say it (default: this machine)")
     args = parser.parse_args()
     train = Path(args.conll) / "train.txt"
     with tempfile.TemporaryDirectory() as out:
@@ -53,7 +54,7 @@ def main() -> None:
         "main_job_training_hours": round(per_step * steps / 3600, 1),
     }
     print(json.dumps(figures, indent=2))
-    write_result("main-job-time", figures)
+    write_result("main-job-time", figures, args.machine)
 
 
 if __name__ == "__main__":

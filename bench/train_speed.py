@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--conll", type=Path, default=Path("../shared/data/conll2003"))
     parser.add_argument("--steps", type=int, default=300, help="steps per variant (60 proved too few: +-10%% between runs)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--context", type=int, default=0, help="data.context_tokens (README's figures: 0, sentences alone)")
+    parser.add_argument("--context", type=int, default=0, help="data.context_tokens (0: sentences alone)")
     args = parser.parse_args()
 
     from transformers import set_seed

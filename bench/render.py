@@ -1,0 +1,183 @@
+"""Render the tables of docs/results.md and docs/speed.md from the JSON that the benchmarks wrote
+under bench/results/, so that no figure in the docs is copied by hand.
+
+    python bench/render.py            # rewrite the tables in place
+    python bench/render.py --check    # exit 1 and name the pages whose tables differ from their JSON
+
+A page asks for a table with a pair of markers; everything between them is replaced:
+
+    <!-- table: accuracy -->
+    <!-- end of table -->
+
+Each table is one function of the loaded results (name -> record, as bench/results.py writes them),
+and ends with the command, machine, date and commit of every result it shows.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+PAGES = ("README.md", "docs/results.md", "docs/speed.md")
+MARKERS = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end of table -->)", re.DOTALL)
+
+
+def load_results(folder: Path) -> dict[str, dict]:
+    """Every result record in `folder` (the *.json files at its top), by name."""
+    records = (json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json")))
+    return {record["name"]: record for record in records}
+
+
+def markdown(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
+
+
+def provenance(records: list[dict]) -> list[str]:
+    """Where each figure came from: command, machine, date and commit."""
+    return ["", *(f"- `{r['command']}`: {r['machine']}, {r['date'][:10]}, commit {r['commit'] or 'none'}" for r in records)]
+
+
+def matching(results: dict[str, dict], prefix: str) -> list[dict]:
+    return [record for name, record in sorted(results.items()) if name.startswith(prefix)]
+
+
+def accuracy(results: dict[str, dict]) -> list[str]:
+    """One row per trained model (accuracy-*.json), the context sweep aside."""
+    records = [r for r in matching(results, "accuracy-") if r["name"] != "accuracy-minilm-context-sweep"]
+    rows = []
+    for record in records:
+        for run in record["figures"]["runs"]:
+            types = ", ".join(f"{kind} {f1:.1f}" for kind, f1 in sorted(run["test_f1_per_type"].items()))
+            rows.append(
+                [record["name"].removeprefix("accuracy-"), run["encoder"], run["context_tokens"], run["epochs"],
+                 f"{run['validation_f1']:.2f}", f"**{run['test_f1']:.2f}**", types, f"`{record['figures']['trained_by']}`",
+                 record["machine"]]
+            )  # fmt: skip
+    header = ["run", "encoder", "context", "epochs", "dev F1", "test F1", "test F1 by type", "trained by", "machine"]
+    return markdown(header, rows) + provenance(records)
+
+
+def context_sweep(results: dict[str, dict]) -> list[str]:
+    """Test F1 by context size, mean and standard deviation over seeds."""
+    record = results["accuracy-minilm-context-sweep"]
+    dev: dict[int, list[float]] = {}
+    for run in record["figures"]["runs"]:
+        dev.setdefault(run["context_tokens"], []).append(run["validation_f1"])
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    rows = [
+        [context, s["runs"], f"{mean(dev[int(context)]):.2f}", f"{s['test_f1_mean']:.2f} ± {s['test_f1_sd']:.2f}"]
+        for context, s in record["figures"]["by_context"].items()
+    ]
+    header = ["context sub-tokens per side", "seeds", "dev F1 (mean)", "test F1 (mean ± sd)"]
+    return markdown(header, rows) + [f"\nTrained by `{record['figures']['trained_by']}`."] + provenance([record])
+
+
+def infer_f1(results: dict[str, dict]) -> list[str]:
+    """What infer.py finds on raw text against train.py's score (infer-f1-*.json from bench/infer_f1.py)."""
+    records = matching(results, "infer-f1-")
+    rows = [
+        [record["figures"]["model"], run["form"], f"{run['sentences_found']} of {record['figures']['sentences']}",
+         f"{run['token_agreement']:.2%}", run["entities_cut_inside_a_word"], f"{run['infer_f1']:.2f}",
+         f"{record['figures']['train_f1']:.2f}"]
+        for record in records
+        for run in record["figures"]["forms"]
+    ]  # fmt: skip
+    header = ["model", "text", "sentences found", "token agreement", "entities cut inside a word", "infer.py F1", "train.py F1"]
+    return markdown(header, rows) + provenance(records)
+
+
+def inference(results: dict[str, dict]) -> list[str]:
+    """infer.py's backends on the same sentences (inference-*.json from bench/inference.py)."""
+    records = matching(results, "inference-")
+    rows = [
+        [record["figures"]["model"], run["run"], f"{run['sentences_per_s']:.1f}", f"{run['p50_ms']:.1f}", f"{run['p95_ms']:.1f}",
+         f"{run['test_f1']:.2f}", run["same_spans_as_torch"], f"{run['share_of_peak']:.0%}"]
+        for record in records
+        for run in record["figures"]["runs"]
+    ]  # fmt: skip
+    header = ["model", "run", "sentences/s", "p50 ms", "p95 ms", "test F1", "spans as batched PyTorch", "of the machine's peak"]
+    return markdown(header, rows) + provenance(records)
+
+
+def main_job(results: dict[str, dict]) -> list[str]:
+    """The main job's training time, from bench/main_job_time.py."""
+    record = results["main-job-time"]
+    f = record["figures"]
+    rows = [[f["main_job_steps"], f["measured_steps"], f"{f['seconds_per_step']:.2f}", f"{f['main_job_training_hours']:.1f}"]]
+    header = ["steps of the main job", "steps measured", "seconds per step", "training hours"]
+    return markdown(header, rows) + provenance([record])
+
+
+def headline(results: dict[str, dict]) -> list[str]:
+    """README's few rows: what to expect from the demo and on CoNLL-2003, and how fast int8 tags.
+    A row whose result has not been measured is left out."""
+    rows = []
+    for name, what in (("accuracy-demo", "offline demo, all-MiniLM-L6-v2 on the synthetic sample"),
+                       ("accuracy-minilm-conll2003-sentences", "all-MiniLM-L6-v2 on CoNLL-2003, sentences alone")):  # fmt: skip
+        if name not in results:
+            continue
+        record = results[name]
+        run = record["figures"]["runs"][0]
+        rows.append([what, f"{run['test_f1']:.2f} test F1", f"`{record['figures']['trained_by']}`", record["machine"]])
+    sweep = results["accuracy-minilm-context-sweep"]
+    best = sweep["figures"]["by_context"]["128"]
+    rows.append(
+        ["all-MiniLM-L6-v2 on CoNLL-2003, 128 sub-tokens of document context",
+         f"{best['test_f1_mean']:.2f} ± {best['test_f1_sd']:.2f} test F1 ({best['runs']} seeds)",
+         f"`{sweep['figures']['trained_by'].replace('=N', '=128')}`", sweep["machine"]]
+    )  # fmt: skip
+    for record in matching(results, "inference-"):
+        int8 = next(run for run in record["figures"]["runs"] if "int8" in run["run"])
+        rows.append(
+            [f"inference, ONNX int8, {record['figures']['model']}", f"{int8['sentences_per_s']:.0f} sentences/s",
+             f"`{record['command']}`", record["machine"]]
+        )  # fmt: skip
+    return markdown(["what", "figure", "command", "machine"], rows)
+
+
+TABLES = {
+    "headline": headline,
+    "accuracy": accuracy,
+    "context-sweep": context_sweep,
+    "infer-f1": infer_f1,
+    "inference": inference,
+    "main-job": main_job,
+}
+
+
+def render(page: str, results: dict[str, dict]) -> str:
+    """`page` with every marked table rendered from `results`; KeyError names a table with no JSON."""
+
+    def table(match: re.Match) -> str:
+        lines = TABLES[match["name"]](results)
+        return match[1] + "\n".join(lines) + "\n" + match[4]
+
+    return MARKERS.sub(table, page)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page differs from its JSON")
+    args = parser.parse_args(argv)
+    results = load_results(RESULTS)
+    stale = []
+    for name in PAGES:
+        path = REPO / name
+        old = path.read_text(encoding="utf-8")
+        new = render(old, results)
+        if new != old:
+            stale.append(name)
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    verb = "out of date with bench/results/ (run python bench/render.py)" if args.check else "rendered"
+    for name in stale:
+        print(f"{name}: {verb}", file=sys.stderr if args.check else sys.stdout)
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
