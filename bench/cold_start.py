@@ -11,6 +11,8 @@ environment made with requirements-onnx.txt alone:
 
     python -m venv /tmp/deploy && /tmp/deploy/bin/pip install -r requirements-onnx.txt
     python bench/cold_start.py --model DIR --python /tmp/deploy/bin/python
+
+The figures also go to bench/results/cold-start-MODEL.json (docs/speed.md's table).
 """
 
 import argparse
@@ -19,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from results import write_result
 
 from bert_ner.tagger import BACKENDS
 
@@ -54,6 +58,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a directory train.py wrote, exported with export.py")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--python", nargs="*", default=[], help="more interpreters to time the ONNX backends with")
+    parser.add_argument("--machine", help="where it ran, for the JSON (default: this machine's CPU count or GPU)")
     args = parser.parse_args()
 
     print(f'{args.runs} runs each; TEXT = "{TEXT}"\n')
@@ -66,12 +71,16 @@ def main() -> None:
         for python in args.python
         for backend in BACKENDS[1:]
     ]
+    rows = []
     for python, command in runs:
         times = wall_times([python, *command], args.runs)
         name = "this environment" if python == sys.executable else python
         shown = " ".join(part if " " not in part else "TEXT" if part == TEXT else f'"{part}"' for part in command)
         imports = slowest_imports(python, command) if command[0] == "infer.py" else ""
         print(f"| {name} | `python {shown}` | {statistics.median(times):.2f} s | {min(times):.2f} s | {imports} |", flush=True)
+        rows.append({"interpreter": name, "command": f"python {shown}", "median_s": statistics.median(times),
+                     "fastest_s": min(times), "slowest_imports": imports})  # fmt: skip
+    write_result(f"cold-start-{Path(args.model).name}", {"model": args.model, "runs": args.runs, "rows": rows}, args.machine)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,19 @@ def inference(results: dict[str, dict]) -> list[str]:
     return markdown(header, rows) + provenance(records)
 
 
+def cold_start(results: dict[str, dict]) -> list[str]:
+    """infer.py's wall time for one sentence from a cold process (cold-start-*.json from bench/cold_start.py)."""
+    records = matching(results, "cold-start-")
+    rows = [
+        [record["figures"]["model"], row["interpreter"], f"`{row['command']}`", f"{row['median_s']:.2f} s",
+         f"{row['fastest_s']:.2f} s", row["slowest_imports"]]
+        for record in records
+        for row in record["figures"]["rows"]
+    ]  # fmt: skip
+    header = ["model", "interpreter", "command", "median wall", "fastest", "slowest imports (one run)"]
+    return markdown(header, rows) + provenance(records)
+
+
 def main_job(results: dict[str, dict]) -> list[str]:
     """The main job's training time, from bench/main_job_time.py."""
     record = results["main-job-time"]
@@ -146,6 +159,7 @@ TABLES = {
     "infer-f1": infer_f1,
     "inference": inference,
     "main-job": main_job,
+    "cold-start": cold_start,
 }
 
 
