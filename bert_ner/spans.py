@@ -9,12 +9,20 @@ read (detected from the data):
 - spaCy's and Prodigy's: `{"text": ..., "spans": [{"start": ..., "end": ..., "label": ...}, ...]}`
   (`ents` in spaCy's `Doc.to_json`), per line;
 - Label Studio's JSON export: a list of tasks, each `{"id", "data": {"text"}, "annotations":
-  [{"result": [{"value": {"start", "end", "labels": [...]}}]}]}` (the first annotation is used).
+  [{"result": [{"from_name", "to_name", "value": {"start", "end", "text", "labels": [...]}}]}]}`
+  (the first annotation is used; results without `labels` are no entities), and its JSON-MIN
+  export: per task its data fields and one list of `{"start", "end", "text", "labels"}` per label set;
+- spaCy v2's TRAIN_DATA: `[[text, {"entities": [[start, end, label], ...]}], ...]`.
+
+Offsets count code points, or UTF-16 code units (data.span_offsets), as JavaScript tools count
+them; spans that fit whole words only in the other unit are an error that says so, and so is a
+span whose text as the tool quotes it (Label Studio's value.text) is not the text it covers.
 
 The text is split into sentences and words by bert_ner.words, the splitter infer.py uses, so that
 training, scoring and inference see the same words; each record is one document (its sentences
 are each other's context). A span must cover whole words; NER here is flat, so spans must not
-overlap. Every bad span is an error naming its record and the span; nothing is dropped silently.
+overlap. Every bad span is an error naming its record and the span, all of a file's at once;
+nothing is dropped silently.
 """
 
 import bisect
