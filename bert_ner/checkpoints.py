@@ -195,6 +195,7 @@ def previous_dir(output_dir: Path) -> Path:
 def recover(output_dir: Path) -> None:
     """Undo what a kill in the middle of publish() left: the previous output back in its place,
     a half-written new one removed."""
+    output_dir = output_dir.resolve()  # a symlinked output_dir: its target is what publish() replaced
     previous = previous_dir(output_dir)
     if previous.is_dir():
         if output_dir.exists():
@@ -215,6 +216,9 @@ def publish(output_dir: Path, partial: Path) -> None:
             f"training.output_dir: '{output_dir}' changed while this run trained ({shown_names(changed)}), so nothing "
             "was replaced; move those files out and rerun: it resumes from the last checkpoint and saves the model"
         )
+    # A symlinked output_dir (bert-ner/ linked to a bigger disk) is published into its target, where
+    # partial_dir was written: renaming the link itself would leave the target stale, or cross filesystems.
+    output_dir = output_dir.resolve()
     previous = previous_dir(output_dir)
     if output_dir.exists():
         output_dir.rename(previous)

@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import enum
 import logging
+import os
 import re
 import typing
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ log = logging.getLogger("bert_ner")
 
 CONFIG_FILE = "config.yaml"
 CONLL_SUFFIXES = (".txt", ".conll")
+# What span offsets count (data.span_offsets). Python counts code points; JavaScript tools (doccano,
+# Label Studio before 2022) count UTF-16 code units, in which a character beyond U+FFFF (an emoji) counts 2.
+CODE_POINTS, UTF16 = "code_points", "utf16"
+OFFSET_UNITS = (CODE_POINTS, UTF16)
 JSONL_SUFFIXES = (".json", ".jsonl")
 
 # What bert-ner picks where TrainingArguments' own default does not suit NER fine-tuning.
@@ -148,6 +153,14 @@ class DataConfig:
     widen_spans: bool = field(
         default=False,
         metadata=_help("span files (docs/data.md): a span that ends inside a word is an error; true = widen it to whole words"),
+    )
+    span_offsets: str = field(
+        default=CODE_POINTS,
+        metadata=_help(
+            "what span files' offsets count: code_points (Python, spaCy, Prodigy, Label Studio) or utf16 "
+            "(doccano, JavaScript tools: an emoji counts 2); docs/data.md",
+            choices=OFFSET_UNITS,
+        ),
     )
     max_length: int | None = field(
         default=None, metadata=_help("sub-tokens per input, longer ones are truncated; null = the model's limit", min=8)
@@ -325,21 +338,60 @@ CONFIG_SECTIONS = tuple(f.name for f in dataclasses.fields(Config))  # model, da
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `5e-5` as a number (YAML 1.1 insists on `5.0e-5`)."""
+    """SafeLoader with YAML 1.2's reading of plain values where YAML 1.1 surprises: `5e-5` is a
+    number (1.1 insists on `5.0e-5`); only true/false are booleans (1.1 also reads yes, no, on,
+    off, y and n, so `eval_strategy: no` or a type named NO arrived as false); `1:30` is not
+    sixty-based. A key given twice in one mapping is an error (1.1 keeps the last silently)."""
 
 
-_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+def _without_resolvers(tags: set[str]) -> dict[str, list]:
+    return {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in tags]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = _without_resolvers({_BOOL, _INT})
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+|0o[0-7_]+)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+class DuplicateKey(yaml.MarkedYAMLError):
+    """A key given twice in one mapping."""
+
+
+def _checked_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: keys written beside it override it
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if key in first_line:
+            raise DuplicateKey(
+                problem=f"'{key}' is given twice in one mapping (first on line {first_line[key]}); keep one",
+                problem_mark=key_node.start_mark,
+            )
+        first_line[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode):
+    data: dict = {}
+    yield data  # as SafeLoader does: an anchor may refer to the mapping before it is filled
+    data.update(_checked_mapping(loader, node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML text; a syntax error names `source:line`."""
+    """Parse YAML text; a syntax error or a key given twice names `source:line`."""
     try:
         return yaml.load(text, Loader=_Loader)
+    except DuplicateKey as error:
+        raise UserError(f"{source}:{error.problem_mark.line + 1}: {error.problem}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
@@ -412,7 +464,13 @@ POSITIVE = "positive"  # a minimum for values that must be above 0, however smal
 
 
 def _check_value(
-    key: str, value: Any, hint: Any, minimum: float | str | None, problems: list[str], maximum: float | None = None
+    key: str,
+    value: Any,
+    hint: Any,
+    minimum: float | str | None,
+    problems: list[str],
+    maximum: float | None = None,
+    choices: tuple = (),
 ) -> Any:
     kind, optional = _optional_of(hint)
     if value is None:
@@ -424,8 +482,13 @@ def _check_value(
     if kind not in _EXPECTED:
         return value
     ok, value = _check_scalar(value, kind)
-    if not ok:
+    if not ok and kind is str and isinstance(value, int | float):  # `revision: 1.0`, `name_or_path: 2024`
+        read_as = "true or false" if isinstance(value, bool) else "a number"
+        problems.append(f"{key}: {value!r} is not a string (YAML reads it as {read_as}); write it in quotes")
+    elif not ok:
         problems.append(f"{key}: {value!r} is not {_EXPECTED[kind]}")
+    elif choices and value not in choices:
+        problems.append(f"{key}: {value!r} is not one of {', '.join(choices)}")
     elif minimum == POSITIVE and value <= 0:
         problems.append(f"{key}: {value!r} is too small; expected more than 0")
     elif minimum not in (None, POSITIVE) and value < minimum:
@@ -451,9 +514,53 @@ def build_section(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
     for name, spec in fields.items():
         if name in raw:
             values[name] = _check_value(
-                f"{prefix}.{name}", raw[name], hints[name], spec.metadata.get("min"), problems, spec.metadata.get("max")
+                f"{prefix}.{name}",
+                raw[name],
+                hints[name],
+                spec.metadata.get("min"),
+                problems,
+                spec.metadata.get("max"),
+                spec.metadata.get("choices", ()),
             )
     return cls(**values)
+
+
+# Keys that name a file or directory. `~` and $VARIABLES in them are expanded once, when the config
+# loads, so that bert-ner, Trainer and the checkpoints all see one path (a literal `./~/run`
+# beside Trainer's `$HOME/run` lost every checkpoint on a rerun).
+PATH_KEYS = (
+    "model.name_or_path",
+    "model.scratch.vocab",
+    "data.dataset",
+    "data.train_file",
+    "data.validation_file",
+    "data.test_file",
+    "training.output_dir",
+)
+_VARIABLE = re.compile(r"\$(?:(\w+)|\{(\w+)\})")
+
+
+def expanded_path(key: str, value: Any, environ: typing.Mapping[str, str], problems: list[str]) -> Any:
+    """`value` with `~` and $NAME or ${NAME} expanded; an unset variable is a problem, not a
+    literal `$NAME` directory. Anything but a string comes back as it is."""
+    if not isinstance(value, str):
+        return value
+    if unset := [name for pair in _VARIABLE.findall(value) for name in pair if name and name not in environ]:
+        problems.append(f"{key}: '{value}' names ${unset[0]}, which is not set; set it, or write the path out")
+        return value
+    value = _VARIABLE.sub(lambda match: environ[match[1] or match[2]], value)
+    return str(Path(value).expanduser()) if value.startswith("~") else value
+
+
+def expand_paths(raw: dict[str, Any], environ: typing.Mapping[str, str], problems: list[str]) -> None:
+    """Expand every PATH_KEYS value present in the raw config, in place."""
+    for dotted in PATH_KEYS:
+        *sections, key = dotted.split(".")
+        node = raw
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node:
+            node[key] = expanded_path(dotted, node[key], environ, problems)
 
 
 def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
@@ -470,7 +577,10 @@ def check_training(raw: Any, problems: list[str]) -> dict[str, Any]:
     checked = {}
     for key, value in raw.items():
         name = f"training.{key}"
-        if key in REMOVED_TRAINING_ARGS:
+        if key == "output_dir" and (value is None or (isinstance(value, str) and not value.strip())):
+            # `output_dir: $OUT` with $OUT unset in a script arrives empty: the run would replace "." whole
+            problems.append(f"{name}: is empty; name the directory for the model (e.g. {DEFAULT_OUTPUT_DIR})")
+        elif key in REMOVED_TRAINING_ARGS:
             problems.append(f"{name}: {REMOVED_TRAINING_ARGS[key]}")
         elif key not in fields:
             problems.append(f"{name}: not a TrainingArguments field{_suggest(str(key), fields)}")
@@ -588,11 +698,18 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     overridden = set()
     for text in overrides:
         keys, value = parse_override(text)
+        dotted = ".".join(keys)
+        if clash := next(
+            (k for k in overridden if k == dotted or k.startswith(dotted + ".") or dotted.startswith(k + ".")), None
+        ):
+            same = "is given twice" if clash == dotted else f"and {clash} overlap"
+            raise UserError(f"override '{text}': {dotted} {same} on the command line; keep one")
         apply_override(raw, keys, value)
-        overridden.add(".".join(keys))
-        log.info(f"override: {'.'.join(keys)} = {value!r}")
+        overridden.add(dotted)
+        log.info(f"override: {dotted} = {value!r}")
 
     problems: list[str] = []
+    expand_paths(raw, os.environ, problems)
     sections = set(CONFIG_SECTIONS)
     for key in raw:
         if key not in sections:

@@ -14,7 +14,7 @@ from typing import Any
 from bert_ner import hub
 from bert_ner.config import CONLL_SUFFIXES, DataConfig
 from bert_ner.errors import UserError
-from bert_ner.spans import looks_like_spans, records, words_and_tags
+from bert_ner.spans import CODE_POINTS, looks_like_spans, records, tagged_records
 from bert_ner.tags import DOCSTART, DOCUMENT, NO_DOCUMENT, OUTSIDE, TAGS, TOKENS, tag_problem, to_iob2
 
 log = logging.getLogger("bert_ner")
@@ -50,6 +50,17 @@ def map_types(tags: list[str], label_map: dict[str, str | None]) -> list[str]:
 def unmapped_types(tag_lists: Iterable[list[str]], label_map: dict[str, str | None]) -> list[str]:
     """The entity types in the tags that `label_map` does not name."""
     return sorted({tag[2:] for tags in tag_lists for tag in tags if tag != OUTSIDE} - set(label_map))
+
+
+def case_variants(tag_lists: Iterable[list[str]]) -> list[tuple[str, str]]:
+    """Pairs of entity types that differ only in case (`Product`, `PRODUCT`), each spelling as
+    written, sorted. Such a pair is one type mistyped far more often than two types meant."""
+    spellings: dict[str, set[str]] = {}
+    for tags in tag_lists:
+        for tag in tags:
+            if tag != OUTSIDE:
+                spellings.setdefault(tag[2:].casefold(), set()).add(tag[2:])
+    return [tuple(sorted(found)[:2]) for _, found in sorted(spellings.items()) if len(found) > 1]
 
 
 def build_labels(tag_lists: Iterable[list[str]]) -> list[str]:
@@ -163,18 +174,13 @@ def first_line(path: Path) -> str:
         return next((line for line in decoded_lines(stream, str(path)) if line.strip()), "")
 
 
-def read_spans(path: Path, widen: bool = False) -> dict[str, list]:
-    """Sentences from a file of character-span annotations (bert_ner.spans): each record one document."""
+def read_spans(path: Path, widen: bool = False, unit: str = CODE_POINTS) -> dict[str, list]:
+    """Sentences from a file of character-span annotations (bert_ner.spans): each record one document;
+    every bad span of the file is reported at once."""
 
     rows: dict[str, list] = {TOKENS: [], TAGS: [], DOCUMENT: []}
-    widened = 0
-    for document, record in enumerate(records(path, _decode(path))):
-        words, tags, count = words_and_tags(record, widen)
-        for sentence_tags in tags:
-            for tag in sentence_tags:
-                if problem := tag_problem(tag):
-                    raise UserError(f"{record.where}: {problem}")
-        widened += count
+    tagged, widened = tagged_records(records(path, _decode(path)), widen, unit)
+    for document, (words, tags) in enumerate(tagged):
         rows[TOKENS] += words
         rows[TAGS] += tags
         rows[DOCUMENT] += [document] * len(words)
@@ -191,7 +197,7 @@ def read_file(path: str, cfg: DataConfig):
     if file.suffix.lower() in CONLL_SUFFIXES:
         rows, expected = read_conll(file), "one 'word tag' line per word, blank lines between sentences"
     elif looks_like_spans(first_line(file), cfg.tokens_column, cfg.tags_column):
-        rows = read_spans(file, cfg.widen_spans)
+        rows = read_spans(file, cfg.widen_spans, cfg.span_offsets)
         expected = "texts with their entity spans, or annotated Label Studio tasks (docs/data.md)"
     else:
         rows = read_jsonl(file, cfg.tokens_column, cfg.tags_column)
@@ -294,6 +300,7 @@ def load_splits(cfg: DataConfig) -> tuple[Any, list[str]]:
                     "map each to a type (or to null to drop it)"
                 )
         splits = splits.map(_rename_types, batched=True, fn_kwargs={"label_map": cfg.label_map})
+    check_case(splits, source)
     # Evaluate-only runs may have no train split; their labels come from what they score.
     labelled = [splits["train"]] if "train" in splits else list(splits.values())
     labels = names or build_labels(tags for dataset in labelled for tags in dataset[TAGS])
@@ -307,6 +314,22 @@ def check_tags(splits, source: dict[str, str]) -> None:
         for tag in sorted({tag for tags in dataset[TAGS] for tag in tags}):
             if problem := tag_problem(tag):
                 raise UserError(f"{source[split]}: {problem}; set data.tags_column to the tag column")
+
+
+def check_case(splits, source: dict[str, str]) -> None:
+    """Refuse entity types that differ only in case, across all splits: silently two types, they
+    would split one type's examples and scores in two."""
+    if variants := case_variants(tags for dataset in splits.values() for tags in dataset[TAGS]):
+        one, other = variants[0]
+        holding = [
+            source[split]
+            for split, dataset in splits.items()
+            if {one, other} & {tag[2:] for tags in dataset[TAGS] for tag in tags}
+        ]
+        raise UserError(
+            f"{' and '.join(holding)}: the entity types {one!r} and {other!r} differ only in case; write one spelling "
+            "throughout (or let data.label_map map both to one type)"
+        )
 
 
 def check_tags_known(splits, labels: list[str], source: dict[str, str]) -> None:
