@@ -43,7 +43,7 @@ from bert_ner.modeling import (
     pretrained_config,
 )
 from bert_ner.record import ModelRecord, write_record
-from bert_ner.scoring import metric_names, report_text, score
+from bert_ner.scoring import metric_names, report_text, score, zero_f1_warning
 from bert_ner.training_options import best_model_problems
 from bert_ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
 
@@ -248,8 +248,9 @@ def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list
     return gold, predicted
 
 
-def evaluate(trainer, splits, encoded, use_viterbi: bool) -> tuple[dict, dict, list[list[str]] | None]:
-    """Scores and reports for validation and test, and the test predictions."""
+def evaluate(trainer, splits, encoded, use_viterbi: bool, fine_tuned: bool = True) -> tuple[dict, dict, list[list[str]] | None]:
+    """Scores and reports for validation and test, and the test predictions; `fine_tuned`: whether the model
+    trained here."""
     scores, reports, test_predictions = {}, {}, None
     for split in ("validation", "test"):
         if split not in splits:
@@ -258,13 +259,7 @@ def evaluate(trainer, splits, encoded, use_viterbi: bool) -> tuple[dict, dict, l
         gold, predicted = predict(trainer, splits[split], encoded[split], use_viterbi)
         scores[split], reports[split] = score(gold, predicted), report_text(gold, predicted)
         if scores[split]["f1"] == 0:
-            found = sum(tag.startswith("B-") for tags in predicted for tag in tags)
-            what = "predicts no entities at all" if not found else f"gets none of its {found} predicted entities right"
-            log.warning(
-                f"the model {what} on {split}, so its F1 is 0. This usually means it has not learned yet: "
-                f"{trainer.state.global_step} training steps are too few; train longer (training.num_train_epochs, "
-                "more sentences) or with a larger training.learning_rate"
-            )
+            log.warning(zero_f1_warning(split, gold, predicted, trainer.state.global_step if fine_tuned else None))
         if split == "test":
             test_predictions = predicted
     return scores, reports, test_predictions
@@ -368,7 +363,7 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     )
 
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
-    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.inference.viterbi)
+    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.inference.viterbi, cfg.model.fine_tune)
     if trainer.is_world_process_zero():
         # What inference must do with the model, as it was trained and scored; the run's config
         # records the context it really had (none where the data has no documents).
