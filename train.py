@@ -191,7 +191,9 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
         validation_tags=splits["validation"][TAGS],
     )
     try:
-        best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"])
+        final = training_arguments(cfg)  # how the final run keeps its model is how a trial is judged
+        best_metric = final.metric_for_best_model if final.load_best_model_at_end else None
+        best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"], best_metric, final.greater_is_better)
     finally:
         search.cleanup(cfg.output_dir)
     table = search.trials_table(trials, cfg.search.objective)
