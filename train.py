@@ -44,7 +44,7 @@ from bert_ner.modeling import (
 )
 from bert_ner.record import ModelRecord, write_record
 from bert_ner.scoring import metric_names, report_text, score, zero_f1_warning
-from bert_ner.training_options import best_model_problems
+from bert_ner.training_options import best_model_problems, short_run_warning
 from bert_ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
 
 log = logging.getLogger("bert_ner")
@@ -209,6 +209,11 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     (the time across resumes: TrainingClock)."""
     from bert_ner.trainer import training_seconds
 
+    args = trainer.args
+    sentences = len(trainer.train_dataset)
+    batching = (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.world_size)
+    if warning := short_run_warning(sentences, *batching, args.num_train_epochs, args.max_steps):
+        log.warning(warning)
     checkpoints.check_room(cfg.output_dir, trainer.model)
     banner("train")
     if resume_from:
