@@ -194,3 +194,13 @@ def test_html_page_holds_what_was_tagged(demo_run, tmp_path, capsys, lines, page
     assert written.count('<p class="text">') == len(page) and "nchen" not in written
     if status:
         assert f"error: {source}:2: not UTF-8 (byte 0xfc)" in captured.err
+
+
+def test_a_small_dataset_with_the_default_recipe_is_told_before_training(tmp_path, caplog):
+    caplog.set_level("INFO", logger="bert_ner")
+    args = ["--config", SCRATCH, "data.max_train_samples=30", "data.max_eval_samples=8", "data.max_test_samples=8"]
+    assert train([*args, "training.num_train_epochs=1", f"training.output_dir={tmp_path / 'out'}"]) == 0
+    messages = caplog.messages
+    warning = next(i for i, message in enumerate(messages) if message.startswith("this run takes only 2 optimizer steps"))
+    assert warning < messages.index("== train ==")
+    assert "training.num_train_epochs=25 training.per_device_train_batch_size=8" in messages[warning]
