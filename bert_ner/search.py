@@ -1,5 +1,6 @@
 """Hyperparameter search: Trainer.hyperparameter_search with Optuna over the `search:` space,
-maximizing a validation score. Optuna is optional (requirements-search.txt).
+maximizing a validation score at the epoch the final run would keep (trial_score). Optuna is
+optional (requirements-search.txt).
 
 Trials train without checkpoints in a scratch directory beside output_dir. The sampler is seeded
 with training.seed, so on CPU the same config searches the same way every time: a search killed
