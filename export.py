@@ -17,8 +17,8 @@ from bert_ner import Tagger
 from bert_ner.errors import UserError, require_packages, run_cli
 from bert_ner.hub import check_model_dir
 from bert_ner.modeling import Trust
-from bert_ner.onnx_backend import EXPORT_REQUIREMENTS, export, onnx_path, quantize
-from bert_ner.outputs import DEFAULT_OUTPUT_DIR
+from bert_ner.onnx_backend import EXPORT_REQUIREMENTS, onnx_path, write_exports
+from bert_ner.outputs import DEFAULT_OUTPUT_DIR, add_own_files, check_own_files_writable
 
 DEFAULT_MODEL = DEFAULT_OUTPUT_DIR
 FP32_TOLERANCE = 1e-3  # float32 kernels differ in summation order; a real export bug is far larger
@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+COPY_IT = "copy the model to a directory you can write, and export there"
+
+
+def unwritable(error: OSError, default: str | Path) -> str:
+    return f"cannot write {error.filename or default} ({error.strerror or error})"
+
+
 def compare(reference: Tagger, export: Tagger) -> tuple[float, int, int]:
     """Largest |logit difference| to PyTorch over the real (non-padding) sub-tokens of the model
     inputs the Tagger makes of SAMPLES, and how many of them get the same predicted tag, out of how many."""
@@ -64,21 +71,22 @@ def run(args: argparse.Namespace) -> int:
     require_packages(
         "torch", "transformers", hint=f"export.py needs PyTorch: pip install -r requirements.txt -r {EXPORT_REQUIREMENTS}"
     )
-    from bert_ner.outputs import add_own_files
-
     reference = Tagger.load(args.model, device="cpu", trust=Trust(allow_pickle=args.allow_pickle, opt_in="--allow-pickle"))
     model, tokenizer = reference.pipeline.model, reference.pipeline.tokenizer
     fp32, int8 = onnx_path(args.model, "onnx"), onnx_path(args.model, "onnx-int8")
     print(f"exporting {args.model} to {fp32} ...", flush=True)
     try:
-        export(model, tokenizer, fp32)
-        quantize(fp32, int8)
-    except PermissionError as error:
+        check_own_files_writable(Path(args.model))  # before the export, which it would otherwise leave unrecorded
+        write_exports(model, tokenizer, Path(args.model))
+    except OSError as error:
+        raise UserError(f"--model: {unwritable(error, fp32.parent)}; nothing was exported: {COPY_IT}") from None
+    try:  # bert-ner's own files now, which a rerun of train.py into this directory may replace
+        add_own_files(Path(args.model), [path.relative_to(args.model).as_posix() for path in (fp32, int8)])
+    except OSError as error:
         raise UserError(
-            f"--model: cannot write to {fp32.parent} ({error.strerror}); copy the model to a directory you can write"
+            f"--model: {unwritable(error, args.model)}; the exports are in {fp32.parent}, but a rerun of train.py "
+            f"will refuse to replace them: {COPY_IT}"
         ) from None
-    # bert-ner's own files now, which a rerun of train.py into this directory may replace
-    add_own_files(Path(args.model), [path.relative_to(args.model).as_posix() for path in (fp32, int8)])
 
     status = 0
     for name, backend, path in (("fp32", "onnx", fp32), ("int8", "onnx-int8", int8)):

@@ -83,6 +83,7 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
         return decoded_lines(sys.stdin.buffer, "stdin"), True
     if not args.texts:
         raise UserError("nothing to tag: give TEXT, --file PATH, or pipe text in (python infer.py --help)")
+    check_arguments(args.texts)
     if len(args.texts) > 1 and all(len(text.split()) == 1 for text in args.texts):
         joined = " ".join(args.texts)
         print(
@@ -91,6 +92,21 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
             file=sys.stderr,
         )
     return iter(args.texts), False
+
+
+def check_arguments(texts: list[str]) -> None:
+    """TEXT arguments, all of them UTF-8: Python hands over argv bytes that are not UTF-8 as lone
+    surrogates (surrogateescape), which no tokenizer takes. Checked all at once, before any output."""
+    for number, text in enumerate(texts, 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            code = ord(text[error.start])
+            what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"character U+{code:04X}"
+            raise UserError(
+                f"TEXT {number}: not UTF-8 ({what}); set your terminal and shell to UTF-8, "
+                "or put the text in a UTF-8 file and pass --file"
+            ) from None
 
 
 # Characters that JSON leaves as they are but line-splitting readers (Python's str.splitlines,
@@ -178,7 +194,7 @@ def run(args: argparse.Namespace) -> None:
     write, in_list = formatter(args.format, args.model), args.format == "label-studio"
     if in_list:
         print("[")
-    separator = ""
+    separator, finished = "", False
     try:
         for text, entities in tagger.records(lines, args.batch_size, args.documents, args.min_score):
             if args.html:
@@ -187,15 +203,29 @@ def run(args: argparse.Namespace) -> None:
             separator = ",\n" if in_list else ""
             sys.stdout.flush()  # partial output survives an interruption
             progress.update()
+        finished = True
     finally:
         if in_list:
             print("\n]")  # the tasks written so far stay a list that imports, even after an error
-    progress.close()
-    if args.html:
-        from bert_ner.htmlview import page
+        progress.close()
+        if args.html:
+            write_page(args.html, page_records, finished)
 
-        Path(args.html).write_text(page(page_records), encoding="utf-8")
-        print(f"wrote {args.html}", file=sys.stderr)
+
+def write_page(path: str, records: list[tuple[str, list[dict]]], finished: bool) -> None:
+    """The --html page of the texts tagged; after an error (named on the next line) or an
+    interruption, of those tagged before it, as the printed results are."""
+    from bert_ner.htmlview import page
+
+    if not records:
+        print(f"did not write {path}: no text was tagged", file=sys.stderr)
+        return
+    Path(path).write_text(page(records), encoding="utf-8")
+    if finished:
+        print(f"wrote {path}", file=sys.stderr)
+    else:
+        texts = f"{len(records)} text" + ("s" if len(records) > 1 else "")
+        print(f"wrote {path} with the {texts} tagged before stopping", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

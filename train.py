@@ -43,8 +43,8 @@ from bert_ner.modeling import (
     pretrained_config,
 )
 from bert_ner.record import ModelRecord, write_record
-from bert_ner.scoring import metric_names, report_text, score
-from bert_ner.training_options import best_model_problems
+from bert_ner.scoring import metric_names, report_text, score, zero_f1_warning
+from bert_ner.training_options import best_model_problems, short_run_warning
 from bert_ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
 
 log = logging.getLogger("bert_ner")
@@ -191,7 +191,9 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
         validation_tags=splits["validation"][TAGS],
     )
     try:
-        best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"])
+        final = training_arguments(cfg)  # how the final run keeps its model is how a trial is judged
+        best_metric = final.metric_for_best_model if final.load_best_model_at_end else None
+        best, trials = search.run_search(trainer, cfg.search, cfg.training["seed"], best_metric, final.greater_is_better)
     finally:
         search.cleanup(cfg.output_dir)
     table = search.trials_table(trials, cfg.search.objective)
@@ -207,6 +209,11 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     (the time across resumes: TrainingClock)."""
     from bert_ner.trainer import training_seconds
 
+    args = trainer.args
+    sentences = len(trainer.train_dataset)
+    batching = (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.world_size)
+    if warning := short_run_warning(sentences, *batching, args.num_train_epochs, args.max_steps):
+        log.warning(warning)
     checkpoints.check_room(cfg.output_dir, trainer.model)
     banner("train")
     if resume_from:
@@ -248,8 +255,9 @@ def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list
     return gold, predicted
 
 
-def evaluate(trainer, splits, encoded, use_viterbi: bool) -> tuple[dict, dict, list[list[str]] | None]:
-    """Scores and reports for validation and test, and the test predictions."""
+def evaluate(trainer, splits, encoded, use_viterbi: bool, fine_tuned: bool = True) -> tuple[dict, dict, list[list[str]] | None]:
+    """Scores and reports for validation and test, and the test predictions; `fine_tuned`: whether the model
+    trained here."""
     scores, reports, test_predictions = {}, {}, None
     for split in ("validation", "test"):
         if split not in splits:
@@ -258,13 +266,7 @@ def evaluate(trainer, splits, encoded, use_viterbi: bool) -> tuple[dict, dict, l
         gold, predicted = predict(trainer, splits[split], encoded[split], use_viterbi)
         scores[split], reports[split] = score(gold, predicted), report_text(gold, predicted)
         if scores[split]["f1"] == 0:
-            found = sum(tag.startswith("B-") for tags in predicted for tag in tags)
-            what = "predicts no entities at all" if not found else f"gets none of its {found} predicted entities right"
-            log.warning(
-                f"the model {what} on {split}, so its F1 is 0. This usually means it has not learned yet: "
-                f"{trainer.state.global_step} training steps are too few; train longer (training.num_train_epochs, "
-                "more sentences) or with a larger training.learning_rate"
-            )
+            log.warning(zero_f1_warning(split, gold, predicted, trainer.state.global_step if fine_tuned else None))
         if split == "test":
             test_predictions = predicted
     return scores, reports, test_predictions
@@ -368,7 +370,7 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     )
 
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
-    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.inference.viterbi)
+    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.inference.viterbi, cfg.model.fine_tune)
     if trainer.is_world_process_zero():
         # What inference must do with the model, as it was trained and scored; the run's config
         # records the context it really had (none where the data has no documents).

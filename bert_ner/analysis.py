@@ -88,18 +88,28 @@ def all_errors(gold: list[list[str]], predicted: list[list[str]]) -> list[Entity
 
 def type_confusion(gold: list[list[str]], predicted: list[list[str]]) -> Counter:
     """(gold type, predicted type) -> count at the entity level. Each gold entity counts once: with
-    the type of the first prediction it overlaps (its own type when matched exactly), or MISSED;
-    each prediction that overlaps no gold entity counts as (SPURIOUS, its type)."""
+    its own type only when a prediction matches it exactly; with WRONG_BOUNDARY when the first
+    prediction it overlaps has its type but other boundaries; with that prediction's type when the
+    type differs; or MISSED. Each prediction that overlaps no gold entity counts as (SPURIOUS, its type)."""
     counts: Counter = Counter()
     for gold_tags, predicted_tags in zip(gold, predicted):
         gold_spans, predicted_spans = spans(gold_tags), spans(predicted_tags)
         for span in gold_spans:
-            match = span if span in predicted_spans else next((p for p in predicted_spans if _overlap(span, p)), None)
-            counts[(span[0], match[0] if match else MISSED)] += 1
+            counts[(span[0], _matched_type(span, predicted_spans))] += 1
         for span in predicted_spans:
             if not any(_overlap(span, g) for g in gold_spans):
                 counts[(SPURIOUS, span[0])] += 1
     return counts
+
+
+def _matched_type(gold: Span, predicted: list[Span]) -> str:
+    """The confusion-matrix column of one gold entity (type_confusion)."""
+    if gold in predicted:
+        return gold[0]
+    match = next((p for p in predicted if _overlap(gold, p)), None)
+    if match is None:
+        return MISSED
+    return WRONG_BOUNDARY if match[0] == gold[0] else match[0]
 
 
 # ---------------------------------------------------------------------------------------------

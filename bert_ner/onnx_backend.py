@@ -7,6 +7,8 @@ as the PyTorch backend's, and the tokenizer is the model's own tokenizer.json.
 """
 
 import logging
+import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -83,6 +85,29 @@ def quantize(source: Path, target: Path) -> None:
         )
     finally:
         root.setLevel(level)
+
+
+STAGING_DIR = ".partial"  # inside onnx/: the exports while they are written
+
+
+def write_exports(model, tokenizer, model_dir: Path) -> tuple[Path, Path]:
+    """The fp32 and int8 exports of `model` in model_dir/onnx/, both or neither: written into a
+    staging directory there, then each moved into place with a rename, so an export that fails
+    midway (a full or read-only disk) leaves the previous export as it was. Raises OSError where
+    onnx/ cannot be written; leaves no staging directory behind."""
+    fp32, int8 = onnx_path(model_dir, "onnx"), onnx_path(model_dir, "onnx-int8")
+    staging = fp32.parent / STAGING_DIR
+    fp32.parent.mkdir(exist_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+        export(model, tokenizer, staging / fp32.name)
+        quantize(staging / fp32.name, staging / int8.name)
+        for path in sorted(staging.iterdir()):  # with any external-data file, whose name the export refers to
+            os.replace(path, fp32.parent / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return fp32, int8
 
 
 # ONNX Runtime's graph fusions that made the MiniLM export slower on CPU: fused SkipLayerNormalization

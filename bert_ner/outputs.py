@@ -212,6 +212,14 @@ def add_own_files(output_dir: Path, paths: list[str]) -> None:
         _write_record(output_dir, record | {name: _current_digest(output_dir, name) for name in paths})
 
 
+def check_own_files_writable(output_dir: Path) -> None:
+    """Raise OSError now where add_own_files could not update the record (a read-only
+    directory), before work that would then be left unrecorded. Writes nothing."""
+    path = output_dir / OWN_FILES
+    if path.is_file():
+        path.open("a", encoding="utf-8").close()
+
+
 def edited_files(output_dir: Path, names: list[str] | None = None) -> list[str]:
     """Of bert-ner's own files in output_dir (or of `names` among them), those changed since it
     wrote them: their digest differs from the record's."""

@@ -6,7 +6,7 @@ can be drawn again later from an output directory alone.
 
 from pathlib import Path
 
-from bert_ner.analysis import MISSED, SPURIOUS
+from bert_ner.analysis import MISSED, SPURIOUS, WRONG_BOUNDARY
 
 DPI = 110
 
@@ -67,18 +67,19 @@ def per_type_scores(per_type: dict[str, dict], path: Path, split: str = "test") 
 
 def confusion_matrix(counts: dict[tuple[str, str], int], path: Path) -> None:
     """Gold entity type (rows, then spurious) against the type of the overlapping prediction
-    (columns, then missed). The diagonal includes entities found with wrong boundaries."""
+    (columns, then wrong boundary and missed). The diagonal holds exact matches only: an entity
+    found with its type but other boundaries counts under wrong boundary."""
     plt = _pyplot()
-    types = sorted({t for pair in counts for t in pair} - {MISSED, SPURIOUS})
-    rows, columns = types + [SPURIOUS], types + [MISSED]
+    types = sorted({t for pair in counts for t in pair} - {MISSED, SPURIOUS, WRONG_BOUNDARY})
+    rows, columns = types + [SPURIOUS], types + [WRONG_BOUNDARY, MISSED]
     grid = [[counts.get((r, c), 0) for c in columns] for r in rows]
     figure, axes = plt.subplots(figsize=(1.1 * len(columns) + 2.5, 0.9 * len(rows) + 1.8))
     axes.imshow([[min(v, 1) * (v**0.5) for v in row] for row in grid], cmap="Blues")
     peak = max(max(row) for row in grid) or 1
     for i, row in enumerate(grid):
         for j, value in enumerate(row):
-            if rows[i] == SPURIOUS and columns[j] == MISSED:
-                continue  # neither gold nor predicted: nothing can be counted here
+            if rows[i] == SPURIOUS and columns[j] in (WRONG_BOUNDARY, MISSED):
+                continue  # no gold entity: nothing can be counted here
             color = "white" if value**0.5 > 0.6 * peak**0.5 else "black"
             axes.text(j, i, str(value), ha="center", va="center", color=color, fontsize=9)
     axes.set_xticks(range(len(columns)), columns)

@@ -32,6 +32,30 @@ def score(gold: list[list[str]], predicted: list[list[str]]) -> dict:
     }
 
 
+def zero_f1_warning(split: str, gold: list[list[str]], predicted: list[list[str]], steps: int | None) -> str:
+    """Why `split` scores F1 0 and what to check: its gold tags hold no entity, or the model found
+    none of them. `steps` is how many optimizer steps the model trained here; None when it was only
+    evaluated (model.fine_tune: false)."""
+    if not any(spans(tags) for tags in gold):
+        return (
+            f"{split} has no gold entities (every tag is O), so its precision, recall and F1 are undefined and "
+            f"reported as 0 whatever the model predicts; check that {split}'s tags are in data.tags_column and that "
+            "data.label_map keeps their types, or score on data with entities"
+        )
+    found = sum(len(spans(tags)) for tags in predicted)
+    what = "predicts no entities at all" if not found else f"gets none of its {found} predicted entities right"
+    if steps is None:
+        return (
+            f"the model {what} on {split}, so its F1 is 0; it was not trained here (model.fine_tune: false): check that "
+            "model.name_or_path is a model fine-tuned for NER on these entity types"
+        )
+    return (
+        f"the model {what} on {split}, so its F1 is 0. This usually means it has not learned yet: "
+        f"{steps} training steps are too few; train longer (training.num_train_epochs, "
+        "more sentences) or with a larger training.learning_rate"
+    )
+
+
 # What score() reports overall; Trainer's logs also carry "<type>_f1" for each entity type (flatten).
 OVERALL_SCORES = ("precision", "recall", "f1", "accuracy", "span_precision", "span_recall", "span_f1")
 

@@ -1,12 +1,12 @@
 """Hyperparameter search: Trainer.hyperparameter_search with Optuna over the `search:` space,
-maximizing a validation score. Optuna is optional (requirements-search.txt).
+maximizing a validation score at the epoch the final run would keep (trial_score). Optuna is
+optional (requirements-search.txt).
 
 Trials train without checkpoints in a scratch directory beside output_dir. The sampler is seeded
 with training.seed, so on CPU the same config searches the same way every time: a search killed
 during the final training finds the same best settings when rerun, and that training resumes.
 """
 
-import functools
 import logging
 import shutil
 from pathlib import Path
@@ -44,6 +44,11 @@ class SearchSpace:
         self.names = [name for name in SEARCH_SPACE if not (name == "num_train_epochs" and max_steps > 0)]
 
     def __call__(self, trial) -> dict[str, Any]:
+        values = self.sample(trial)
+        log.info(f"trial {trial.number + 1} of {self.search.trials}: {settings_text(values)}")
+        return values
+
+    def sample(self, trial) -> dict[str, Any]:
         values = {}
         for name in self.names:
             dimension, bounds = SEARCH_SPACE[name], getattr(self.search, name)
@@ -56,9 +61,42 @@ class SearchSpace:
         return values
 
 
-def objective_score(metrics: dict[str, float], objective: str) -> float:
-    """The number a trial is judged by: its last validation score."""
-    return metrics[f"eval_{objective}"]
+def settings_text(values: dict[str, Any]) -> str:
+    """`learning_rate=3.2e-05, per_device_train_batch_size=16`: a trial's settings on one line."""
+    return ", ".join(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}" for name, value in values.items())
+
+
+def trial_score(evaluations: list[dict[str, float]], objective: str, best_metric: str | None, greater_is_better: bool) -> float:
+    """The number a trial is judged by, as the final run is judged: its validation `objective` at
+    the evaluation the final run would keep. With load_best_model_at_end (`best_metric`, Trainer's
+    metric_for_best_model) that is the first evaluation best by best_metric, else the last one.
+    `evaluations` are the trial's evaluation logs in order (eval_-prefixed keys); ValueError if none."""
+    key = f"eval_{objective}"
+    rows = [row for row in evaluations if key in row]
+    if not rows:
+        raise ValueError(f"no evaluation reported {key}")
+    if best_metric is None:
+        return rows[-1][key]
+    metric = best_metric if best_metric.startswith("eval_") else f"eval_{best_metric}"
+    kept = rows[0]
+    for row in rows[1:]:  # strictly better only, as Trainer keeps the first of equal checkpoints
+        if (row[metric] > kept[metric]) if greater_is_better else (row[metric] < kept[metric]):
+            kept = row
+    return kept[key]
+
+
+class TrialJudge:
+    """`compute_objective` for Trainer.hyperparameter_search: Trainer hands it only the latest
+    evaluation, but the final run keeps its best epoch, so it reads the trial's whole evaluation
+    log (trainer.state.log_history, which each trial starts afresh)."""
+
+    def __init__(self, trainer, objective: str, best_metric: str | None, greater_is_better: bool):
+        self.trainer, self.objective = trainer, objective
+        self.best_metric, self.greater_is_better = best_metric, greater_is_better
+
+    def __call__(self, metrics: dict[str, float]) -> float:
+        evaluations = [row for row in self.trainer.state.log_history if f"eval_{self.objective}" in row] or [metrics]
+        return trial_score(evaluations, self.objective, self.best_metric, self.greater_is_better)
 
 
 def trials_table(trials: list[dict[str, Any]], objective: str) -> list[str]:
@@ -75,8 +113,12 @@ def trials_table(trials: list[dict[str, Any]], objective: str) -> list[str]:
     return rows
 
 
-def run_search(trainer, search: SearchConfig, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run the trials on a Trainer made with model_init; the best settings and every trial."""
+def run_search(
+    trainer, search: SearchConfig, seed: int, best_metric: str | None = None, greater_is_better: bool = True
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the trials on a Trainer made with model_init; the best settings and every trial. Each
+    trial is judged as the final run keeps its model (trial_score): `best_metric` and
+    `greater_is_better` are the final run's metric_for_best_model, None without load_best_model_at_end."""
     optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.InMemoryStorage()
@@ -88,7 +130,7 @@ def run_search(trainer, search: SearchConfig, seed: int) -> tuple[dict[str, Any]
         )
     best = trainer.hyperparameter_search(
         hp_space=space,
-        compute_objective=functools.partial(objective_score, objective=search.objective),
+        compute_objective=TrialJudge(trainer, search.objective, best_metric, greater_is_better),
         n_trials=search.trials,
         direction="maximize",
         backend="optuna",

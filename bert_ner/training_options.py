@@ -6,6 +6,7 @@ Everything not refused here goes to TrainingArguments unchanged and does what it
 """
 
 import importlib.util
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,45 @@ def best_model_problems(training: dict[str, Any], metrics: list[str]) -> list[st
         worst = "highest" if better else "lowest"
         return [f"training.greater_is_better: {str(better).lower()} would keep the epoch with the {worst} {name}; unset it"]
     return []
+
+
+# Below this many optimizer steps a run is too short to learn: the learning rate warms up and decays
+# again within a few dozen updates, and the classifier starts from random weights.
+MIN_OPTIMIZER_STEPS = 100
+SMALL_DATA_BATCH = 8  # what the warning suggests for a small dataset: more updates per epoch
+
+
+def planned_steps(sentences: int, batch_size: int, accumulation: int, processes: int, epochs: float, max_steps: int) -> int:
+    """Optimizer steps a run will take, as Trainer counts them: max_steps when above 0, else the
+    epochs times the updates per epoch (a last, partial batch is still a batch)."""
+    if max_steps > 0:
+        return max_steps
+    batches = -(-sentences // (batch_size * processes))
+    return math.ceil(epochs * max(-(-batches // accumulation), 1))
+
+
+def short_run_warning(
+    sentences: int, batch_size: int, accumulation: int, processes: int, epochs: float, max_steps: int
+) -> str | None:
+    """Say before training, in one line, when a run takes fewer than MIN_OPTIMIZER_STEPS steps, and
+    what to change; None when it takes enough."""
+    steps = planned_steps(sentences, batch_size, accumulation, processes, epochs, max_steps)
+    if steps >= MIN_OPTIMIZER_STEPS:
+        return None
+    if max_steps > 0:
+        change = f"raise training.max_steps to {MIN_OPTIMIZER_STEPS} or more"
+    else:
+        per_epoch = planned_steps(sentences, min(batch_size, SMALL_DATA_BATCH), 1, processes, 1, -1)
+        epochs_needed = math.ceil(MIN_OPTIMIZER_STEPS / per_epoch)
+        change = f"train longer, e.g. training.num_train_epochs={epochs_needed}"
+        if batch_size > SMALL_DATA_BATCH:
+            change += f" training.per_device_train_batch_size={SMALL_DATA_BATCH}"
+        change += ", or add sentences"
+    return (
+        f"this run takes only {steps} optimizer steps ({sentences} training sentences), fewer than the "
+        f"{MIN_OPTIMIZER_STEPS} a model needs to learn NER; expect a low F1. {change[0].upper()}{change[1:]} "
+        "(docs/training.md: Small datasets)"
+    )
 
 
 # END

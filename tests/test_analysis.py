@@ -62,7 +62,29 @@ def test_classify(gold, predicted, expected):
 def test_type_confusion_counts_each_gold_entity_once_and_spurious_ones():
     gold = [["B-PER", "I-PER", O, "B-LOC", O], ["B-ORG", O]]
     predicted = [["B-PER", O, O, "B-ORG", "B-MISC"], [O, O]]
-    assert type_confusion(gold, predicted) == {("PER", "PER"): 1, ("LOC", "ORG"): 1, (SPURIOUS, "MISC"): 1, ("ORG", MISSED): 1}
+    assert type_confusion(gold, predicted) == {
+        ("PER", WRONG_BOUNDARY): 1,
+        ("LOC", "ORG"): 1,
+        (SPURIOUS, "MISC"): 1,
+        ("ORG", MISSED): 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "gold, predicted, expected",
+    [
+        (["B-PER", "I-PER", O], ["B-PER", "I-PER", O], {("PER", "PER"): 1}),  # exact: the diagonal
+        (["B-PER", "I-PER", O], ["B-PER", O, O], {("PER", WRONG_BOUNDARY): 1}),  # right type, too short
+        ([O, "B-PER", O], ["B-PER", "I-PER", "I-PER"], {("PER", WRONG_BOUNDARY): 1}),  # right type, too long
+        (["B-PER", "I-PER", O], ["B-PER", "B-PER", O], {("PER", WRONG_BOUNDARY): 1}),  # split in two: still one entity
+        (["B-LOC", "I-LOC", O], ["B-ORG", O, O], {("LOC", "ORG"): 1}),  # wrong type, boundaries too
+        (["B-LOC", O], [O, O], {("LOC", MISSED): 1}),
+        ([O, O], [O, "B-MISC"], {(SPURIOUS, "MISC"): 1}),
+    ],
+    ids=["exact", "short", "long", "split", "wrong-type", "missed", "spurious"],
+)
+def test_type_confusion_counts_only_exact_matches_as_correct(gold, predicted, expected):
+    assert type_confusion([gold], [predicted]) == expected
 
 
 def test_marked():

@@ -153,3 +153,54 @@ def test_unusual_texts_just_work(demo_run, capsys, text):
 def test_directory_as_file_is_refused(demo_run, tmp_path, capsys):
     assert infer(["--model", str(demo_run), "--file", str(tmp_path)]) == 2
     assert one_error_line(capsys) == f"error: --file '{tmp_path}' is a directory; give a text file with one text per line"
+
+
+# Python hands argv bytes that are not UTF-8 over as lone surrogates (surrogateescape): this is
+# what `python infer.py "$(printf 'M\xfcller')"` gets.
+@pytest.mark.parametrize(
+    "texts, expected",
+    [
+        (["M\udcfcller"], "error: TEXT 1: not UTF-8 (byte 0xfc); set your terminal and shell to UTF-8"),
+        (["Anna", "M\udcfcller sang"], "error: TEXT 2: not UTF-8 (byte 0xfc); set your terminal and shell to UTF-8"),
+    ],
+)
+def test_text_argument_that_is_not_utf8_is_one_line(demo_run, capsys, texts, expected):
+    assert infer(["--model", str(demo_run), *texts]) == 2
+    assert one_error_line(capsys).startswith(expected)
+    assert capsys.readouterr().out == ""  # refused before tagging anything
+
+
+@pytest.mark.parametrize(
+    "lines, page, said",
+    [
+        ([b"Anna Schmidt sang .", b"Anna sang ."], ["Anna Schmidt sang .", "Anna sang ."], "wrote {html}"),
+        (
+            [b"Anna Schmidt sang .", b"M\xfcnchen ."],
+            ["Anna Schmidt sang ."],
+            "wrote {html} with the 1 text tagged before stopping",
+        ),
+    ],
+    ids=["all-good", "bad-second-line"],
+)
+def test_html_page_holds_what_was_tagged(demo_run, tmp_path, capsys, lines, page, said):
+    source, html = tmp_path / "texts.txt", tmp_path / "page.html"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    status = infer(["--model", str(demo_run), "--json", "--file", str(source), "--html", str(html)])
+    captured = capsys.readouterr()
+    assert status == (0 if len(page) == len(lines) else 2)
+    assert said.format(html=html) in captured.err.splitlines()
+    assert [json.loads(line)["text"] for line in captured.out.splitlines()] == page
+    written = html.read_text(encoding="utf-8")
+    assert written.count('<p class="text">') == len(page) and "nchen" not in written
+    if status:
+        assert f"error: {source}:2: not UTF-8 (byte 0xfc)" in captured.err
+
+
+def test_a_small_dataset_with_the_default_recipe_is_told_before_training(tmp_path, caplog):
+    caplog.set_level("INFO", logger="bert_ner")
+    args = ["--config", SCRATCH, "data.max_train_samples=30", "data.max_eval_samples=8", "data.max_test_samples=8"]
+    assert train([*args, "training.num_train_epochs=1", f"training.output_dir={tmp_path / 'out'}"]) == 0
+    messages = caplog.messages
+    warning = next(i for i, message in enumerate(messages) if message.startswith("this run takes only 2 optimizer steps"))
+    assert warning < messages.index("== train ==")
+    assert "training.num_train_epochs=25 training.per_device_train_batch_size=8" in messages[warning]

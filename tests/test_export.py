@@ -1,5 +1,6 @@
 """export.py and infer.py's ONNX backends, on the demo model."""
 
+import errno
 import json
 import shutil
 import sys
@@ -93,6 +94,52 @@ def test_a_damaged_file_of_an_export_is_a_one_line_error(exported, tmp_path, cap
     assert infer(["--model", str(model), "--backend", "onnx-int8", "x"]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"error: {damaged}: ") and all(f in error for f in fragments) and "Traceback" not in error
+
+
+def read_only(names: set[str], original):
+    """A stand-in for Path.mkdir or Path.open (`original`) that fails as a read-only file system
+    does for paths named `names`: every mkdir, and every open to write."""
+    making = original is Path.mkdir
+
+    def call(self, *args, **kwargs):
+        mode = str(args[0] if args else kwargs.get("mode", "r"))
+        if self.name in names and (making or set(mode) & set("wax+")):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return original(self, *args, **kwargs)
+
+    return call
+
+
+def no_room(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", "model.int8.onnx")
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("read-only, no export yet", "onnx (Read-only file system); nothing was exported"),
+        ("writable onnx/, read-only model dir", ".bert-ner-files (Read-only file system); nothing was exported"),
+        ("disk full midway", "model.int8.onnx (No space left on device); nothing was exported"),
+    ],
+)
+def test_an_export_that_cannot_be_written_is_one_line_and_loses_nothing(exported, tmp_path, capsys, monkeypatch, case, expected):
+    from bert_ner import onnx_backend
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    if case.startswith("read-only"):
+        shutil.rmtree(model / "onnx")
+        monkeypatch.setattr(Path, "mkdir", read_only({"onnx"}, Path.mkdir))
+    elif case.startswith("writable"):
+        monkeypatch.setattr(Path, "open", read_only({".bert-ner-files"}, Path.open))
+    else:
+        monkeypatch.setattr(onnx_backend, "quantize", no_room)
+    before = {path.name: path.read_bytes() for path in model.rglob("*") if path.is_file()}
+    assert export.main(["--model", str(model)]) == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error and len(error.splitlines()) == 1
+    assert error.startswith("error: --model: cannot write ") and expected in error
+    assert {path.name: path.read_bytes() for path in model.rglob("*") if path.is_file()} == before  # nothing half-written
 
 
 def test_onnx_backend_without_an_export_says_how_to_make_one(demo_run, capsys):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bert_ner.scoring import SeqevalMetrics, flatten, score
+from bert_ner.scoring import SeqevalMetrics, flatten, score, zero_f1_warning
 from bert_ner.words import IGNORE_INDEX, NO_WORD, decode_logits
 
 X = IGNORE_INDEX
@@ -86,3 +86,26 @@ def test_untyped_span_f1_ignores_the_type_but_not_the_boundaries(predicted, stri
     result = score(GOLD, predicted)
     assert result["f1"] == pytest.approx(strict_f1)
     assert result["span_f1"] == pytest.approx(span_f1)
+
+
+@pytest.mark.parametrize(
+    "gold, predicted, steps, expected",
+    [
+        (
+            [["O", "O"]],
+            [["O", "O"]],
+            None,
+            "test has no gold entities (every tag is O), so its precision, recall and F1 are undefined",
+        ),
+        ([["O", "O"]], [["B-PER", "O"]], 0, "test has no gold entities (every tag is O)"),
+        ([["B-PER", "O"]], [["O", "O"]], 16, "the model predicts no entities at all on test, so its F1 is 0. "),
+        ([["B-PER", "O"]], [["O", "O"]], 16, "16 training steps are too few; train longer"),
+        ([["B-PER", "O"]], [["O", "B-LOC"]], 3, "gets none of its 1 predicted entities right on test"),
+        ([["B-PER", "O"]], [["O", "O"]], None, "it was not trained here (model.fine_tune: false): check that model.name_or_path"),
+    ],
+    ids=["evaluate-only-no-gold", "trained-no-gold", "nothing-found", "steps", "all-wrong", "evaluate-only-nothing-found"],
+)
+def test_zero_f1_warning_names_the_cause(gold, predicted, steps, expected):
+    warning = zero_f1_warning("test", gold, predicted, steps)
+    assert expected in warning
+    assert ("training steps" in warning) == (steps is not None and "no gold" not in expected)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bert_ner.config import SearchConfig, load_config, search_problems
-from bert_ner.search import SearchSpace, trials_table
+from bert_ner.search import SearchSpace, TrialJudge, trial_score, trials_table
 from tests.conftest import SCRATCH
 from tests.test_train import WRITTEN
 from train import main
@@ -121,7 +121,42 @@ def test_two_trial_search_reports_saves_the_best_and_trains_with_it(tmp_path, ca
     batches = -(-256 // best["per_device_train_batch_size"])
     assert json.loads((output_dir / "metrics.json").read_text())["training"]["steps"] == epochs * batches
     assert "trials:\ntrial\tvalidation_f1" in caplog.text
+    assert "trial 1 of 2: learning_rate=" in caplog.text and "trial 2 of 2: learning_rate=" in caplog.text
     assert caplog.text.count("a new BERT with random weights") == 1  # said once, not again for each trial
+
+
+EPOCHS = [  # one trial's evaluations, in order: F1 peaks at the second epoch, the loss at the first
+    {"eval_loss": 0.30, "eval_f1": 0.50, "eval_precision": 0.7, "epoch": 1.0},
+    {"eval_loss": 0.35, "eval_f1": 0.80, "eval_precision": 0.6, "epoch": 2.0},
+    {"loss": 0.1, "epoch": 2.5},  # a training log row between evaluations
+    {"eval_loss": 0.40, "eval_f1": 0.80, "eval_precision": 0.9, "epoch": 3.0},
+    {"eval_loss": 0.50, "eval_f1": 0.60, "eval_precision": 0.5, "epoch": 4.0},
+]
+
+
+@pytest.mark.parametrize(
+    "objective, best_metric, greater_is_better, expected",
+    [
+        ("f1", "f1", True, 0.80),  # the default: best F1, and the first of two equal epochs
+        ("f1", "eval_f1", True, 0.80),  # Trainer's spelling of the same metric
+        ("f1", None, True, 0.60),  # without load_best_model_at_end the final model is the last epoch
+        ("f1", "loss", False, 0.50),  # the final run keeps the lowest loss: judged at that epoch
+        ("f1", "precision", True, 0.80),  # kept by precision (epoch 3), judged by F1 there
+        ("precision", "f1", True, 0.6),  # the objective at the epoch best by F1 (epoch 2)
+    ],
+)
+def test_a_trial_is_judged_at_the_epoch_the_final_run_keeps(objective, best_metric, greater_is_better, expected):
+    assert trial_score(EPOCHS, objective, best_metric, greater_is_better) == expected
+
+
+def test_the_judge_reads_the_trials_whole_evaluation_log():
+    import types
+
+    trainer = types.SimpleNamespace(state=types.SimpleNamespace(log_history=EPOCHS))
+    judge = TrialJudge(trainer, "f1", "f1", True)
+    assert judge(EPOCHS[-1]) == 0.80  # Trainer passes the last evaluation; the trial's best counts
+    trainer.state.log_history = []  # no log yet: the evaluation it is given
+    assert judge({"eval_f1": 0.4}) == 0.4
 
 
 def test_search_without_optuna_says_what_to_install(tmp_path, capsys, monkeypatch):

@@ -11,7 +11,7 @@ from bert_ner.errors import UserError
 from bert_ner.hardware import precision_problems
 from bert_ner.outputs import read_log
 from bert_ner.scoring import OVERALL_SCORES, flatten, metric_names, score
-from bert_ner.training_options import REFUSED_TRAINING_ARGS, best_model_problems
+from bert_ner.training_options import REFUSED_TRAINING_ARGS, best_model_problems, planned_steps, short_run_warning
 from tests.conftest import QUICK, SCRATCH
 from train import main
 
@@ -197,3 +197,45 @@ def test_transformers_argument_errors_are_one_line(tmp_path, capsys):
     assert main(["--config", SCRATCH, *QUICK, "training.eval_strategy=steps", f"training.output_dir={tmp_path / 'out'}"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "training.save_strategy: 'epoch' and training.eval_strategy: 'steps' must match" in errors[0]
+
+
+@pytest.mark.parametrize(
+    "sentences, batch, accumulation, processes, epochs, max_steps, steps",
+    [
+        (30, 32, 1, 1, 3, -1, 3),  # the small dataset with the default recipe
+        (30, 8, 1, 1, 20, -1, 80),
+        (1017, 16, 1, 1, 3, -1, 192),  # the demo
+        (100, 8, 4, 1, 1, -1, 4),  # 13 batches, 4 per update: the last update is partial
+        (100, 8, 1, 2, 1.5, -1, 11),  # two processes halve the batches; a fractional epoch rounds up
+        (30, 32, 1, 1, 3, 500, 500),  # max_steps overrides the epochs
+    ],
+)
+def test_planned_steps(sentences, batch, accumulation, processes, epochs, max_steps, steps):
+    assert planned_steps(sentences, batch, accumulation, processes, epochs, max_steps) == steps
+
+
+@pytest.mark.parametrize(
+    "sentences, batch, epochs, max_steps, expected",
+    [
+        (
+            30,
+            32,
+            3,
+            -1,
+            "this run takes only 3 optimizer steps (30 training sentences), fewer than the 100 a model needs to learn "
+            "NER; expect a low F1. Train longer, e.g. training.num_train_epochs=25 training.per_device_train_batch_size=8, "
+            "or add sentences (docs/training.md: Small datasets)",
+        ),
+        (30, 4, 3, -1, "Train longer, e.g. training.num_train_epochs=13, or add sentences"),
+        (30, 32, 3, 50, "only 50 optimizer steps (30 training sentences)"),
+        (30, 32, 3, 50, "Raise training.max_steps to 100 or more"),
+        (1017, 16, 3, -1, None),
+        (30, 8, 25, -1, None),
+    ],
+)
+def test_a_run_too_short_to_learn_is_said_before_training(sentences, batch, epochs, max_steps, expected):
+    warning = short_run_warning(sentences, batch, 1, 1, epochs, max_steps)
+    if expected is None or expected.startswith("this run"):
+        assert warning == expected
+    else:
+        assert expected in warning
