@@ -29,6 +29,7 @@ from bert_ner.words import (
     encode,
     encode_with_context,
     entities,
+    line_starts,
     softmax,
     split_sentences,
     word_scores,
@@ -111,8 +112,7 @@ def prepare(
     a model trained without context, between its neighbours' words for a model trained with
     `data.context_tokens`. A sentence too long for the model is read in overlapping windows.
     Tags are decoded sentence by sentence, as train.py scored them."""
-    line_starts = tuple(i + 1 for i, character in enumerate(text) if character == "\n")  # a line ends a sentence
-    sentences = split_sentences(text, line_starts, word_rules, language)
+    sentences = split_sentences(text, line_starts(text), word_rules, language)  # a line ends a sentence
     word_spans = [word for sentence in sentences for word in sentence]
     firsts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
     words = [[text[start:end] for start, end in sentence] for sentence in sentences]

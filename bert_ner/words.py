@@ -142,6 +142,23 @@ def _split_word(text: str, start: int, end: int, word_rules: str = TREEBANK) -> 
     return edges + pieces + [(i, i + 1) for i in range(tail, end)]
 
 
+# How a line ends, for every reader of text (infer.py's input, the data files, the span records'
+# texts): LF, CRLF, or a lone CR, as old Mac files have (Python's universal newlines).
+LINE_END = re.compile(r"\r\n?|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` without their ends (LINE_END); a line end at the very end of the text
+    starts no empty line after it: "a\\rb\\r\\n" -> ["a", "b"]."""
+    lines = LINE_END.split(text)
+    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
+
+
+def line_starts(text: str) -> tuple[int, ...]:
+    """Where each line of `text` after the first starts (character offsets; LINE_END)."""
+    return tuple(end for match in LINE_END.finditer(text) if (end := match.end()) < len(text))
+
+
 def rules_of(sentences: Iterable[list[str]]) -> tuple[str, str]:
     """The word rules and sentence language that training words show (a model's record says both,
     so that infer.py splits raw text as its training data was split): CHARACTERS where most words
