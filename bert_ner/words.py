@@ -105,6 +105,8 @@ def _own_word(character: str, word_rules: str) -> bool:
     """Whether `character` is a word by itself under `word_rules` (WORD_RULES)."""
     if _in_ranges(character, CJK_RANGES):
         return not character.isspace()  # U+3000, the ideographic space, separates words
+    if 0xFF00 <= ord(character) <= 0xFF60 and unicodedata.category(character)[0] == "P":
+        return True  # full-width punctuation of CJK text (，！？：)
     return word_rules == CHARACTERS and _in_ranges(character, SOUTHEAST_ASIAN_RANGES)
 
 
