@@ -28,7 +28,7 @@ from bert_ner.words import (
     split_sentences,
     split_words,
 )
-from tests.conftest import REPO, SCRATCH
+from tests.conftest import REPO, SCRATCH, SENTENCE
 
 ZH = "北京是中国的首都。李明在上海工作。"
 THAI = "บารัก โอบามา เกิดที่ฮาวาย"
@@ -273,3 +273,20 @@ def test_a_model_trained_on_chinese_characters_finds_them_in_raw_text(tmp_path, 
     f1 = score(test["tags"], predicted)["f1"]
     assert f1 > 0.5  # it found its entities
     assert f1 == pytest.approx(json.loads((output_dir / METRICS_FILE).read_text())["test"]["f1"])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Anna Schmidt東京に行った。", ("PER", "Anna Schmidt", 0, 12)),
+        (SENTENCE.replace("Reuters", "\u200bReuters\u200e"), ("ORG", "Reuters", 35, 42)),
+        (SENTENCE.replace("Germany", "«Germany»"), ("LOC", "Germany", 70, 77)),
+    ],
+)
+def test_an_english_model_keeps_latin_names_whole_and_edges_out(demo_run, text, expected):
+    from bert_ner import Tagger
+
+    found = Tagger.load(str(demo_run))(text)
+    assert expected in [(e.type, e.text, e.start, e.end) for e in found]
+    assert all(text[e.start : e.end] == e.text and not bert_ner.words._is_edge(e.text[0]) for e in found)
+    assert all(not bert_ner.words._is_edge(e.text[-1]) for e in found)
