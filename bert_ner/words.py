@@ -3,9 +3,11 @@
 train.py, its scores, the error analysis, infer.py (PyTorch and ONNX) and the HTML view all go
 through these steps, so that what infer.py finds on text is what train.py scored:
 
-1. text -> words (`split_sentences`, `split_words`): character spans, sentences by pySBD, then
-   words by NLTK's Treebank-style word tokenizer (CoNLL's conventions: `U.S.-based` stays one
-   word, `Obama's` is `Obama` `'s`); training data comes already split into words.
+1. text -> words (`split_sentences`, `split_words`): character spans, sentences by pySBD in the
+   model's language, then words by NLTK's Treebank-style word tokenizer (CoNLL's conventions:
+   `U.S.-based` stays one word, `Obama's` is `Obama` `'s`), each character of a script written
+   without spaces a word of its own (WORD_RULES); training data comes already split into words,
+   and shows which rules and language a model is to read raw text with (`rules_of`).
 2. words -> model inputs (`encode`, `encode_with_context`, `tokenize_and_align`): a fast
    tokenizer on the words, a sentence between its neighbours' words where the model was trained
    with document context; `word_ids()` ties every sub-token to its word.
