@@ -290,3 +290,29 @@ def test_an_english_model_keeps_latin_names_whole_and_edges_out(demo_run, text, 
     assert expected in [(e.type, e.text, e.start, e.end) for e in found]
     assert all(text[e.start : e.end] == e.text and not bert_ner.words._is_edge(e.text[0]) for e in found)
     assert all(not bert_ner.words._is_edge(e.text[-1]) for e in found)
+
+
+@pytest.mark.parametrize(
+    "keys, words, rules",
+    [
+        ("", [["北", "京"]], (CHARACTERS, "zh")),  # from the training words
+        ("  language: ja\n", [["北", "京"]], (CHARACTERS, "ja")),  # the keys win
+        ("  word_rules: treebank\n", [["บ", "า"]], (TREEBANK, "en")),
+        ("  word_rules: characters\n  language: de\n", [["Anna"]], (CHARACTERS, "de")),
+        ("", [["Anna", "Schmidt"]], (TREEBANK, "en")),
+    ],
+)
+def test_train_records_the_keys_or_what_the_training_words_show(tmp_path, keys, words, rules):
+    from train import text_rules
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n" + keys if keys else "")
+    assert text_rules(load_config(path), {"train": {"tokens": words}}) == rules
+
+
+def test_train_warns_that_segmented_chinese_is_read_by_characters(caplog):
+    from train import text_rules
+
+    with caplog.at_level("WARNING", logger="bert_ner"):
+        text_rules(load_config(REPO / "config.yaml"), {"train": {"tokens": [["北京", "是", "首都"]]}})
+    assert "infer.py reads such text one character per word" in caplog.text
