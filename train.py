@@ -45,7 +45,16 @@ from bert_ner.modeling import (
 from bert_ner.record import ModelRecord, write_record
 from bert_ner.scoring import metric_names, report_text, score, zero_f1_warning
 from bert_ner.training_options import best_model_problems, short_run_warning
-from bert_ner.words import decode_logits, entity_types, labels_of, tokenize_and_align, visible_words
+from bert_ner.words import (
+    DEFAULT_LANGUAGE,
+    TREEBANK,
+    decode_logits,
+    entity_types,
+    labels_of,
+    rules_of,
+    tokenize_and_align,
+    visible_words,
+)
 
 log = logging.getLogger("bert_ner")
 
@@ -113,6 +122,21 @@ def warn_missing_types(labels: list[str], model) -> None:
     missing = sorted(set(entity_types(labels)) - set(entity_types(list(model.config.id2label.values()))))
     if missing:
         log.warning(f"the model has no labels for {', '.join(missing)}; those types will score 0")
+
+
+def text_rules(cfg: Config, splits) -> tuple[str, str]:
+    """How infer.py is to split raw text for this model (bert_ner.words): data.word_rules and
+    data.language where set, else what the training words show (`rules_of`)."""
+    shown_rules, shown_language = rules_of(splits["train" if "train" in splits else next(iter(splits))][TOKENS])
+    word_rules, language = cfg.data.word_rules or shown_rules, cfg.data.language or shown_language
+    if word_rules == TREEBANK and language in ("zh", "ja") and not cfg.data.word_rules:
+        log.warning(
+            "most training words of Chinese or Japanese text are longer than one character, but infer.py reads "
+            "such text one character per word (docs/inference.md); train on character-level data for raw text"
+        )
+    if (word_rules, language) != (TREEBANK, DEFAULT_LANGUAGE):
+        log.info(f"raw text: words by the {word_rules} rules, sentences by pySBD's {language!r} rules")
+    return word_rules, language
 
 
 def without_invisible_words(splits, tokenizer):
@@ -334,6 +358,7 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
 
     banner("data")
     splits, labels = load_splits(cfg.data)
+    word_rules, language = text_rules(cfg, splits)
     log.info(", ".join(f"{split} {len(dataset)} sentences" for split, dataset in splits.items()) + f"; labels {' '.join(labels)}")
     if cfg.model.fine_tune and (problems := best_model_problems(cfg.training, metric_names(entity_types(labels)))):
         raise UserError("\n".join(problems))
@@ -374,8 +399,16 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     if trainer.is_world_process_zero():
         # What inference must do with the model, as it was trained and scored; the run's config
         # records the context it really had (none where the data has no documents).
-        record = ModelRecord(max_length=max_length, context_tokens=context_tokens, viterbi=cfg.inference.viterbi)
-        as_trained = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, context_tokens=context_tokens))
+        record = ModelRecord(
+            max_length=max_length,
+            context_tokens=context_tokens,
+            viterbi=cfg.inference.viterbi,
+            word_rules=word_rules,
+            language=language,
+        )
+        as_trained = dataclasses.replace(
+            cfg, data=dataclasses.replace(cfg.data, context_tokens=context_tokens, word_rules=word_rules, language=language)
+        )
         save(trainer, as_trained, record, splits, scores | metrics, reports, test_predictions, search_files)
         log.info(summary(scores, cfg.output_dir))
 

@@ -152,6 +152,18 @@ def headline(results: dict[str, dict]) -> list[str]:
     return markdown(["what", "figure", "command", "machine"], rows)
 
 
+def sentence_split(results: dict[str, dict]) -> list[str]:
+    """Sentence splitting's time by text length, read in pieces and whole, from bench/sentence_split.py."""
+    record = results["sentence-split"]
+    rows = [
+        [f"{row['characters']:,}", f"{row['pieces_s']:.2f}", f"{row['pieces_us_per_character']:.1f}",
+         f"{row['whole_s']:.2f}" if "whole_s" in row else "not run"]
+        for row in record["figures"]["lengths"]
+    ]  # fmt: skip
+    header = ["characters", "seconds, in pieces", "µs per character, in pieces", "seconds, pySBD on the whole text"]
+    return markdown(header, rows) + provenance([record])
+
+
 TABLES = {
     "headline": headline,
     "accuracy": accuracy,
@@ -160,6 +172,7 @@ TABLES = {
     "inference": inference,
     "main-job": main_job,
     "cold-start": cold_start,
+    "sentence-split": sentence_split,
 }
 
 

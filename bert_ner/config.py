@@ -22,6 +22,7 @@ from bert_ner.errors import UserError
 from bert_ner.hub import looks_local
 from bert_ner.outputs import DEFAULT_OUTPUT_DIR
 from bert_ner.training_options import as_written, option_problems, refusal
+from bert_ner.words import SENTENCE_LANGUAGES, WORD_RULES
 
 log = logging.getLogger("bert_ner")
 
@@ -195,6 +196,20 @@ class DataConfig:
             "null becomes O; when set, every type of the data must be named; {} = as they are"
         ),
     )
+    word_rules: str | None = field(
+        default=None,
+        metadata=_help(
+            f"how infer.py splits raw text into words ({', '.join(WORD_RULES)}; docs/inference.md); "
+            "null = as the training words show (single characters of scripts without spaces = characters)"
+        ),
+    )
+    language: str | None = field(
+        default=None,
+        metadata=_help(
+            "the text's language for sentence splitting, a pySBD code (en, zh, ja, de, ...); "
+            "null = as the training words show (zh or ja for single Han or kana characters, else en)"
+        ),
+    )
     max_train_samples: int | None = field(default=None, metadata=_help("use only the first N sentences", min=1))
     max_eval_samples: int | None = field(default=None, metadata=_help("same, for validation", min=1))
     max_test_samples: int | None = field(default=None, metadata=_help("same, for test", min=1))
@@ -310,6 +325,15 @@ def search_problems(search) -> list[str]:
             problems.append(f"search.{name}: {value!r} is not a range; expected [low, high], two {expected}, 0 <= low <= high")
         elif dimension.kind == "log" and value[0] <= 0:
             problems.append(f"search.{name}: {value!r} must stay above 0 (it is sampled on a log scale)")
+    return problems
+
+
+def word_problems(data: DataConfig) -> list[str]:
+    """data.word_rules and data.language name rules and a language bert_ner.words knows, or are null."""
+    problems = []
+    for key, value, known in (("word_rules", data.word_rules, WORD_RULES), ("language", data.language, SENTENCE_LANGUAGES)):
+        if value is not None and value not in known:
+            problems.append(f"data.{key}: {value!r} is not one of {', '.join(known)}{_suggest(str(value), known)}")
     return problems
 
 
@@ -723,6 +747,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         early_stopping=build_section(EarlyStoppingConfig, raw.get("early_stopping") or {}, "early_stopping", problems),
         training=check_training(raw.get("training"), problems),
     )
+    problems += word_problems(cfg.data)
     if not problems:
         check_consistency(cfg, problems)
     if problems:

@@ -16,6 +16,7 @@ from bert_ner.config import CONLL_SUFFIXES, DataConfig
 from bert_ner.errors import UserError
 from bert_ner.spans import CODE_POINTS, looks_like_spans, records, tagged_records
 from bert_ner.tags import DOCSTART, DOCUMENT, NO_DOCUMENT, OUTSIDE, TAGS, TOKENS, tag_problem, to_iob2
+from bert_ner.words import split_lines
 
 log = logging.getLogger("bert_ner")
 
@@ -79,19 +80,24 @@ def build_labels(tag_lists: Iterable[list[str]]) -> list[str]:
 
 def decoded_lines(stream, source: str) -> Iterator[str]:
     """The lines of a byte stream (a file, stdin) as text, read lazily, without their line ending
-    (LF or CRLF); a BOM is dropped; bad bytes are an error naming source:line."""
-    for number, raw in enumerate(stream, 1):
+    (LF, CRLF or a lone CR: bert_ner.words.split_lines); a BOM is dropped; bad bytes are an error
+    naming source:line."""
+    number = 0
+    for index, raw in enumerate(stream):
         try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            text = raw.decode("utf-8-sig" if index == 0 else "utf-8")
         except UnicodeDecodeError as error:
-            raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
-        yield line.removesuffix("\n").removesuffix("\r")
+            where = number + len(split_lines(raw[: error.start].decode("utf-8", "replace")))
+            raise UserError(f"{source}:{where}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
+        for line in split_lines(text):
+            number += 1
+            yield line
 
 
 def _decode(path: Path) -> str:
-    """A data file's text with LF line endings (a lone CR, as old Mac files have, too)."""
+    """A data file's text with LF line endings (whatever ended its lines: decoded_lines)."""
     with path.open("rb") as stream:
-        return "\n".join(decoded_lines(stream, str(path))).replace("\r", "\n")
+        return "\n".join(decoded_lines(stream, str(path)))
 
 
 def read_conll(path: Path) -> dict[str, list]:

@@ -21,12 +21,15 @@ from bert_ner.errors import UserError
 from bert_ner.record import ModelRecord
 from bert_ner.words import (
     DEFAULT_AGGREGATION,
+    DEFAULT_LANGUAGE,
     NO_WORD,
+    TREEBANK,
     Decoded,
     decode,
     encode,
     encode_with_context,
     entities,
+    line_starts,
     softmax,
     split_sentences,
     word_scores,
@@ -95,13 +98,21 @@ def in_context(
     return inputs
 
 
-def prepare(tokenizer, text: str, max_length: int | None = None, stride: int = 0, context_tokens: int = 0) -> Prepared:
-    """Split `text` into sentences and words and encode them, one input per sentence as train.py
-    encoded them: alone for a model trained without context, between its neighbours' words for a
-    model trained with `data.context_tokens`. A sentence too long for the model is read in
-    overlapping windows. Tags are decoded sentence by sentence, as train.py scored them."""
-    line_starts = tuple(i + 1 for i, character in enumerate(text) if character == "\n")  # a line ends a sentence
-    sentences = split_sentences(text, line_starts)
+def prepare(
+    tokenizer,
+    text: str,
+    max_length: int | None = None,
+    stride: int = 0,
+    context_tokens: int = 0,
+    word_rules: str = TREEBANK,
+    language: str = DEFAULT_LANGUAGE,
+) -> Prepared:
+    """Split `text` into sentences and words by the model's `word_rules` and `language`
+    (bert_ner.words) and encode them, one input per sentence as train.py encoded them: alone for
+    a model trained without context, between its neighbours' words for a model trained with
+    `data.context_tokens`. A sentence too long for the model is read in overlapping windows.
+    Tags are decoded sentence by sentence, as train.py scored them."""
+    sentences = split_sentences(text, line_starts(text), word_rules, language)  # a line ends a sentence
     word_spans = [word for sentence in sentences for word in sentence]
     firsts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
     words = [[text[start:end] for start, end in sentence] for sentence in sentences]
@@ -246,7 +257,10 @@ class Reader:
         self.stride = window_stride(self.max_length)
 
     def prepare(self, text: str) -> Prepared:
-        return prepare(self.tokenizer, text, self.max_length, self.stride, self.record.context_tokens)
+        record = self.record
+        return prepare(
+            self.tokenizer, text, self.max_length, self.stride, record.context_tokens, record.word_rules, record.language
+        )
 
     def finish(self, prepared: Prepared, probabilities: list[np.ndarray]) -> list[dict]:
         return finish(prepared, probabilities, self.labels, self.aggregation, self.record.viterbi)

@@ -22,10 +22,10 @@ import yaml
 from bert_ner.errors import UserError
 from bert_ner.outputs import RECORD_FILE, RESOLVED_CONFIG_FILE
 from bert_ner.tags import TAG_SCHEME
+from bert_ner.words import DEFAULT_LANGUAGE, SENTENCE_LANGUAGES, TREEBANK, WORD_RULES
 
 RECORD_VERSION = 1
 RECORD_FORMAT = "bert-ner model record"
-WORD_RULES = ("treebank",)  # bert_ner.words: pySBD sentences, then NLTK's Treebank word rules
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class ModelRecord:
     max_length: int | None = None  # sub-tokens per model input, special tokens included; None = the model's own limit
     context_tokens: int = 0  # sub-tokens of neighbouring sentences on each side (bert_ner.context); 0 = sentences alone
     viterbi: bool = True  # decode with a Viterbi pass over valid IOB2 transitions; False = each word's likeliest tag
-    word_rules: str = "treebank"  # how raw text becomes words (WORD_RULES)
-    language: str = "en"  # the sentence splitter's language (pySBD's language codes)
+    word_rules: str = TREEBANK  # how raw text becomes words (bert_ner.words.WORD_RULES)
+    language: str = DEFAULT_LANGUAGE  # the sentence splitter's language (pySBD's codes: bert_ner.words.SENTENCE_LANGUAGES)
     tag_scheme: str = TAG_SCHEME
 
     def to_json(self) -> str:
@@ -81,6 +81,8 @@ def record_problems(record: ModelRecord) -> list[str]:
         problems.append(f"viterbi {record.viterbi!r} is not true or false")
     if record.word_rules not in WORD_RULES:
         problems.append(f"word_rules {record.word_rules!r} is not one of {', '.join(WORD_RULES)}")
+    if record.language not in SENTENCE_LANGUAGES:
+        problems.append(f"language {record.language!r} is not one of {', '.join(SENTENCE_LANGUAGES)}")
     if record.tag_scheme != TAG_SCHEME:
         problems.append(f"tag_scheme {record.tag_scheme!r} is not {TAG_SCHEME}")
     return problems

@@ -3,9 +3,11 @@
 train.py, its scores, the error analysis, infer.py (PyTorch and ONNX) and the HTML view all go
 through these steps, so that what infer.py finds on text is what train.py scored:
 
-1. text -> words (`split_sentences`, `split_words`): character spans, sentences by pySBD, then
-   words by NLTK's Treebank-style word tokenizer (CoNLL's conventions: `U.S.-based` stays one
-   word, `Obama's` is `Obama` `'s`); training data comes already split into words.
+1. text -> words (`split_sentences`, `split_words`): character spans, sentences by pySBD in the
+   model's language, then words by NLTK's Treebank-style word tokenizer (CoNLL's conventions:
+   `U.S.-based` stays one word, `Obama's` is `Obama` `'s`), each character of a script written
+   without spaces a word of its own (WORD_RULES); training data comes already split into words,
+   and shows which rules and language a model is to read raw text with (`rules_of`).
 2. words -> model inputs (`encode`, `encode_with_context`, `tokenize_and_align`): a fast
    tokenizer on the words, a sentence between its neighbours' words where the model was trained
    with document context; `word_ids()` ties every sub-token to its word.
@@ -22,6 +24,7 @@ import re
 import sys
 import types
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +49,46 @@ CONTINUING = ("Mn", "Me", "Cf")  # Unicode categories of marks and joiners: part
 EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)  # skin tones (category Sk): part of the emoji before them
 REPLACEMENT_CHARACTER = "\ufffd"  # category So, but it stands for a lost letter of the word around it
 
+# How raw text becomes words (the saved model's record names the rules it was trained with):
+# - treebank: NLTK's Treebank rules for text written with spaces; each Han, Hiragana and Katakana
+#   character and each CJK punctuation mark its own word, as the NER data of Chinese and Japanese
+#   are split (MSRA, People's Daily, Weibo, Resume), so that a Latin name next to them stays whole.
+#   Thai, Lao, Khmer and Myanmar text is split at spaces, as written.
+# - characters: as treebank, and every Thai, Lao, Khmer and Myanmar character (with its marks) its
+#   own word too: for models trained on character-level data.
+TREEBANK, CHARACTERS = "treebank", "characters"
+WORD_RULES = (TREEBANK, CHARACTERS)
+DEFAULT_LANGUAGE = "en"  # the sentence splitter's language: one of pySBD's codes (SENTENCE_LANGUAGES)
+SENTENCE_LANGUAGES = tuple("am ar bg da de el en es fa fr hi hy it ja kk mr my nl pl ru sk ur zh".split())
+
+# Code point ranges of the scripts written without spaces.
+CJK_RANGES = (
+    (0x3000, 0x303F),  # CJK symbols and punctuation (、。「」〇 ...)
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK unified ideographs extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF61, 0xFF9F),  # halfwidth CJK punctuation and Katakana
+    (0x20000, 0x3FFFF),  # CJK ideographs, extensions B and later
+)
+SOUTHEAST_ASIAN_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x19E0, 0x19FF),  # Khmer symbols
+    (0xA9E0, 0xA9FF),  # Myanmar extended B
+    (0xAA60, 0xAA7F),  # Myanmar extended A
+)
+# Quote marks that can stick to a word's edge where NLTK's rules leave them (`‹Reuters›`,
+# `「Reuters」`, `‛Reuters‟`): with those of categories Pi and Pf, never part of a word's edge.
+QUOTES = frozenset("\"'`‚„‛‟‹›«»「」『』〝〞〟﹁﹂﹃﹄＂＇｢｣")
+
+
+def _in_ranges(character: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    code = ord(character)
+    return any(low <= code <= high for low, high in ranges)
+
 
 def _is_symbol(character: str) -> bool:
     """Emoji, pictographs and other symbols (Unicode category So): never part of a word."""
@@ -54,43 +97,149 @@ def _is_symbol(character: str) -> bool:
     return unicodedata.category(character) == "So" or ord(character) in EMOJI_MODIFIERS
 
 
-def _split_symbols(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Split text[start:end] where symbols meet other characters (`Paris😀` -> `Paris` `😀`).
-    Marks and joiners (variation selectors, zero-width joiners) stay with what they follow, so an
-    emoji sequence or a Persian word with a joiner stays whole."""
-    if text[start:end].isascii():  # ASCII has no symbols (category So): most words, checked at C speed
+def _is_edge(character: str) -> bool:
+    """A character an entity never starts or ends with: a format character (category Cf, such as a
+    zero-width space, a byte order mark or a direction mark) or a quote mark."""
+    return character in QUOTES or unicodedata.category(character) in ("Cf", "Pi", "Pf")
+
+
+def _own_word(character: str, word_rules: str) -> bool:
+    """Whether `character` is a word by itself under `word_rules` (WORD_RULES)."""
+    if _in_ranges(character, CJK_RANGES):
+        return not character.isspace()  # U+3000, the ideographic space, separates words
+    if 0xFF00 <= ord(character) <= 0xFF60 and unicodedata.category(character)[0] == "P":
+        return True  # full-width punctuation of CJK text (，！？：)
+    return word_rules == CHARACTERS and _in_ranges(character, SOUTHEAST_ASIAN_RANGES)
+
+
+def _split_word(text: str, start: int, end: int, word_rules: str = TREEBANK) -> list[tuple[int, int]]:
+    """Split the word text[start:end] that NLTK's rules found: where symbols meet other characters
+    (`Paris😀` -> `Paris` `😀`); around each character that is a word by itself (`_own_word`:
+    `Schmidt東京` -> `Schmidt` `東` `京`); and the format characters and quote marks at its edges
+    off it (`\u200bReuters` -> `\u200b` `Reuters`). Marks and joiners (variation selectors,
+    zero-width joiners) stay with what they follow, so an emoji sequence or a Persian word with a
+    joiner stays whole."""
+    if text[start:end].isascii():  # NLTK's rules already split ASCII quotes; most words, checked at C speed
         return [(start, end)]
+    edges = []
+    while start < end and _is_edge(text[start]):
+        edges.append((start, start + 1))
+        start += 1
+    tail = end
+    while tail > start and _is_edge(text[tail - 1]):
+        tail -= 1
+    if tail > start and _is_symbol(text[tail - 1]):  # tag characters and joiners after an emoji are part of it
+        while tail < end and unicodedata.category(text[tail]) == "Cf":
+            tail += 1
     pieces, piece_start, previous = [], start, None
-    for i in range(start, end):
-        kind = _is_symbol(text[i]) if unicodedata.category(text[i]) not in CONTINUING else previous
-        if previous is not None and kind != previous:
+    for i in range(start, tail):
+        character = text[i]
+        if unicodedata.category(character) in CONTINUING and i > start:
+            continue  # a mark or joiner stays with the character before it
+        kind = "own" if _own_word(character, word_rules) else _is_symbol(character)
+        if previous is not None and (kind != previous or kind == "own"):
             pieces.append((piece_start, i))
             piece_start = i
         previous = kind
-    pieces.append((piece_start, end))
-    return pieces
+    if tail > start:
+        pieces.append((piece_start, tail))
+    return edges + pieces + [(i, i + 1) for i in range(tail, end)]
 
 
-def sentence_starts(text: str, breaks: tuple[int, ...] = ()) -> list[int]:
+# How a line ends, for every reader of text (infer.py's input, the data files, the span records'
+# texts): LF, CRLF, or a lone CR, as old Mac files have (Python's universal newlines).
+LINE_END = re.compile(r"\r\n?|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` without their ends (LINE_END); a line end at the very end of the text
+    starts no empty line after it: "a\\rb\\r\\n" -> ["a", "b"]."""
+    lines = LINE_END.split(text)
+    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
+
+
+def line_starts(text: str) -> tuple[int, ...]:
+    """Where each line of `text` after the first starts (character offsets; LINE_END)."""
+    return tuple(end for match in LINE_END.finditer(text) if (end := match.end()) < len(text))
+
+
+def rules_of(sentences: Iterable[list[str]]) -> tuple[str, str]:
+    """The word rules and sentence language that training words show (a model's record says both,
+    so that infer.py splits raw text as its training data was split): CHARACTERS where most words
+    of scripts written without spaces are single characters (with their marks), as in MSRA or
+    People's Daily; the language ja where such words hold kana, zh where they hold Han; else
+    TREEBANK and DEFAULT_LANGUAGE, as for English."""
+    single = several = 0
+    kana = han = False
+    for words in sentences:
+        for word in words:
+            if word.isascii() or not any(_own_word(character, CHARACTERS) for character in word):
+                continue
+            kana = kana or any(0x3040 <= ord(character) <= 0x30FF for character in word)
+            han = han or any(_in_ranges(character, CJK_RANGES) for character in word)
+            letters = [character for character in word if unicodedata.category(character) not in CONTINUING]
+            single, several = (single + 1, several) if len(letters) == 1 else (single, several + 1)
+    language = "ja" if kana else "zh" if han else DEFAULT_LANGUAGE
+    return (CHARACTERS if single > several else TREEBANK), language
+
+
+def sentence_starts(text: str, breaks: tuple[int, ...] = (), language: str = DEFAULT_LANGUAGE) -> list[int]:
     """Where each sentence of `text` starts (character offsets, the first is 0), by pySBD's
-    rule-based English splitter (no model or data download): abbreviations such as `U.S.` or
-    `Dr.` do not end a sentence. `breaks` are offsets where a sentence starts in any case (the
-    lines of a document). A text that pySBD would keep whole skips it (`_one_sentence`)."""
+    rule-based splitter for `language` (SENTENCE_LANGUAGES; no model or data download): in English,
+    abbreviations such as `U.S.` or `Dr.` do not end a sentence; CJK full stops (`。！？`) end one in
+    every language. `breaks` are offsets where a sentence starts in any case (the lines of a
+    document). An English text that pySBD would keep whole skips it (`_one_sentence`)."""
+    starts = set(breaks)
+    if language != DEFAULT_LANGUAGE or not _one_sentence(text):
+        for start in _pysbd_starts(text, language):
+            if not _inside_a_name(text, start):
+                starts.add(_base_of(text, start))
+    # Only the starts are used, so every character lands in exactly one sentence whatever the ends.
+    return sorted({0} | {start for start in starts if 0 < start < len(text)})
+
+
+# pySBD's time grows with the square of the text it is given, so it reads a long text in pieces
+# of at most this many characters, each starting where a sentence of the one before starts.
+PIECE = 5000
+
+
+def _pysbd_starts(text: str, language: str) -> set[int]:
+    """The sentence starts pySBD finds in `text`, read PIECE characters at a time: the last sentence
+    of a piece is read again at the start of the next, with what follows it, so a sentence end
+    is judged with the text on both sides, as when pySBD reads the whole text. A sentence longer
+    than a piece is cut at the piece's last space (or its end, where it has none)."""
+    starts: set[int] = set()
+    base = 0
+    while base < len(text):
+        end = base + PIECE
+        found = [base + start for start in _piece_starts(text[base:end], language)]
+        if end >= len(text):
+            starts.update(found)
+            break
+        if len(found) > 1:
+            starts.update(found[:-1])
+            base = found[-1]
+        else:
+            starts.update(found)
+            cut = max(text.rfind(" ", base + 1, end), text.rfind("\n", base + 1, end))
+            base = cut + 1 if cut > base else end
+    return starts
+
+
+def _piece_starts(piece: str, language: str) -> list[int]:
+    """Where pySBD starts each sentence of `piece`, in order."""
     # Each sentence pySBD returns is the text's own characters (clean=False). Its `segment` looks
     # each one up with a regex compiled for that sentence alone, which was half of infer.py's
     # splitting time on short lines. `str.find` from where the last sentence ended finds the same
     # starts, except where pySBD returns two sentences that share a character (`great....  Next`):
     # its regex could start the second inside the first; here it starts after it.
-    starts, cursor = set(breaks), 0
-    if not _one_sentence(text):
-        for sentence in _sentence_splitter().processor(text).process():
-            start = text.find(sentence, cursor)
-            if start >= 0:
-                if not _inside_a_name(text, start):
-                    starts.add(_base_of(text, start))
-                cursor = start + len(sentence)
-    # Only the starts are used, so every character lands in exactly one sentence whatever the ends.
-    return sorted({0} | {start for start in starts if 0 < start < len(text)})
+    starts, cursor = [], 0
+    for sentence in _sentence_splitter(language).processor(piece).process():
+        start = piece.find(sentence, cursor)
+        if start >= 0:
+            starts.append(start)
+            cursor = start + len(sentence)
+    return starts
 
 
 # pySBD ends a sentence after an abbreviation it does not take for a title when a capital follows.
@@ -143,10 +292,10 @@ def _one_sentence(text: str) -> bool:
 
 
 @functools.cache
-def _sentence_splitter():
+def _sentence_splitter(language: str = DEFAULT_LANGUAGE):
     import pysbd
 
-    return pysbd.Segmenter(language="en", clean=False)
+    return pysbd.Segmenter(language=language, clean=False)
 
 
 NLTK_STAND_INS = ("nltk", "nltk.tokenize")  # the packages around the one module the word rules need
@@ -177,32 +326,36 @@ def _word_tokenizer():
             del sys.modules[name]
 
 
-def split_sentences(text: str, breaks: tuple[int, ...] = ()) -> list[list[tuple[int, int]]]:
+def split_sentences(
+    text: str, breaks: tuple[int, ...] = (), word_rules: str = TREEBANK, language: str = DEFAULT_LANGUAGE
+) -> list[list[tuple[int, int]]]:
     """The words of raw text as (start, end) character offsets, grouped by sentence; sentences
-    without words are left out.
+    without words are left out. `word_rules` (WORD_RULES) and `language` (SENTENCE_LANGUAGES) are
+    the saved model's (bert_ner.record).
 
     The text is split into sentences first (`sentence_starts`), so that a period ends a sentence
     and not a word (`Paris.` is `Paris` `.` mid-paragraph too); then each sentence into words by
     NLTK's NLTKWordTokenizer (the improved Penn Treebank rules behind nltk.word_tokenize, no
     data download). Together they reproduce more of CoNLL-2003's test tokens, on sentences and on
     whole articles, than the other splitters bench/word_splitters.py measures (docs/results.md).
-    Symbols stuck to a word become words of their own.
+    Then `_split_word`: symbols stuck to a word, the characters of scripts written without
+    spaces, and format characters and quote marks at a word's edge become words of their own.
     """
     tokenizer, sentences = _word_tokenizer(), []
-    starts = sentence_starts(text, breaks) if text else []
+    starts = sentence_starts(text, breaks, language) if text else []
     for first, end in zip(starts, starts[1:] + [len(text)]):
         words = []
         for start, stop in tokenizer.span_tokenize(text[first:end]):
-            words += _split_symbols(text, first + start, first + stop)
+            words += _split_word(text, first + start, first + stop, word_rules)
         if words:
             sentences.append(words)
     return sentences
 
 
-def split_words(text: str) -> list[tuple[int, int]]:
+def split_words(text: str, word_rules: str = TREEBANK, language: str = DEFAULT_LANGUAGE) -> list[tuple[int, int]]:
     """The words of raw text as (start, end) character offsets; text[start:end] is the word
     (`split_sentences`, without the grouping)."""
-    return [word for sentence in split_sentences(text) for word in sentence]
+    return [word for sentence in split_sentences(text, (), word_rules, language) for word in sentence]
 
 
 # ---------------------------------------------------------------------------------------------
