@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -237,28 +238,39 @@ def test_live_and_ready(server):
 
 def test_alive_but_not_ready_while_the_model_loads():
     """Liveness answers at once; readiness, /health and every model route only once loaded."""
-    from starlette.testclient import TestClient
+    import uvicorn
 
-    from bert_ner.serving import Limits, Model, make_app
+    from bert_ner.serving import Limits, Model, free_port, make_app
 
     go = threading.Event()
 
     def load():
-        go.wait(timeout=30)
+        go.wait(timeout=60)
         return Model(lambda texts: [[] for _ in texts], ["O", "B-PER"], {"model": "fake"})
 
-    with TestClient(make_app(load, "fake", Limits())) as client:
-        assert client.get("/livez").status_code == 200 and client.get("/v2/health/live").status_code == 200
-        assert client.get("/readyz").status_code == 503 and client.get("/v2/health/ready").status_code == 503
-        assert client.get("/health").json() == {"status": "loading"}
-        reply = client.post("/v1/entities", json={"text": "a"})
-        assert reply.status_code == 503 and "still loading" in reply.json()["error"]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(make_app(load, "fake", Limits()), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if not server.started:
+                time.sleep(0.1)
+        assert call(url, "GET", "/livez") == (200, {"live": True}) and call(url, "GET", "/v2/health/live")[0] == 200
+        assert call(url, "GET", "/readyz") == (503, {"ready": False}) and call(url, "GET", "/v2/health/ready")[0] == 503
+        assert call(url, "GET", "/health") == (503, {"status": "loading"})
+        status, reply = call(url, "POST", "/v1/entities", {"text": "a"})
+        assert status == 503 and "still loading" in reply["error"]
         go.set()
-        for _ in range(100):
-            if client.get("/readyz").status_code == 200:
-                break
-            threading.Event().wait(0.05)
-        assert client.post("/v1/entities", json={"text": "a"}).json() == [{"text": "a", "entities": []}]
+        for _ in range(300):
+            if call(url, "GET", "/readyz")[0] != 200:
+                time.sleep(0.1)
+        assert call(url, "POST", "/v1/entities", {"text": "a"}) == (200, [{"text": "a", "entities": []}])
+    finally:
+        go.set()
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 # ---------------------------------------------------------------------------------------------
