@@ -6,8 +6,10 @@
 
 POST /v1/entities answers with the records `infer.py --json` writes for the same texts (docs/serving.md
 says what texts tagged in the same model call change);
-GET /health and GET /v1/model describe the service (bert_ner/serving.py). SIGTERM or Ctrl-C finishes
-the requests in flight, then exits.
+GET /health and GET /v1/model describe the service. The same model also answers in the Open Inference
+Protocol v2 (/v2/...), TensorFlow Serving's REST API (/v1/models/NAME...) and as a Label Studio ML
+backend (/setup, /predict), with Prometheus /metrics and /livez, /readyz (bert_ner/serving.py).
+SIGTERM or Ctrl-C finishes the requests in flight, then exits.
 """
 
 import argparse
@@ -19,7 +21,6 @@ from pathlib import Path
 from bert_ner.errors import UserError, require_packages, run_cli, setup_logging
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
 from bert_ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
-from bert_ner.spans import json_record
 
 REQUIREMENTS = "requirements-serve.txt"
 log = logging.getLogger("bert_ner")
@@ -33,6 +34,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_model_options(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument(
+        "--model-name",
+        default=None,
+        help="the name the v2, TF Serving and Label Studio APIs serve the model under (default: the --model directory's name)",
+    )
     parser.add_argument(
         "--max-batch", type=int, default=MAX_BATCH, help=f"texts gathered from requests into one batch (default: {MAX_BATCH})"
     )
@@ -72,6 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--port {args.port} is not a port number (1-65535)")
     if args.shutdown_timeout < 0:
         parser.error("--shutdown-timeout must be 0 or more")
+    if args.model_name is None:
+        args.model_name = Path(args.model.rstrip("/")).name or "bert-ner"
+    if not args.model_name or any(c in args.model_name for c in "/:?#% "):
+        parser.error(f"--model-name {args.model_name!r}: give a name without /, :, ?, #, % or spaces (it is part of URLs)")
     return args
 
 
@@ -106,26 +116,50 @@ def check_port_free(host: str, port: int) -> None:
         raise UserError(f"--host {host} --port {port}: cannot listen there ({error.strerror}); pick another --port") from None
 
 
+def load_model(args: argparse.Namespace):
+    """The model serve.py serves (bert_ner.serving.Model), as infer.py loads it."""
+    from bert_ner.serving import Model
+
+    tagger = load_tagger(args)
+    tag = functools.partial(tagger.tag_steps, batch_size=args.batch_size, min_score=args.min_score)
+    return Model(tag, tagger.labels, model_info(args, tagger))
+
+
 def run(args: argparse.Namespace) -> None:
     check_model(args)
-    require_packages("starlette", "uvicorn", hint=f"serve.py needs a web server: pip install -r {REQUIREMENTS}")
+    require_packages(
+        "starlette", "uvicorn", "prometheus_client", hint=f"serve.py needs a web server: pip install -r {REQUIREMENTS}"
+    )
     import uvicorn
 
     from bert_ner.serving import Limits, make_app
 
     setup_logging()
     check_port_free(args.host, args.port)  # before the model loads, not after
-    tagger = load_tagger(args)
-    tag = functools.partial(tagger.tag, batch_size=args.batch_size, min_score=args.min_score)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_text_chars=args.max_text_chars)
-    app = make_app(tag, json_record, model_info(args, tagger), limits, args.max_batch, args.batch_wait_ms)
+    failed: list[Exception] = []
+
+    def stop_on_error(error: Exception) -> None:
+        failed.append(error)
+        server.should_exit = True
+
+    app = make_app(
+        functools.partial(load_model, args), args.model_name, limits, args.max_batch, args.batch_wait_ms, stop_on_error
+    )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning(f"--host {args.host}: others on the network can reach this server, which has no authentication")
     log.info(
-        f"serving {args.model} ({args.backend}) on http://{args.host}:{args.port}: POST /v1/entities, GET /health, GET /v1/model"
+        f"serving {args.model} ({args.backend}) as {args.model_name} on http://{args.host}:{args.port}: POST /v1/entities, "
+        "/v2 (Open Inference Protocol), /v1/models (TF Serving), /predict (Label Studio), /metrics; loading the model"
     )
     # uvicorn finishes the requests in flight on SIGTERM and Ctrl-C before it exits, within --shutdown-timeout
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=args.shutdown_timeout)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=args.shutdown_timeout
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if failed:
+        raise failed[0]
 
 
 def main(argv: list[str] | None = None) -> int:

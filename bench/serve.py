@@ -1,10 +1,12 @@
 """Load test of serve.py on this machine: a bounded number of concurrent clients, each sending one
-CoNLL-2003 test sentence per request over loopback, against infer.py's own batched rate.
+CoNLL-2003 test sentence per request over loopback, against infer.py's own batched rate; in
+bert-ner's API (POST /v1/entities) and in the Open Inference Protocol v2 (POST /v2/models/NAME/infer).
 
-    python bench/serve.py --model DIR [--backends torch onnx-int8] [--clients 32] [--limit 2000] [--shuffle]
-                          [--serve-options="--max-batch 64 --batch-wait-ms 2"]
+    python bench/serve.py --model DIR [--backends torch onnx-int8] [--protocols entities v2] [--clients 32]
+                          [--limit 2000] [--shuffle] [--serve-options="--max-batch 64 --batch-wait-ms 2"]
 
-For each backend: starts serve.py (its defaults, or --serve-options) on a free port, warms it up, then sends
+Writes bench/results/serve-DIR.json. For each backend and protocol: starts serve.py (its defaults,
+or --serve-options) on a free port, warms it up, then sends
 --limit sentences from --clients concurrent clients (each keeps its connection open and waits for
 its answer before sending the next) and reports requests/s (= sentences/s), p50/p95/p99 latency
 and errors; then infer.py's batched loop on the same sentences in this process (Tagger.tag, as
@@ -23,17 +25,31 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from results import write_result
+
 from bert_ner import Tagger
 from bert_ner.data import TOKENS, read_conll
 from bert_ner.inference import BATCH_SIZE
 from bert_ner.serving import options_among, start_server
 from bert_ner.tagger import TEXTS_PER_CHUNK
 
+MODEL_NAME = "bench"  # the name serve.py serves the model under (--model-name)
 
-def http_request(host: str, text: str) -> bytes:
-    body = json.dumps({"text": text}).encode()
-    head = f"POST /v1/entities HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+
+def http_request(host: str, text: str, protocol: str) -> bytes:
+    if protocol == "v2":
+        path = f"/v2/models/{MODEL_NAME}/infer"
+        body = json.dumps({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]}).encode()
+    else:
+        path, body = "/v1/entities", json.dumps({"text": text}).encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
+
+
+def answered(body: bytes, protocol: str) -> bool:
+    """Whether a 200's body answers one text."""
+    reply = json.loads(body)
+    return len(reply["outputs"][0]["data"]) == 1 if protocol == "v2" else len(reply) == 1
 
 
 async def answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -47,7 +63,7 @@ async def answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def client(url: str, work, results: list[tuple[float, bool]]) -> None:
+async def client(url: str, work, results: list[tuple[float, bool]], protocol: str) -> None:
     """Sends the texts it takes from `work` one at a time over one kept-open connection; a broken
     connection counts as an error and is opened again."""
     address = urllib.parse.urlsplit(url)
@@ -58,22 +74,22 @@ async def client(url: str, work, results: list[tuple[float, bool]]) -> None:
             if connection is None:
                 connection = await asyncio.open_connection(address.hostname, address.port)
             reader, writer = connection
-            writer.write(http_request(address.netloc, text))
+            writer.write(http_request(address.netloc, text, protocol))
             status, body = await answer(reader)
-            ok = status == 200 and json.loads(body)[0]["text"] == text
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+            ok = status == 200 and answered(body, protocol)
+        except (OSError, ValueError, IndexError, KeyError, asyncio.IncompleteReadError):
             connection, ok = None, False
         results.append((time.perf_counter() - begin, ok))
     if connection is not None:
         connection[1].close()
 
 
-def load(url: str, texts: list[str], clients: int) -> dict:
+def load(url: str, texts: list[str], clients: int, protocol: str) -> dict:
     results: list[tuple[float, bool]] = []
     work = iter(texts)  # shared: each client takes the next text when it is free
 
     async def all_clients():
-        await asyncio.gather(*(client(url, work, results) for _ in range(clients)))
+        await asyncio.gather(*(client(url, work, results, protocol) for _ in range(clients)))
 
     start_time = time.perf_counter()
     asyncio.run(all_clients())
@@ -104,6 +120,10 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a directory train.py wrote (exported for onnx-int8)")
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt", help="the sentences to send")
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"], help="serve.py backends, one run each")
+    parser.add_argument(
+        "--protocols", nargs="+", default=["entities", "v2"], choices=("entities", "v2"), help="APIs to send to, one run each"
+    )
+    parser.add_argument("--machine", default=None, help="where this ran, as the docs say it (default: this machine)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients, each waiting for its answer")
     parser.add_argument("--limit", type=int, default=2000, help="sentences sent per backend")
     parser.add_argument(
@@ -118,7 +138,7 @@ def main() -> None:
         help='serve.py options, in one string: --serve-options="--max-batch 64" (not --model, --port or --backend)',
     )
     args = parser.parse_args()
-    if taken := options_among(shlex.split(args.serve_options), ("--backend", "--model", "--port")):
+    if taken := options_among(shlex.split(args.serve_options), ("--backend", "--model", "--port", "--model-name")):
         parser.error(
             f"--serve-options: leave out {', '.join(sorted(taken))}; the benchmark sets them (--backends, --model, a free port)"
         )
@@ -129,22 +149,29 @@ def main() -> None:
     options = f"; serve.py {args.serve_options}" if args.serve_options else ""
     order = "shuffled" if args.shuffle else "in the file's order"
     print(f"{len(texts)} single-sentence requests, {order}, from {args.clients} clients; model {args.model}{options}\n")
-    print("| backend | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| backend | API | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for backend in args.backends:
-        process, url = start_server(args.model, "--backend", backend, *shlex.split(args.serve_options))
-        try:
-            load(url, texts[:64], args.clients)  # warm-up
-            served = load(url, texts, args.clients)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
         batched = batched_rate(args.model, backend, texts)
-        print(
-            f"| {backend} | {served['rate']:.1f} | {served['p50'] * 1000:.0f} ms | {served['p95'] * 1000:.0f} ms "
-            f"| {served['p99'] * 1000:.0f} ms | {served['errors']} | {batched:.1f} | {served['rate'] / batched:.0%} |",
-            flush=True,
-        )
+        for protocol in args.protocols:
+            options = ["--backend", backend, "--model-name", MODEL_NAME, *shlex.split(args.serve_options)]
+            process, url = start_server(args.model, *options)
+            try:
+                load(url, texts[:64], args.clients, protocol)  # warm-up
+                served = load(url, texts, args.clients, protocol)
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+            rows.append({"backend": backend, "api": protocol, **served, "infer_batched_rate": batched})
+            print(
+                f"| {backend} | {protocol} | {served['rate']:.1f} | {served['p50'] * 1000:.0f} ms "
+                f"| {served['p95'] * 1000:.0f} ms | {served['p99'] * 1000:.0f} ms | {served['errors']} | {batched:.1f} "
+                f"| {served['rate'] / batched:.0%} |",
+                flush=True,
+            )
+    figures = {"requests": len(texts), "clients": args.clients, "order": order, "serve_options": args.serve_options, "rows": rows}
+    write_result(f"serve-{Path(args.model).name}", figures, args.machine)
 
 
 if __name__ == "__main__":

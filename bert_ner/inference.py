@@ -10,7 +10,7 @@ pass as train.py. A backend only makes one model call: padded inputs in, logits 
 """
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -179,17 +179,40 @@ def run_model(
     """The label probabilities (shape [sub-tokens, labels]) of each input of each prepared text,
     from `call`: a list of inputs -> logits [inputs, longest, labels]. All the texts' inputs
     share model calls (model_calls, with `call_cost`)."""
+    return drain(model_steps(prepared, call, batch_size, call_cost))
+
+
+# What a step of Reader.steps did: read one text, or made one model call.
+READ, MODEL_CALL = "read", "model call"
+
+Steps = Generator[str, None, list]  # yields after each step (READ, MODEL_CALL), returns the result
+
+
+def model_steps(
+    prepared: list[Prepared], call: Callable[[list[dict[str, list[int]]]], np.ndarray], batch_size: int, call_cost: int | None
+) -> Steps:
+    """`run_model` one model call at a time: yields MODEL_CALL after each."""
     inputs = [ids for text in prepared for ids, _ in text.inputs]
     probabilities: list[np.ndarray] = [np.empty(0)] * len(inputs)
     for group in model_calls([len(ids["input_ids"]) for ids in inputs], batch_size, call_cost):
         logits = call([inputs[i] for i in group])
         for row, i in enumerate(group):
             probabilities[i] = softmax(logits[row, : len(inputs[i]["input_ids"])])
+        yield MODEL_CALL
     per_text, first = [], 0
     for text in prepared:
         per_text.append(probabilities[first : first + len(text.inputs)])
         first += len(text.inputs)
     return per_text
+
+
+def drain(steps: Steps) -> list:
+    """Run steps to the end; their result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
 
 
 def finish(
@@ -274,5 +297,20 @@ class Reader:
         todo = [i for i, text in enumerate(texts) if text.strip()]
         prepared = [self.prepare(texts[i]) for i in todo]
         for i, text, rows in zip(todo, prepared, run_model(prepared, call, batch_size, call_cost)):
+            results[i] = self.finish(text, rows)
+        return results
+
+    def steps(self, texts: list[str], call: ModelCall, batch_size: int = BATCH_SIZE, call_cost: int | None = CALL_COST) -> Steps:
+        """`tag` in steps of bounded work, each text read and each model call one step: for a
+        caller that does other work between them (serve.py, so that one long request cannot hold
+        the model for long while short ones wait). Returns what `tag` returns."""
+        results: list[list[dict]] = [[] for _ in texts]
+        todo = [i for i, text in enumerate(texts) if text.strip()]
+        prepared = []
+        for i in todo:
+            prepared.append(self.prepare(texts[i]))
+            yield READ
+        probabilities = yield from model_steps(prepared, call, batch_size, call_cost)
+        for i, text, rows in zip(todo, prepared, probabilities):
             results[i] = self.finish(text, rows)
         return results

@@ -455,12 +455,20 @@ def span_record(text: str, entities: list[dict]) -> dict:
 
 
 def label_studio_task(text: str, entities: list[dict], model_version: str) -> dict:
-    """A Label Studio task with the entities as its pre-annotations ("predictions"): a score per
-    entity, and per text the mean of them (Label Studio sorts tasks by it; 1.0 with none found)."""
+    """A Label Studio task with the entities as its pre-annotations ("predictions")."""
+    return {"data": {"text": text}, "predictions": [label_studio_prediction(entities, model_version)]}
+
+
+def label_studio_prediction(
+    entities: list[dict], model_version: str, from_name: str = LABEL_STUDIO_FROM, to_name: str = LABEL_STUDIO_TO
+) -> dict:
+    """One Label Studio prediction of a text's entities, for the <Labels name=from_name
+    toName=to_name> control: a score per entity, and per text the mean of them (Label Studio sorts
+    tasks by it; 1.0 with none found)."""
     result = [
         {
-            "from_name": LABEL_STUDIO_FROM,
-            "to_name": LABEL_STUDIO_TO,
+            "from_name": from_name,
+            "to_name": to_name,
             "type": "labels",
             "value": {"start": e["start"], "end": e["end"], "text": e["word"], "labels": [e["entity_group"]]},
             "score": e["score"],
@@ -468,7 +476,7 @@ def label_studio_task(text: str, entities: list[dict], model_version: str) -> di
         for e in entities
     ]
     score = sum(e["score"] for e in entities) / len(entities) if entities else 1.0
-    return {"data": {"text": text}, "predictions": [{"model_version": model_version, "score": round(score, 4), "result": result}]}
+    return {"model_version": model_version, "score": round(score, 4), "result": result}
 
 
 def conll_block(text: str, entities: list[dict]) -> str:

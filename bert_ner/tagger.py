@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from bert_ner.errors import UserError, require_packages
-from bert_ner.inference import BATCH_SIZE, Reader, chunks, kept
+from bert_ner.inference import BATCH_SIZE, Reader, Steps, chunks, kept
 from bert_ner.modeling import Trust
 from bert_ner.onnx_backend import OnnxModel
 from bert_ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
@@ -132,6 +132,12 @@ class Tagger:
         """Each text's entity records, sorted by position; all the texts' inputs share model calls
         of at most `batch_size` inputs (bert_ner.inference.model_calls)."""
         found = self.reader.tag(texts, self.backend.logits, batch_size, self.backend.call_cost)
+        return [kept(entities, min_score) for entities in found]
+
+    def tag_steps(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float = 0.0) -> Steps:
+        """`tag` in steps of bounded work (bert_ner.inference.Reader.steps): a generator that
+        returns what `tag` returns."""
+        found = yield from self.reader.steps(texts, self.backend.logits, batch_size, self.backend.call_cost)
         return [kept(entities, min_score) for entities in found]
 
     def tag_lines(self, lines: list[str], batch_size: int = BATCH_SIZE, documents: bool = False, min_score: float = 0.0):
