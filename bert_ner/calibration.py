@@ -6,7 +6,7 @@
 2. `fit_temperature`: the T that minimises the negative log-likelihood of the gold tags of the
    validation words (temperature scaling of the logits).
 3. `fit_isotonic`: a non-decreasing map from the raw score (at T) to the share of validation
-   entities that are right at that score: pool adjacent violators, linear between its blocks' ends.
+   entities that are right at that score: pool adjacent violators, linear between its blocks.
    An entity is right when its span and its type are exactly a gold entity's.
 4. `Calibration.score`: the calibrated score, an estimate of the probability that the entity is right.
 5. `threshold_for`: the lowest score at which the validation entities kept reach a precision.
@@ -117,24 +117,19 @@ def fit_temperature(probabilities: np.ndarray, gold: np.ndarray, steps: int = 60
 
 def fit_isotonic(scores: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The non-decreasing fit of `correct` (0 or 1) to `scores` (pool adjacent violators), as points
-    for linear interpolation: each block's lowest and highest score at the block's share correct."""
+    for linear interpolation: each block's mean score and share correct. Interpolating between
+    block means rather than stepping at block edges keeps the map free of jumps, so that scores
+    that differ in the last digits (one backend's logits and another's) stay close."""
     values, inverse = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True)
     sums = np.bincount(inverse, weights=np.asarray(correct, dtype=np.float64)).tolist()
     counts = np.bincount(inverse).astype(float).tolist()
-    blocks: list[list[float]] = []  # [sum correct, count, lowest score, highest score]
+    blocks: list[list[float]] = []  # [sum correct, count, sum of scores]
     for value, total, count in zip(values.tolist(), sums, counts):
-        blocks.append([total, count, value, value])
+        blocks.append([total, count, value * count])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-            total, count, _, highest = blocks.pop()
-            blocks[-1][0] += total
-            blocks[-1][1] += count
-            blocks[-1][3] = highest
-    xs, ys = [], []
-    for total, count, lowest, highest in blocks:
-        for x in dict.fromkeys((lowest, highest)):
-            xs.append(x)
-            ys.append(total / count)
-    return tuple(xs), tuple(ys)
+            total, count, score_sum = blocks.pop()
+            blocks[-1] = [blocks[-1][0] + total, blocks[-1][1] + count, blocks[-1][2] + score_sum]
+    return tuple(b[2] / b[1] for b in blocks), tuple(b[0] / b[1] for b in blocks)
 
 
 def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float) -> float | None:
@@ -189,6 +184,13 @@ def scored(sentences: list[Sentence], labels: list[str], calibration: Calibratio
     return np.array([round(calibration.score(s), SCORE_DECIMALS) for s in raw]), correct, gold_count
 
 
+def bounded(points: tuple[tuple[float, ...], tuple[float, ...]], entities: int):
+    """The map's scores kept within [1 / (n + 2), (n + 1) / (n + 2)] for n validation entities (the
+    rule of succession): so few entities cannot show that an entity is surely right, or surely wrong."""
+    low, high = 1 / (entities + 2), (entities + 1) / (entities + 2)
+    return points[0], tuple(min(max(y, low), high) for y in points[1])
+
+
 def fit(
     sentences: list[Sentence], labels: list[str], use_viterbi: bool = True, min_precision: float | None = None
 ) -> Calibration:
@@ -197,7 +199,7 @@ def fit(
     probabilities, gold = word_table(sentences, labels)
     temperature = fit_temperature(probabilities, gold)
     raw, correct, _ = entity_table(sentences, labels, use_viterbi, temperature)
-    calibration = Calibration(temperature, fit_isotonic(raw, correct) if len(raw) else None)
+    calibration = Calibration(temperature, bounded(fit_isotonic(raw, correct), len(raw)) if len(raw) else None)
     if min_precision is None:
         return calibration
     scores, correct, _ = scored(sentences, labels, calibration, use_viterbi)

@@ -58,8 +58,8 @@ def test_tempering_probabilities_is_dividing_the_logits():
 @pytest.mark.parametrize(
     "scores, correct, points",
     [
-        ([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1], ((0.1, 0.2, 0.3, 0.4), (0.0, 0.5, 0.5, 1.0))),
-        ([0.4, 0.3, 0.2, 0.1], [0, 0, 1, 1], ((0.1, 0.4), (0.5, 0.5))),  # all in one block
+        ([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1], ((0.1, 0.25, 0.4), (0.0, 0.5, 1.0))),  # 0.2 and 0.3 pooled
+        ([0.4, 0.3, 0.2, 0.1], [0, 0, 1, 1], ((0.25,), (0.5,))),  # all in one block
         ([0.5, 0.5, 0.9], [1, 0, 1], ((0.5, 0.9), (0.5, 1.0))),  # equal scores are one point
     ],
 )
@@ -122,12 +122,12 @@ def test_temperature_changes_scores_but_never_tags():
 
 def test_fit_maps_scores_to_the_share_right_and_measures_before_and_after():
     calibration = fit(SENTENCES, LABELS, min_precision=0.9)
-    assert calibration.points[1] == (0.0, 1.0)  # the wrong entity maps to 0, the right one to 1
-    assert calibration.score(0.0) == 0.0 and calibration.score(1.0) == 1.0
-    assert calibration.min_precision == 0.9 and calibration.threshold == 1.0
+    assert calibration.points[1] == (0.25, 0.75)  # the wrong entity and the right one, bounded for 2 entities
+    assert calibration.score(0.0) == 0.25 and calibration.score(1.0) == 0.75
+    assert calibration.min_precision == 0.9 and calibration.threshold == 0.75
     report = measure(SENTENCES, LABELS, calibration)
-    assert report["after"]["ece"] == 0 and report["before"]["ece"] > 0
-    assert report["threshold"] == {"threshold": 1.0, "kept": 1, "precision": 1.0, "recall": 0.5, "min_precision": 0.9}
+    assert report["after"]["ece"] == 0.25 < report["before"]["ece"]
+    assert report["threshold"] == {"threshold": 0.75, "kept": 1, "precision": 1.0, "recall": 0.5, "min_precision": 0.9}
 
 
 CALIBRATION = Calibration(1.7, ((0.2, 0.5, 0.9), (0.1, 0.4, 0.95)), 0.9, 0.5)
