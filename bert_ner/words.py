@@ -453,9 +453,13 @@ def decode_logits(
 ) -> list[str]:
     """Tags for the `word_count` words of one encoded sentence, from the model's logits for its
     input (shape [sub-tokens or more, labels]; Trainer pads with -100 past the input)."""
-    probabilities = softmax(np.asarray(logits)[: len(word_index)])
-    scores, seen = word_scores([(word_index, probabilities)], word_count)
-    return decode(scores, seen, labels, use_viterbi).tags
+    return decode(*sentence_scores(word_index, logits, word_count), labels, use_viterbi).tags
+
+
+def sentence_scores(word_index: list[int], logits: np.ndarray, word_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`word_scores` of one encoded sentence from the model's logits for its input (shape
+    [sub-tokens or more, labels]; Trainer pads with -100 past the input)."""
+    return word_scores([(word_index, softmax(np.asarray(logits)[: len(word_index)]))], word_count)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -168,6 +168,17 @@ def test_an_old_model_has_no_calibration_and_no_threshold():
     assert tagger.record.calibration is None and tagger.threshold == 0.0
 
 
+def test_train_records_a_calibration_and_measures_it(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())["calibration"]
+    assert set(metrics) == {"temperature", "bins", "validation", "test"} and metrics["bins"] == 10
+    for split in ("validation", "test"):
+        assert set(metrics[split]) == {"before", "temperature", "after"}
+        assert metrics[split]["before"]["entities"] == metrics[split]["after"]["entities"] > 0
+        assert sum(b["entities"] for b in metrics[split]["after"]["bins"]) == metrics[split]["after"]["entities"]
+    assert read_record(demo_run).calibration.temperature == metrics["temperature"]
+    assert (demo_run / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.fixture(scope="module")
 def exported(demo_run, tmp_path_factory):
     """The demo model with its ONNX export, as tests/test_export.py makes it."""
