@@ -212,7 +212,9 @@ def test_pytorch_and_onnx_give_the_same_calibrated_scores(exported, tmp_path):
     assert Tagger.load(str(model), backend="onnx").tag(texts) == torch_tagged
     assert spans_of(torch_tagged) == spans_of(plain) and sum(map(len, plain)) > 5  # the same entities, other scores
     assert scores_of(torch_tagged) != scores_of(plain)
-    assert scores_of(torch_tagged) == [round(CALIBRATION.score(s), 4) for s in raw_scores(model, texts)]
+    # From the raw scores as reported (4 decimals): the map's slope, at most 1.4, keeps them within 2e-4.
+    expected = [CALIBRATION.score(s) for s in raw_scores(model, texts)]
+    assert scores_of(torch_tagged) == pytest.approx(expected, abs=2e-4)
 
 
 def raw_scores(model, texts: list[str]) -> list[float]:
