@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from bert_ner import checkpoints, outputs, search
+from bert_ner import calibration, checkpoints, outputs, search
+from bert_ner.calibration import Calibration, Sentence
 from bert_ner.config import (
     CONFIG_FILE,
     EVALUATE_ONLY_TRAINING,
@@ -48,10 +49,11 @@ from bert_ner.training_options import best_model_problems, short_run_warning
 from bert_ner.words import (
     DEFAULT_LANGUAGE,
     TREEBANK,
-    decode_logits,
+    decode,
     entity_types,
     labels_of,
     rules_of,
+    sentence_scores,
     tokenize_and_align,
     visible_words,
 )
@@ -259,9 +261,9 @@ def train(trainer, cfg: Config, resume_from: Path | None) -> dict:
     return {"training": {"runtime_s": round(training_seconds(trainer), 1), "steps": result.global_step, "epochs": epochs}}
 
 
-def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list[str]], list[list[str]]]:
-    """Gold and predicted tags for every word of a split, paired by word_ids; a word truncated
-    away or without any sub-token is predicted O."""
+def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list[str]], list[list[str]], list[Sentence]]:
+    """Gold and predicted tags for every word of a split, paired by word_ids, and each sentence's
+    word probabilities (for calibration); a word truncated away or without any sub-token is predicted O."""
     from bert_ner.trainer import model_inputs
 
     # Only the logits are needed here: the scores come from the words below, not compute_metrics.
@@ -272,28 +274,54 @@ def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list
         trainer.compute_metrics = compute_metrics
     labels = labels_of(trainer.model.config.id2label)
     gold = words[TAGS]
-    predicted = [
-        decode_logits(word_index, logits, len(tags), labels, use_viterbi)
+    sentences = [
+        Sentence(*sentence_scores(word_index, logits, len(tags)), tags)
         for word_index, logits, tags in zip(encoded_split["word_index"], output.predictions, gold)
     ]
-    return gold, predicted
+    predicted = [decode(s.probabilities, s.seen, labels, use_viterbi).tags for s in sentences]
+    return gold, predicted, sentences
 
 
-def evaluate(trainer, splits, encoded, use_viterbi: bool, fine_tuned: bool = True) -> tuple[dict, dict, list[list[str]] | None]:
-    """Scores and reports for validation and test, and the test predictions; `fine_tuned`: whether the model
-    trained here."""
-    scores, reports, test_predictions = {}, {}, None
+def evaluate(
+    trainer, splits, encoded, use_viterbi: bool, fine_tuned: bool = True
+) -> tuple[dict, dict, list[list[str]] | None, dict]:
+    """Scores and reports for validation and test, the test predictions, and each split's
+    sentences with their word probabilities; `fine_tuned`: whether the model trained here."""
+    scores, reports, test_predictions, sentences = {}, {}, None, {}
     for split in ("validation", "test"):
         if split not in splits:
             continue
         banner(f"score {split}")
-        gold, predicted = predict(trainer, splits[split], encoded[split], use_viterbi)
+        gold, predicted, sentences[split] = predict(trainer, splits[split], encoded[split], use_viterbi)
         scores[split], reports[split] = score(gold, predicted), report_text(gold, predicted)
         if scores[split]["f1"] == 0:
             log.warning(zero_f1_warning(split, gold, predicted, trainer.state.global_step if fine_tuned else None))
         if split == "test":
             test_predictions = predicted
-    return scores, reports, test_predictions
+    return scores, reports, test_predictions, sentences
+
+
+def calibrate(cfg: Config, sentences: dict, labels: list[str]) -> tuple[Calibration | None, dict]:
+    """The calibration fitted on validation (bert_ner.calibration), and its measures on validation
+    and test for metrics.json; none without validation, or with inference.calibrate off."""
+    if not cfg.inference.calibrate or "validation" not in sentences:
+        return None, {}
+    banner("calibrate scores")
+    viterbi, asked = cfg.inference.viterbi, cfg.inference.min_precision
+    fitted = calibration.fit(sentences["validation"], labels, viterbi, asked)
+    if asked is not None and fitted.threshold is None:
+        log.warning(
+            f"no score threshold reaches precision {asked} on validation, so none is recorded; "
+            "ask for less with inference.min_precision"
+        )
+    measured = {split: calibration.measure(found, labels, fitted, viterbi) for split, found in sentences.items()}
+    shown = measured["test" if "test" in measured else "validation"]
+    log.info(
+        f"temperature {fitted.temperature:g}; entity ECE {shown['before']['ece']:.3f} -> {shown['after']['ece']:.3f}, "
+        f"Brier {shown['before']['brier']:.3f} -> {shown['after']['brier']:.3f}"
+        + (f"; threshold {fitted.threshold:g} for precision {asked:g}" if fitted.threshold is not None else "")
+    )
+    return fitted, {"calibration": {"temperature": fitted.temperature, "bins": calibration.BINS, **measured}}
 
 
 def save(
@@ -395,8 +423,11 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     )
 
     metrics = train(trainer, cfg, resume_from) if cfg.model.fine_tune else {}
-    scores, reports, test_predictions = evaluate(trainer, splits, encoded, cfg.inference.viterbi, cfg.model.fine_tune)
+    scores, reports, test_predictions, sentences = evaluate(trainer, splits, encoded, cfg.inference.viterbi, cfg.model.fine_tune)
     if trainer.is_world_process_zero():
+        model_labels = labels_of(trainer.model.config.id2label)  # the columns of the probabilities
+        fitted, calibration_metrics = calibrate(cfg, sentences, model_labels) if cfg.model.fine_tune else (None, {})
+        metrics |= calibration_metrics
         # What inference must do with the model, as it was trained and scored; the run's config
         # records the context it really had (none where the data has no documents).
         record = ModelRecord(
@@ -405,6 +436,7 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
             viterbi=cfg.inference.viterbi,
             word_rules=word_rules,
             language=language,
+            calibration=fitted,
         )
         as_trained = dataclasses.replace(
             cfg, data=dataclasses.replace(cfg.data, context_tokens=context_tokens, word_rules=word_rules, language=language)

@@ -164,6 +164,34 @@ def sentence_split(results: dict[str, dict]) -> list[str]:
     return markdown(header, rows) + provenance([record])
 
 
+def calibration(results: dict[str, dict]) -> list[str]:
+    """Entity-score calibration per model and test set, then the thresholds for a precision
+    (calibration-*.json from bench/calibration.py)."""
+    records = matching(results, "calibration-")
+    rows, thresholds = [], []
+    for record in records:
+        figures = record["figures"]
+        for name, key in (("CoNLL-2003 test", "test"), ("WNUT-17 test", "wnut17_test")):
+            if key in figures:
+                f = figures[key]
+                rows.append(
+                    [figures["model"], name, f"{f['f1_before']:.2f}", f"{f['f1_after']:.2f}", f"{f['before']['ece']:.3f}",
+                     f"{f['temperature']['ece']:.3f}", f"**{f['after']['ece']:.3f}**", f"{f['before']['brier']:.3f}",
+                     f"{f['after']['brier']:.3f}", figures["temperature"]]
+                )  # fmt: skip
+        for row in figures["thresholds"]:
+            test = row.get("test") or {}
+            thresholds.append(
+                [figures["model"], f"{row['min_precision']:.2f}", row["threshold"],
+                 f"{100 * test['precision']:.2f}" if test.get("precision") is not None else "",
+                 f"{100 * test['recall']:.2f}" if test.get("recall") is not None else "", test.get("kept")]
+            )  # fmt: skip
+    header = ["model", "test set", "F1 before", "F1 after", "ECE before", "ECE, T alone", "ECE after", "Brier before"]
+    header += ["Brier after", "T"]
+    threshold_header = ["model", "min precision", "threshold (validation)", "test precision", "test recall", "entities kept"]
+    return markdown(header, rows) + [""] + markdown(threshold_header, thresholds) + provenance(records)
+
+
 TABLES = {
     "headline": headline,
     "accuracy": accuracy,
@@ -173,6 +201,7 @@ TABLES = {
     "main-job": main_job,
     "cold-start": cold_start,
     "sentence-split": sentence_split,
+    "calibration": calibration,
 }
 
 

@@ -108,8 +108,25 @@ def reading(record: ModelRecord) -> str:
     decoding = "a Viterbi pass that allows only valid IOB2" if record.viterbi else "each word's likeliest tag"
     return (
         f"sentences split by pySBD ({record.language}) and words by NLTK's Treebank rules ({record.word_rules}); "
-        f"{context}; inputs of {limit}, a longer sentence in overlapping windows; tags decoded with {decoding}."
+        f"{context}; inputs of {limit}, a longer sentence in overlapping windows; tags decoded with {decoding}." + scoring(record)
     )
+
+
+def scoring(record: ModelRecord) -> str:
+    """What an entity's score is, in words, from the record's calibration ("" without one)."""
+    calibration = record.calibration
+    if calibration is None:
+        return ""
+    said = (
+        f" Entity scores are calibrated on validation (temperature {calibration.temperature:g}, then an isotonic map): "
+        "an estimate of the probability that the entity is right."
+    )
+    if calibration.threshold is not None:
+        said += (
+            f" Entities scored below {calibration.threshold:g} (precision {calibration.min_precision:g} on validation) "
+            "are dropped unless `min_score` says otherwise."
+        )
+    return said
 
 
 def model_card(

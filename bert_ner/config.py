@@ -231,6 +231,22 @@ class InferenceConfig:
             "false = each word's likeliest tag"
         ),
     )
+    calibrate: bool = field(
+        default=True,
+        metadata=_help(
+            "fit calibrated entity scores on validation at the end of training, recorded with the model "
+            "(docs/inference.md); false = the model's own scores"
+        ),
+    )
+    min_precision: float | None = field(
+        default=None,
+        metadata=_help(
+            "record the lowest score threshold at which validation entities reach this precision; infer.py and "
+            "serve.py drop entities below it unless --min-score says otherwise; null = no threshold",
+            min=0.0,
+            max=1.0,
+        ),
+    )
 
 
 # Keys that moved to another section, and where: an old config gets one line that says so.

@@ -16,6 +16,7 @@ from itertools import accumulate
 
 import numpy as np
 
+from bert_ner.calibration import Calibration
 from bert_ner.context import room
 from bert_ner.errors import UserError
 from bert_ner.record import ModelRecord
@@ -113,6 +114,28 @@ def prepare(
     `data.context_tokens`. A sentence too long for the model is read in overlapping windows.
     Tags are decoded sentence by sentence, as train.py scored them."""
     sentences = split_sentences(text, line_starts(text), word_rules, language)  # a line ends a sentence
+    return encode_text(tokenizer, text, sentences, max_length, stride, context_tokens)
+
+
+def prepare_words(
+    tokenizer, sentences: list[list[str]], max_length: int | None = None, stride: int = 0, context_tokens: int = 0
+) -> Prepared:
+    """`prepare` for text already split into sentences and words (a CoNLL file's document, to score
+    or calibrate on): the words joined by spaces, encoded as `prepare` encodes them."""
+    spans: list[list[tuple[int, int]]] = [[] for _ in sentences]
+    position = 0
+    for words, sentence in zip(sentences, spans):
+        for word in words:
+            sentence.append((position, position + len(word)))
+            position += len(word) + 1
+    text = " ".join(word for words in sentences for word in words)
+    return encode_text(tokenizer, text, spans, max_length, stride, context_tokens)
+
+
+def encode_text(
+    tokenizer, text: str, sentences: list[list[tuple[int, int]]], max_length: int | None, stride: int, context_tokens: int
+) -> Prepared:
+    """A text's sentences (their words' character spans) encoded as `prepare` says."""
     word_spans = [word for sentence in sentences for word in sentence]
     firsts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
     words = [[text[start:end] for start, end in sentence] for sentence in sentences]
@@ -215,25 +238,44 @@ def drain(steps: Steps) -> list:
             return stop.value
 
 
+def words_of(prepared: Prepared, probabilities: list[np.ndarray], aggregation: str) -> tuple[np.ndarray, np.ndarray]:
+    """The label probabilities of each word of a prepared text (shape [words, labels]) and which
+    words the model saw (bert_ner.words.word_scores), from those of each of its inputs (shape
+    [sub-tokens of that input, labels])."""
+    windows = [(word_ids, rows) for (_, word_ids), rows in zip(prepared.inputs, probabilities)]
+    return word_scores(windows, len(prepared.word_spans), aggregation)
+
+
 def finish(
-    prepared: Prepared, probabilities: list[np.ndarray], labels: list[str], aggregation: str, use_viterbi: bool
+    prepared: Prepared,
+    probabilities: list[np.ndarray],
+    labels: list[str],
+    aggregation: str,
+    use_viterbi: bool,
+    calibration: Calibration | None = None,
 ) -> list[dict]:
     """The entities of a prepared text from the label probabilities of each of its inputs (shape
-    [sub-tokens of that input, labels]): one vector per word, then tags decoded group by group."""
-    scores, seen = word_scores(
-        [(word_ids, rows) for (_, word_ids), rows in zip(prepared.inputs, probabilities)], len(prepared.word_spans), aggregation
-    )
+    [sub-tokens of that input, labels]): one vector per word, then tags decoded group by group,
+    and scores calibrated where the model has a `calibration`."""
+    scores, seen = words_of(prepared, probabilities, aggregation)
+    temperature = calibration.temperature if calibration else 1.0
     decoded = Decoded([], [])
     for group in prepared.groups:  # sentence by sentence where the model was trained so, as train.py scores
-        part = decode(scores[group.start : group.stop], seen[group.start : group.stop], labels, use_viterbi)
+        part = decode(scores[group.start : group.stop], seen[group.start : group.stop], labels, use_viterbi, temperature)
         decoded.tags += part.tags
         decoded.probabilities += part.probabilities
-    return entities(prepared.text, prepared.word_spans, decoded)
+    return entities(prepared.text, prepared.word_spans, decoded, calibration.score if calibration else None)
 
 
 def kept(entities: list[dict], min_score: float = 0.0) -> list[dict]:
     """Entity records scored at least `min_score`, sorted by position."""
     return sorted((entity for entity in entities if entity["score"] >= min_score), key=lambda entity: entity["start"])
+
+
+def recorded_threshold(record: ModelRecord) -> float:
+    """The score threshold recorded with a model for a precision (bert_ner.calibration), else 0."""
+    calibration = record.calibration
+    return calibration.threshold if calibration is not None and calibration.threshold is not None else 0.0
 
 
 def chunks(items: Iterator[str], size: int, can_start: Callable[[str], bool] = lambda item: True) -> Iterator[list[str]]:
@@ -285,8 +327,11 @@ class Reader:
             self.tokenizer, text, self.max_length, self.stride, record.context_tokens, record.word_rules, record.language
         )
 
+    def prepare_words(self, sentences: list[list[str]]) -> Prepared:
+        return prepare_words(self.tokenizer, sentences, self.max_length, self.stride, self.record.context_tokens)
+
     def finish(self, prepared: Prepared, probabilities: list[np.ndarray]) -> list[dict]:
-        return finish(prepared, probabilities, self.labels, self.aggregation, self.record.viterbi)
+        return finish(prepared, probabilities, self.labels, self.aggregation, self.record.viterbi, self.record.calibration)
 
     def tag(
         self, texts: list[str], call: ModelCall, batch_size: int = BATCH_SIZE, call_cost: int | None = CALL_COST

@@ -23,6 +23,7 @@ from bert_ner.outputs import (
     MODEL_CARD,
     PER_TYPE,
     PREDICTIONS_FILE,
+    RELIABILITY,
     RESOLVED_CONFIG_FILE,
     add_own_files,
     edited_files,
@@ -34,7 +35,8 @@ from bert_ner.outputs import (
 )
 from bert_ner.record import read_record
 
-INSIGHTS = [LEARNING_CURVES, PER_TYPE, CONFUSION, ERRORS_MD, ERRORS_JSONL, MODEL_CARD]  # what write_insights may write
+# what write_insights may write
+INSIGHTS = [LEARNING_CURVES, PER_TYPE, CONFUSION, RELIABILITY, ERRORS_MD, ERRORS_JSONL, MODEL_CARD]
 
 
 def write_insights(output_dir: Path, name: str | None = None, path: str | None = None) -> list[str]:
@@ -52,6 +54,10 @@ def write_insights(output_dir: Path, name: str | None = None, path: str | None =
     if "test" in metrics:
         plots.per_type_scores(metrics["test"]["per_type"], output_dir / PER_TYPE)
         written.append(PER_TYPE)
+    if calibrated := metrics.get("calibration"):
+        split = "test" if "test" in calibrated else "validation"
+        plots.reliability_diagram(calibrated[split], output_dir / RELIABILITY, split)
+        written.append(RELIABILITY)
     if (output_dir / PREDICTIONS_FILE).is_file():
         words, gold, predicted = read_predictions(output_dir)
         plots.confusion_matrix(analysis.type_confusion(gold, predicted), output_dir / CONFUSION)

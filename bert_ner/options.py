@@ -35,7 +35,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "as training labels words)",
     )
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=BATCH_SIZE_HELP)
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop entities scored below this (0-1)")
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        help="drop entities scored below this (0-1; default: the threshold recorded with the model for a precision, "
+        "train.py inference.min_precision, else 0)",
+    )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="run model code a Hub repository ships; only if you trust it"
     )
@@ -52,7 +58,7 @@ def check_model_options(parser: argparse.ArgumentParser, args: argparse.Namespac
         parser.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
-    if not 0 <= args.min_score <= 1:
+    if args.min_score is not None and not 0 <= args.min_score <= 1:
         parser.error("--min-score is a probability: 0 to 1")
 
 

@@ -31,6 +31,7 @@ LOG_FILE = "training_log.tsv"
 LEARNING_CURVES = "learning_curves.png"
 PER_TYPE = "per_type_scores.png"
 CONFUSION = "confusion_matrix.png"
+RELIABILITY = "reliability.png"  # entity scores before and after calibration
 ERRORS_MD = "errors.md"
 ERRORS_JSONL = "errors.jsonl"
 MODEL_CARD = "README.md"  # the Hugging Face model card

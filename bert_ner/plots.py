@@ -88,3 +88,32 @@ def confusion_matrix(counts: dict[tuple[str, str], int], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
+
+
+def reliability_diagram(measured: dict, path: Path, split: str = "test") -> None:
+    """The share of entities right against their mean score, per score bin, before and after
+    calibration (bert_ner.calibration.measure): on the diagonal, a score means what it says."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.2, 4.6))
+    axes.plot([0, 1], [0, 1], "--", color="#999999", label="perfect calibration")
+    for stage, color, name in (("before", "#dd8452", "model's scores"), ("after", "#4c72b0", "calibrated")):
+        bins = [b for b in measured[stage]["bins"] if b["entities"]]
+        axes.plot(
+            [b["mean_score"] for b in bins],
+            [b["accuracy"] for b in bins],
+            "o-",
+            color=color,
+            label=f"{name} (ECE {measured[stage]['ece']:.3f})",
+        )
+    axes.set(
+        xlabel="entity score (mean per bin)",
+        ylabel="share of entities right",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        title=f"Reliability of entity scores, {split} set",
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)

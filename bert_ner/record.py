@@ -9,6 +9,9 @@ train.py scored, whatever its own defaults. `ModelRecord.to_json` and `read_reco
 A directory without the record still loads (`read_record`): a model saved by an earlier bert-ner
 is read from its train_config.yaml, and any other token-classification model (a Hub model, an
 export from elsewhere) gets `ModelRecord()`: sentences alone, the model's own length limit, Viterbi.
+
+Version 2 added `calibration` (bert_ner.calibration). A record without one is still written as
+version 1, which every bert-ner reads; a model without a calibration scores as before it existed.
 """
 
 import dataclasses
@@ -19,12 +22,14 @@ from pathlib import Path
 
 import yaml
 
+from bert_ner.calibration import Calibration
 from bert_ner.errors import UserError
 from bert_ner.outputs import RECORD_FILE, RESOLVED_CONFIG_FILE
 from bert_ner.tags import TAG_SCHEME
 from bert_ner.words import DEFAULT_LANGUAGE, SENTENCE_LANGUAGES, TREEBANK, WORD_RULES
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+UNCALIBRATED_VERSION = 1  # what a record without a calibration is written as
 RECORD_FORMAT = "bert-ner model record"
 
 
@@ -39,10 +44,16 @@ class ModelRecord:
     word_rules: str = TREEBANK  # how raw text becomes words (bert_ner.words.WORD_RULES)
     language: str = DEFAULT_LANGUAGE  # the sentence splitter's language (pySBD's codes: bert_ner.words.SENTENCE_LANGUAGES)
     tag_scheme: str = TAG_SCHEME
+    calibration: Calibration | None = None  # entity scores fitted on validation; None = the model's own scores
 
     def to_json(self) -> str:
-        fields = {"format": RECORD_FORMAT, "version": RECORD_VERSION, **dataclasses.asdict(self)}
-        return json.dumps(fields, indent=2) + "\n"
+        fields = {spec.name: getattr(self, spec.name) for spec in dataclasses.fields(self)}
+        if self.calibration is None:
+            del fields["calibration"]
+        else:
+            fields["calibration"] = self.calibration.as_dict()
+        version = RECORD_VERSION if self.calibration is not None else UNCALIBRATED_VERSION
+        return json.dumps({"format": RECORD_FORMAT, "version": version, **fields}, indent=2) + "\n"
 
 
 def write_record(model_dir: Path, record: ModelRecord) -> None:
@@ -64,7 +75,13 @@ def parse_record(text: str, source: str) -> ModelRecord:
             f"(it reads version {RECORD_VERSION}); pip install -U bert-ner"
         )
     known = {spec.name for spec in dataclasses.fields(ModelRecord)}
-    record = ModelRecord(**{key: value for key, value in raw.items() if key in known})
+    fields = {key: value for key, value in raw.items() if key in known}
+    if fields.get("calibration") is not None:
+        try:
+            fields["calibration"] = Calibration.from_dict(fields["calibration"])
+        except ValueError as error:
+            raise UserError(f"{source}: {error}; copy the model directory again, or calibrate it again") from None
+    record = ModelRecord(**fields)
     problems = record_problems(record)
     if problems:
         raise UserError(f"{source}: " + "; ".join(problems) + "; copy the model directory again, or train again")

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from bert_ner.errors import UserError, require_packages
-from bert_ner.inference import BATCH_SIZE, Reader, Steps, chunks, kept
+from bert_ner.inference import BATCH_SIZE, Reader, Steps, chunks, kept, recorded_threshold, run_model, words_of
 from bert_ner.modeling import Trust
 from bert_ner.onnx_backend import OnnxModel
 from bert_ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
@@ -104,13 +104,19 @@ class Tagger:
         """What the saved model says about reading text for it."""
         return self.reader.record
 
-    def __call__(self, text: str, min_score: float = 0.0) -> list[Entity]:
-        """The entities of one text, sorted by position."""
+    @property
+    def threshold(self) -> float:
+        """The score below which entities are dropped unless a call says otherwise (`min_score`):
+        the one recorded with the model for a precision (train.py inference.min_precision), else 0."""
+        return recorded_threshold(self.record)
+
+    def __call__(self, text: str, min_score: float | None = None) -> list[Entity]:
+        """The entities of one text, sorted by position, scored `min_score` or more (None: `threshold`)."""
         (records,) = self.tag([text], min_score=min_score)
         return [Entity.from_dict(record) for record in records]
 
     def pipe(
-        self, texts: Iterable[str], batch_size: int = BATCH_SIZE, documents: bool = False, min_score: float = 0.0
+        self, texts: Iterable[str], batch_size: int = BATCH_SIZE, documents: bool = False, min_score: float | None = None
     ) -> Iterator[list[Entity]]:
         """The entities of each text, in order, read and tagged TEXTS_PER_CHUNK texts at a time.
         documents: consecutive non-blank texts are one document's lines and each other's
@@ -119,7 +125,7 @@ class Tagger:
             yield [Entity.from_dict(record) for record in records]
 
     def records(
-        self, texts: Iterable[str], batch_size: int = BATCH_SIZE, documents: bool = False, min_score: float = 0.0
+        self, texts: Iterable[str], batch_size: int = BATCH_SIZE, documents: bool = False, min_score: float | None = None
     ) -> Iterator[tuple[str, list[dict]]]:
         """`pipe` as (text, entity records): the dict form infer.py --json writes. When reading the
         texts fails midway, the results of the texts read so far still come before the error."""
@@ -128,19 +134,35 @@ class Tagger:
         for chunk in chunks(iter(texts), TEXTS_PER_CHUNK, can_start):
             yield from zip(chunk, self.tag_lines(chunk, batch_size, documents, min_score))
 
-    def tag(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float = 0.0) -> list[list[dict]]:
+    def tag(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float | None = None) -> list[list[dict]]:
         """Each text's entity records, sorted by position; all the texts' inputs share model calls
         of at most `batch_size` inputs (bert_ner.inference.model_calls)."""
         found = self.reader.tag(texts, self.backend.logits, batch_size, self.backend.call_cost)
-        return [kept(entities, min_score) for entities in found]
+        return [kept(entities, self.threshold if min_score is None else min_score) for entities in found]
 
-    def tag_steps(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float = 0.0) -> Steps:
+    def tag_steps(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float | None = None) -> Steps:
         """`tag` in steps of bounded work (bert_ner.inference.Reader.steps): a generator that
         returns what `tag` returns."""
         found = yield from self.reader.steps(texts, self.backend.logits, batch_size, self.backend.call_cost)
-        return [kept(entities, min_score) for entities in found]
+        return [kept(entities, self.threshold if min_score is None else min_score) for entities in found]
 
-    def tag_lines(self, lines: list[str], batch_size: int = BATCH_SIZE, documents: bool = False, min_score: float = 0.0):
+    def word_probabilities(
+        self, sentences: list[list[str]], documents: list[int] | None = None, batch_size: int = BATCH_SIZE
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For text already split into sentences and words (a CoNLL file's, to score or calibrate
+        on): each sentence's word label probabilities (shape [words, labels]) and which words the
+        model saw (shape [words]), read as inference reads text. `documents` (a number per
+        sentence) puts consecutive sentences of one document together, for a model trained with context."""
+        together = documents is not None and self.record.context_tokens > 0
+        groups = [list(run) for _, run in itertools.groupby(range(len(sentences)), key=lambda i: documents[i] if together else i)]
+        prepared = [self.reader.prepare_words([sentences[i] for i in group]) for group in groups]
+        result: list[tuple[np.ndarray, np.ndarray]] = []
+        for text, rows in zip(prepared, run_model(prepared, self.backend.logits, batch_size, self.backend.call_cost)):
+            scores, seen = words_of(text, rows, self.reader.aggregation)
+            result += [(scores[span.start : span.stop], seen[span.start : span.stop]) for span in text.groups]
+        return result
+
+    def tag_lines(self, lines: list[str], batch_size: int = BATCH_SIZE, documents: bool = False, min_score: float | None = None):
         """`tag`, or with `documents` each document's lines together: one text with a line break
         between lines (which always ends a sentence), its entities given back to each line."""
         if not documents:

@@ -19,7 +19,7 @@ from transformers.utils import cached_file
 from transformers.utils import logging as transformers_logging
 
 from bert_ner.errors import UserError
-from bert_ner.inference import BATCH_SIZE, CALL_COST, MODEL_INPUT_NAMES, Reader, kept, padded, run_model
+from bert_ner.inference import BATCH_SIZE, CALL_COST, MODEL_INPUT_NAMES, Reader, kept, padded, recorded_threshold, run_model
 from bert_ner.modeling import Trust, load_trained
 from bert_ner.record import ModelRecord, read_record
 from bert_ner.words import DEFAULT_AGGREGATION, labels_of
@@ -51,7 +51,8 @@ def hub_record(name: str, revision: str | None = None) -> ModelRecord:
 class TaggingPipeline(Pipeline):
     """transformers' pipeline interface to bert-ner: `pipe(text)` -> the entity records of the text,
     `pipe([texts], batch_size=32)` -> a list of them, a generator -> an iterator, streamed. Call
-    options: `min_score` (drop entities scored below it)."""
+    options: `min_score` (drop entities scored below it; default: the threshold recorded with the
+    model, else 0)."""
 
     _load_tokenizer = True
     _load_processor = False
@@ -81,15 +82,19 @@ class TaggingPipeline(Pipeline):
     def _forward(self, prepared):
         return {"prepared": prepared, "probabilities": run_model([prepared], self.logits, self._batch_size, self.call_cost)[0]}
 
-    def postprocess(self, outputs, min_score: float = 0.0):
-        return kept(self.reader.finish(outputs["prepared"], outputs["probabilities"]), min_score)
+    def postprocess(self, outputs, min_score: float | None = None):
+        return kept(self.reader.finish(outputs["prepared"], outputs["probabilities"]), self.min_score(min_score))
+
+    def min_score(self, asked: float | None) -> float:
+        """The score below which entities are dropped: `asked`, or the threshold recorded with the model."""
+        return recorded_threshold(self.reader.record) if asked is None else asked
 
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
         """The one override: the parent runs `batch_size` inputs in order through a DataLoader,
         while a text here has several inputs (sentences, windows) that model calls cut by length
         across all texts given (bert_ner.inference.model_calls). A list is tagged together; a
         generator or Dataset `batch_size` texts at a time, as they come."""
-        min_score = postprocess_params.get("min_score", 0.0)
+        min_score = self.min_score(postprocess_params.get("min_score"))
         size = len(inputs) if isinstance(inputs, list) else batch_size
         texts = iter(inputs)
         while group := list(islice(texts, max(size, 1))):

@@ -24,7 +24,7 @@ import re
 import sys
 import types
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -462,6 +462,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities over the last axis as if their logits were divided by `temperature`:
+    softmax(logits / T) = p ** (1 / T), renormalised, since the logits' log-sum-exp cancels. T > 1
+    softens overconfident probabilities (bert_ner.calibration fits T); T = 1 gives them back."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if temperature == 1:
+        return probabilities
+    powered = np.clip(probabilities, 1e-300, None) ** (1.0 / temperature)
+    return powered / powered.sum(axis=-1, keepdims=True)
+
+
 def _aggregate(probabilities: np.ndarray, aggregation: str) -> np.ndarray:
     """One word's label probabilities from its sub-tokens' (shape [sub-tokens, labels])."""
     if aggregation == "first":
@@ -544,14 +555,18 @@ def viterbi(log_probabilities: np.ndarray, allowed: np.ndarray, start: np.ndarra
 
 @dataclass
 class Decoded:
-    """One tag per word, and the model's probability of that tag (None for a word it never saw)."""
+    """One tag per word, and the model's probability of that tag (None for a word it never saw),
+    tempered where the model's record has a calibration (`tempered`)."""
 
     tags: list[str]
     probabilities: list[float | None]
 
 
-def decode(scores: np.ndarray, seen: np.ndarray, labels: list[str], use_viterbi: bool = True) -> Decoded:
-    """Tags for words from their label probabilities (`word_scores`).
+def decode(
+    scores: np.ndarray, seen: np.ndarray, labels: list[str], use_viterbi: bool = True, temperature: float = 1.0
+) -> Decoded:
+    """Tags for words from their label probabilities (`word_scores`), and each tag's probability
+    after `temperature` (`tempered`). The tags never depend on the temperature: only the scores do.
 
     Words without scores (cut off, or no sub-token at all) take no part in decoding. They are O,
     except inside an entity: a zero-width word between `New` (B-LOC) and `York` (I-LOC) continues
@@ -566,8 +581,9 @@ def decode(scores: np.ndarray, seen: np.ndarray, labels: list[str], use_viterbi:
         path = viterbi(np.log(np.clip(chosen, 1e-30, None)), *transitions(labels))
     else:
         path = [int(i) for i in chosen.argmax(axis=1)]
+    reported = tempered(chosen, temperature)
     for row, (word, label) in enumerate(zip(visible, path)):
-        tags[word], probabilities[word] = labels[label], float(chosen[row, label])
+        tags[word], probabilities[word] = labels[label], float(reported[row, label])
     for before, after in zip(visible, visible[1:]):
         if after > before + 1 and tags[after].startswith("I-") and tags[before][2:] == tags[after][2:]:
             tags[before + 1 : after] = [tags[after]] * (after - before - 1)
@@ -589,9 +605,13 @@ def decode_logits(
 ) -> list[str]:
     """Tags for the `word_count` words of one encoded sentence, from the model's logits for its
     input (shape [sub-tokens or more, labels]; Trainer pads with -100 past the input)."""
-    probabilities = softmax(np.asarray(logits)[: len(word_index)])
-    scores, seen = word_scores([(word_index, probabilities)], word_count)
-    return decode(scores, seen, labels, use_viterbi).tags
+    return decode(*sentence_scores(word_index, logits, word_count), labels, use_viterbi).tags
+
+
+def sentence_scores(word_index: list[int], logits: np.ndarray, word_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`word_scores` of one encoded sentence from the model's logits for its input (shape
+    [sub-tokens or more, labels]; Trainer pads with -100 past the input)."""
+    return word_scores([(word_index, softmax(np.asarray(logits)[: len(word_index)]))], word_count)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,14 +653,24 @@ class Entity:
         return cls(record["entity_group"], record["word"], record["start"], record["end"], record["score"])
 
 
-def entities(text: str, word_spans: list[tuple[int, int]], decoded: Decoded) -> list[dict]:
+def entity_score(probabilities: list[float | None]) -> float:
+    """An entity's raw score: the mean probability of its words' tags (words never seen left out).
+    bert_ner.calibration maps it to an estimate of the probability that the entity is right."""
+    scored = [p for p in probabilities if p is not None]
+    return sum(scored) / len(scored)
+
+
+def entities(
+    text: str, word_spans: list[tuple[int, int]], decoded: Decoded, calibrate: Callable[[float], float] | None = None
+) -> list[dict]:
     """Entities with character offsets into `text`: the exact substring from the entity's first
-    word to its last, and as score the mean probability of its words' tags."""
+    word to its last, and as score `entity_score`, mapped by `calibrate` when the model has one."""
     found = []
     for kind, first, end in spans(decoded.tags):
         start, stop = word_spans[first][0], word_spans[end - 1][1]
-        scored = [p for p in decoded.probabilities[first:end] if p is not None]
-        score = sum(scored) / len(scored)
+        score = entity_score(decoded.probabilities[first:end])
+        if calibrate is not None:
+            score = calibrate(score)
         found.append({"entity_group": kind, "word": text[start:stop], "start": start, "end": stop, "score": round(score, 4)})
     return found
 

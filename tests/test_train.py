@@ -27,6 +27,7 @@ WRITTEN = {
     "learning_curves.png",
     "per_type_scores.png",
     "confusion_matrix.png",
+    "reliability.png",
     "errors.md",
     "errors.jsonl",
     "README.md",

@@ -1,0 +1,108 @@
+"""Calibrated entity scores of a model train.py saved: fitted on CoNLL validation, measured on test
+and cross-domain, with the thresholds that keep a precision (bert_ner.calibration).
+
+    python bench/calibration.py --model runs/minilm-conll2003 \\
+        [--validation ../shared/data/conll2003/valid.txt] [--test ../shared/data/conll2003/test.txt] \\
+        [--wnut ../shared/data/wnut17/test.txt] [--min-precision 0.90 0.95] [--write DIR] [--machine M]
+
+The model is only read. For each test set: entity-level ECE (10 equal-width bins) and Brier score
+before calibration, with the temperature alone, and after (temperature and isotonic map); span F1
+before and after (the tags do not change); and on CoNLL test, the precision and recall kept at
+each --min-precision's threshold chosen on validation. --write DIR copies the model to DIR with
+the calibration (and the first --min-precision's threshold) in its record: a calibrated model for
+infer.py and serve.py. The figures go to bench/results/calibration-NAME.json (NAME: the model
+directory's name).
+"""
+
+import argparse
+import dataclasses
+import shutil
+from pathlib import Path
+
+from results import write_result
+
+from bert_ner import Tagger
+from bert_ner.calibration import Calibration, Sentence, at_threshold, fit, measure, scored, threshold_for
+from bert_ner.data import map_types, read_conll, to_iob2
+from bert_ner.record import read_record, write_record
+from bert_ner.scoring import score
+from bert_ner.tags import DOCUMENT, TAGS, TOKENS
+from bert_ner.words import decode
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+# WNUT-17's types as CoNLL-2003's, as bench/wnut17.sh maps them
+WNUT_TYPES = {"person": "PER", "location": "LOC", "corporation": "ORG", "group": "ORG", "product": "MISC"}
+WNUT_TYPES["creative-work"] = "MISC"
+
+
+def sentences_of(tagger: Tagger, path: Path, label_map: dict[str, str] | None = None) -> list[Sentence]:
+    """A CoNLL file's sentences as the model sees them, their gold tags in IOB2 (types mapped by `label_map`)."""
+    rows = read_conll(path)
+    gold = [to_iob2(map_types(tags, label_map) if label_map else tags) for tags in rows[TAGS]]
+    found = tagger.word_probabilities(rows[TOKENS], rows[DOCUMENT])
+    return [Sentence(probabilities, seen, tags) for (probabilities, seen), tags in zip(found, gold)]
+
+
+def f1(sentences: list[Sentence], labels: list[str], use_viterbi: bool, temperature: float) -> float:
+    """Span F1 of the tags decoded at `temperature` (percent)."""
+    predicted = [decode(s.probabilities, s.seen, labels, use_viterbi, temperature).tags for s in sentences]
+    return round(100 * score([s.gold for s in sentences], predicted)["f1"], 2)
+
+
+def report(sentences: list[Sentence], labels: list[str], calibration: Calibration, use_viterbi: bool) -> dict:
+    measured = measure(sentences, labels, calibration, use_viterbi)
+    return {
+        "sentences": len(sentences),
+        "f1_before": f1(sentences, labels, use_viterbi, 1.0),
+        "f1_after": f1(sentences, labels, use_viterbi, calibration.temperature),
+        **{stage: measured[stage] for stage in ("before", "temperature", "after")},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path, help="a directory train.py wrote (only read)")
+    parser.add_argument("--validation", type=Path, default=SHARED / "conll2003" / "valid.txt")
+    parser.add_argument("--test", type=Path, default=SHARED / "conll2003" / "test.txt")
+    parser.add_argument("--wnut", type=Path, default=SHARED / "wnut17" / "test.txt", help="cross-domain test set")
+    parser.add_argument("--min-precision", type=float, nargs="*", default=[0.90, 0.95])
+    parser.add_argument("--write", type=Path, default=None, help="copy the model here, calibrated")
+    parser.add_argument("--machine", default=None, help="where it ran (default: this machine)")
+    args = parser.parse_args()
+
+    tagger = Tagger.load(str(args.model), device="cpu")
+    labels, use_viterbi = tagger.labels, tagger.record.viterbi
+    validation = sentences_of(tagger, args.validation)
+    calibration = fit(validation, labels, use_viterbi)
+    test = sentences_of(tagger, args.test)
+    figures = {
+        "model": args.model.name,
+        "temperature": calibration.temperature,
+        "map_points": len(calibration.points[0]) if calibration.points else 0,
+        "bins": "10 equal-width bins of the entity score; an entity is right when its span and type are gold's",
+        "validation": report(validation, labels, calibration, use_viterbi),
+        "test": report(test, labels, calibration, use_viterbi),
+    }
+    validation_scores = scored(validation, labels, calibration, use_viterbi)
+    test_scores = scored(test, labels, calibration, use_viterbi)
+    figures["thresholds"] = []
+    for precision in args.min_precision:
+        threshold = threshold_for(*validation_scores[:2], precision)
+        row = {"min_precision": precision, "threshold": threshold}
+        if threshold is not None:
+            row["validation"] = at_threshold(*validation_scores, threshold)
+            row["test"] = at_threshold(*test_scores, threshold)
+        figures["thresholds"].append(row)
+    if args.wnut and args.wnut.is_file():
+        figures["wnut17_test"] = report(sentences_of(tagger, args.wnut, WNUT_TYPES), labels, calibration, use_viterbi)
+    write_result(f"calibration-{args.model.name}", figures, args.machine)
+    if args.write:
+        shutil.copytree(args.model, args.write)
+        first = figures["thresholds"][0] if figures["thresholds"] else {}
+        chosen = dataclasses.replace(calibration, min_precision=first.get("min_precision"), threshold=first.get("threshold"))
+        write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
+        print(f"calibrated copy in {args.write}")
+
+
+if __name__ == "__main__":
+    main()

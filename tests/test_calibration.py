@@ -1,0 +1,248 @@
+"""Calibrated entity scores (bert_ner.calibration): the fits, the measures and the threshold on
+small tables; the calibration in the model's record, applied alike by every backend."""
+
+import dataclasses
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from bert_ner.calibration import (
+    Calibration,
+    Sentence,
+    brier_score,
+    entity_table,
+    expected_calibration_error,
+    fit,
+    fit_isotonic,
+    fit_temperature,
+    measure,
+    reliability,
+    threshold_for,
+)
+from bert_ner.errors import UserError
+from bert_ner.record import ModelRecord, parse_record, read_record, write_record
+from bert_ner.words import decode, softmax, tempered
+from tests.test_record import OLD_MODEL
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def test_temperature_has_the_known_answer():
+    """Logits [4, 0] on every word, and the first label right on 8 words of 10: the likelihood is
+    best where softmax([4, 0] / T) gives the first label 0.8, at T = 4 / ln 4."""
+    probabilities = softmax(np.array([[4.0, 0.0]] * 10))
+    gold = np.array([0] * 8 + [1] * 2)
+    assert fit_temperature(probabilities, gold) == pytest.approx(4 / math.log(4), abs=1e-3)
+
+
+def test_temperature_of_confident_right_answers_sharpens_and_of_none_is_one():
+    probabilities = softmax(np.array([[2.0, 0.0]] * 10))
+    assert fit_temperature(probabilities, np.zeros(10, dtype=int)) < 1
+    assert fit_temperature(np.zeros((0, 2)), np.zeros(0, dtype=int)) == 1.0
+
+
+def test_tempering_probabilities_is_dividing_the_logits():
+    logits = np.array([[3.0, 1.0, -2.0], [0.5, 0.4, 0.1]])
+    assert tempered(softmax(logits), 2.5) == pytest.approx(softmax(logits / 2.5))
+    assert tempered(softmax(logits), 1.0) is not None and (tempered(softmax(logits), 1.0) == softmax(logits)).all()
+
+
+@pytest.mark.parametrize(
+    "scores, correct, points",
+    [
+        ([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1], ((0.1, 0.25, 0.4), (0.0, 0.5, 1.0))),  # 0.2 and 0.3 pooled
+        ([0.4, 0.3, 0.2, 0.1], [0, 0, 1, 1], ((0.25,), (0.5,))),  # all in one block
+        ([0.5, 0.5, 0.9], [1, 0, 1], ((0.5, 0.9), (0.5, 1.0))),  # equal scores are one point
+    ],
+)
+def test_isotonic_fit(scores, correct, points):
+    xs, ys = fit_isotonic(np.array(scores), np.array(correct))
+    assert xs == pytest.approx(points[0]) and ys == pytest.approx(points[1])
+
+
+def test_ece_and_brier_on_a_small_table():
+    """Bin [0.9, 1]: two entities at 0.95, one right (gap 0.45); bin [0.1, 0.2): two at 0.15, none
+    right (gap 0.15). ECE = (2 * 0.45 + 2 * 0.15) / 4; Brier = (0.05² + 0.95² + 2 * 0.15²) / 4."""
+    scores, correct = np.array([0.95, 0.95, 0.15, 0.15]), np.array([1, 0, 0, 0])
+    assert expected_calibration_error(scores, correct) == pytest.approx(0.3)
+    assert brier_score(scores, correct) == pytest.approx(0.2375)
+    bins = reliability(scores, correct)
+    assert [b["entities"] for b in bins] == [0, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert bins[9] | {"high": 1.0} == {"low": 0.9, "high": 1.0, "entities": 2, "mean_score": 0.95, "accuracy": 0.5}
+    assert expected_calibration_error(np.array([1.0, 0.0]), np.array([1, 0])) == 0  # a score of 1 is in the last bin
+    assert expected_calibration_error(np.array([]), np.array([])) == brier_score(np.array([]), np.array([])) == 0
+
+
+@pytest.mark.parametrize(
+    "precision, threshold",
+    [(1.0, 0.9), (0.9, 0.9), (0.75, 0.7), (0.7, 0.7), (0.66, 0.7), (0.6, 0.6), (0.1, 0.6)],
+)
+def test_threshold_is_the_lowest_score_that_keeps_the_precision(precision, threshold):
+    """Kept at 0.9: 1/1 right; at 0.8 (a tie, kept together): 2/3; at 0.7: 3/4; at 0.6: 3/5."""
+    scores, correct = np.array([0.8, 0.9, 0.6, 0.8, 0.7]), np.array([1, 1, 0, 0, 1])
+    assert threshold_for(scores, correct, precision) == threshold
+
+
+def test_no_threshold_when_no_score_keeps_the_precision():
+    assert threshold_for(np.array([0.9, 0.5]), np.array([0, 1]), 0.9) is None
+    assert threshold_for(np.array([]), np.array([]), 0.9) is None
+
+
+def sentence(rows: list[list[float]], gold: list[str]) -> Sentence:
+    return Sentence(np.array(rows), np.ones(len(rows), dtype=bool), gold)
+
+
+# Two sentences: `Anna Schmidt` found right (PER, sure), `Paris` found as PER though gold LOC (unsure).
+SENTENCES = [
+    sentence(
+        [[0.02, 0.9, 0.02, 0.04, 0.02], [0.05, 0.02, 0.9, 0.01, 0.02], [0.9, 0.02, 0.02, 0.04, 0.02]], ["B-PER", "I-PER", "O"]
+    ),
+    sentence([[0.9, 0.02, 0.02, 0.04, 0.02], [0.1, 0.5, 0.0, 0.4, 0.0]], ["O", "B-LOC"]),
+]
+
+
+def test_entities_are_right_when_span_and_type_match_and_scores_are_their_words_mean():
+    scores, correct, gold_count = entity_table(SENTENCES, LABELS)
+    assert scores.tolist() == pytest.approx([0.9, 0.5]) and correct.tolist() == [True, False] and gold_count == 2
+
+
+def test_temperature_changes_scores_but_never_tags():
+    for s in SENTENCES:
+        assert decode(s.probabilities, s.seen, LABELS, True, 3.0).tags == decode(s.probabilities, s.seen, LABELS).tags
+    assert entity_table(SENTENCES, LABELS, temperature=3.0)[0][0] < 0.9
+
+
+def test_fit_maps_scores_to_the_share_right_and_measures_before_and_after():
+    calibration = fit(SENTENCES, LABELS, min_precision=0.9)
+    assert calibration.points[1] == (0.25, 0.75)  # the wrong entity and the right one, bounded for 2 entities
+    assert calibration.score(0.0) == 0.25 and calibration.score(1.0) == 0.75
+    assert calibration.min_precision == 0.9 and calibration.threshold == 0.75
+    report = measure(SENTENCES, LABELS, calibration)
+    assert report["after"]["ece"] == 0.25 < report["before"]["ece"]
+    assert report["threshold"] == {"threshold": 0.75, "kept": 1, "precision": 1.0, "recall": 0.5, "min_precision": 0.9}
+
+
+CALIBRATION = Calibration(1.7, ((0.2, 0.5, 0.9), (0.1, 0.4, 0.95)), 0.9, 0.5)
+
+
+def test_a_record_with_a_calibration_reads_back_as_written(tmp_path):
+    record = ModelRecord(max_length=64, calibration=CALIBRATION)
+    write_record(tmp_path, record)
+    assert json.loads((tmp_path / "bert_ner.json").read_text())["version"] == 2
+    assert read_record(tmp_path) == record
+
+
+def test_a_record_without_a_calibration_is_written_as_version_1(tmp_path):
+    write_record(tmp_path, ModelRecord(max_length=64))
+    saved = json.loads((tmp_path / "bert_ner.json").read_text())
+    assert saved["version"] == 1 and "calibration" not in saved
+
+
+@pytest.mark.parametrize(
+    "calibration, message",
+    [
+        ({"temperature": 0}, "temperature 0 is not a positive number"),
+        ({"points": [[0.5, 0.2], [0.1, 0.2]]}, "not in increasing order"),
+        ({"points": [[0.5], []]}, "not two lists of the same length"),
+        ({"threshold": 2}, "threshold 2 is not a probability"),
+    ],
+)
+def test_a_damaged_calibration_is_a_one_line_error(calibration, message):
+    text = json.dumps({"format": "bert-ner model record", "version": 2, "calibration": calibration})
+    with pytest.raises(UserError, match=message):
+        parse_record(text, "m/bert_ner.json")
+
+
+def test_an_old_model_has_no_calibration_and_no_threshold():
+    from bert_ner import Tagger
+
+    tagger = Tagger.load(str(OLD_MODEL), device="cpu")
+    assert tagger.record.calibration is None and tagger.threshold == 0.0
+
+
+def test_train_records_a_calibration_and_measures_it(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())["calibration"]
+    assert set(metrics) == {"temperature", "bins", "validation", "test"} and metrics["bins"] == 10
+    for split in ("validation", "test"):
+        assert set(metrics[split]) == {"before", "temperature", "after"}
+        assert metrics[split]["before"]["entities"] == metrics[split]["after"]["entities"] > 0
+        assert sum(b["entities"] for b in metrics[split]["after"]["bins"]) == metrics[split]["after"]["entities"]
+    assert read_record(demo_run).calibration.temperature == metrics["temperature"]
+    assert (demo_run / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The previous version's tiny model (tests/fixtures) with its ONNX export, made as
+    tests/test_export.py makes the demo's: no training needed."""
+    for package in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(package, reason="ONNX support is optional: pip install -r requirements-export.txt")
+    import export
+
+    model_dir = tmp_path_factory.mktemp("export") / "model"
+    shutil.copytree(OLD_MODEL, model_dir)
+    assert export.main(["--model", str(model_dir)]) == 0
+    return model_dir
+
+
+# The sentences the previous version's model was tagged on (tests/fixtures): ten entities, scored 0.39 to 0.996.
+TEXTS = [json.loads(line)["text"] for line in (OLD_MODEL.parent / "model-v0.9.expected.jsonl").read_text().splitlines()]
+
+
+def scores_of(tagged: list[list[dict]]) -> list[float]:
+    return [entity["score"] for found in tagged for entity in found]
+
+
+def spans_of(tagged: list[list[dict]]) -> list[list[tuple]]:
+    return [[(entity["entity_group"], entity["start"], entity["end"]) for entity in found] for found in tagged]
+
+
+def test_pytorch_and_onnx_give_the_same_calibrated_scores(exported, tmp_path):
+    from bert_ner import Tagger
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    texts = TEXTS
+    plain = Tagger.load(str(model), device="cpu").tag(texts)
+    write_record(model, dataclasses.replace(read_record(model), calibration=dataclasses.replace(CALIBRATION, threshold=None)))
+    torch_tagged = Tagger.load(str(model), device="cpu").tag(texts)
+    assert Tagger.load(str(model), backend="onnx").tag(texts) == torch_tagged
+    assert spans_of(torch_tagged) == spans_of(plain) and sum(map(len, plain)) > 5  # the same entities, other scores
+    assert scores_of(torch_tagged) != scores_of(plain)
+    # From the raw scores as reported (4 decimals): the map's slope, at most 1.4, keeps them within 2e-4.
+    expected = [CALIBRATION.score(s) for s in raw_scores(model, texts)]
+    assert scores_of(torch_tagged) == pytest.approx(expected, abs=2e-4)
+
+
+def raw_scores(model, texts: list[str]) -> list[float]:
+    """The entities' mean word probabilities at CALIBRATION's temperature, computed apart."""
+    from bert_ner import Tagger
+
+    write_record(model, dataclasses.replace(read_record(model), calibration=Calibration(CALIBRATION.temperature)))
+    found = scores_of(Tagger.load(str(model), device="cpu").tag(texts))
+    write_record(model, dataclasses.replace(read_record(model), calibration=CALIBRATION))
+    return found
+
+
+def test_the_recorded_threshold_drops_entities_unless_a_min_score_says_otherwise(exported, tmp_path):
+    from bert_ner import Tagger
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    write_record(model, dataclasses.replace(read_record(model), calibration=CALIBRATION))
+    for backend in ("torch", "onnx"):
+        tagger = Tagger.load(str(model), backend=backend, device="cpu")
+        every = tagger.tag(TEXTS, min_score=0.0)
+        assert tagger.threshold == 0.5 and min(scores_of(every)) < 0.5
+        assert tagger.tag(TEXTS) == [[e for e in found if e["score"] >= 0.5] for found in every]
+
+
+def test_the_model_card_says_what_a_score_is_and_its_threshold():
+    from bert_ner.card import scoring
+
+    assert scoring(ModelRecord()) == ""
+    said = scoring(ModelRecord(calibration=CALIBRATION))
+    assert "temperature 1.7" in said and "below 0.5 (precision 0.9 on validation)" in said
