@@ -8,7 +8,6 @@ cat news.txt | python infer.py                               # stdin works too (
 import argparse
 import functools
 import itertools
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,21 +92,9 @@ def input_texts(args: argparse.Namespace) -> tuple[Iterator[str], bool]:
     return iter(args.texts), False
 
 
-# Characters that JSON leaves as they are but line-splitting readers (Python's str.splitlines,
-# JavaScript) take for line ends: escaped, so that one record stays one line.
-LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
 def json_line(text: str, entities: list[dict]) -> str:
     """One JSON Lines record, readable (non-ASCII kept) and always one line."""
-    return one_line_json(spans.json_record(text, entities))
-
-
-def one_line_json(record: dict) -> str:
-    line = json.dumps(record, ensure_ascii=False)
-    for character, escape in LINE_BREAKS_JSON_KEEPS.items():
-        line = line.replace(character, escape)
-    return line
+    return spans.one_line_json(spans.json_record(text, entities))
 
 
 def formatter(name: str, model: str):
@@ -116,9 +103,9 @@ def formatter(name: str, model: str):
         "table": table,
         "jsonl": json_line,
         "conll": spans.conll_block,
-        "spans": lambda text, entities: one_line_json(spans.span_record(text, entities)),
+        "spans": lambda text, entities: spans.one_line_json(spans.span_record(text, entities)),
         # one task of a JSON list: run() writes the brackets and commas around them
-        "label-studio": lambda text, entities: one_line_json(spans.label_studio_task(text, entities, model)),
+        "label-studio": lambda text, entities: spans.one_line_json(spans.label_studio_task(text, entities, model)),
     }[name]
 
 

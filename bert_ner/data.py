@@ -70,11 +70,17 @@ def decoded_lines(stream, source: str) -> Iterator[str]:
     """The lines of a byte stream (a file, stdin) as text, read lazily, without their line ending
     (LF or CRLF); a BOM is dropped; bad bytes are an error naming source:line."""
     for number, raw in enumerate(stream, 1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as error:
-            raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
-        yield line.removesuffix("\n").removesuffix("\r")
+        yield decoded_line(raw, number, source)
+
+
+def decoded_line(raw: bytes, number: int, source: str) -> str:
+    """Line `number` (1-based) of a byte stream as text, without its line ending; UserError naming
+    source:number for bad bytes."""
+    try:
+        line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 def _decode(path: Path) -> str:
