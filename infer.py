@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-RAY_HINT = 'pip install "bert-ner[ray]" (or pip install "ray[data]>=2.40,<3") for --ray'
+RAY_HINT = "infer.py --ray needs Ray Data: pip install -r requirements-ray.txt"
 RAY_DEFAULTS = {"output": None, "workers": 1, "cpus_per_worker": 1.0, "gpus_per_worker": 0.0, "text_field": "text"}
 
 
