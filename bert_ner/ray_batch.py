@@ -47,6 +47,9 @@ PARQUET_SUFFIX = ".parquet"
 FILE, LINE, TEXT, FIELDS, ERROR = "file", "line", "text", "fields", "error"
 RECORD = "record"  # the tagged row: its output record as one JSON line
 POSITION = (FILE, LINE)
+# Reading, splitting and writing wait on storage and take little CPU next to the model: they hold
+# none, or workers holding every CPU (--workers 2 on 2 CPUs) would leave them none and the run would stall.
+IO_TASK = {"num_cpus": 0}
 WORKER_RESTARTS = 3  # a worker that dies is restarted, and its batch retried, this many times; then the run fails
 
 
@@ -278,18 +281,18 @@ def tag_corpus(
     partial.mkdir(parents=True)
     if not ray.is_initialized():
         ray.init()
-    files = ray.data.read_binary_files(paths, include_paths=True)
+    files = ray.data.read_binary_files(paths, include_paths=True, **IO_TASK)
     if settings.documents:
         rows = files
         batch_size = 1  # a file: the lines of a document stay together
     else:
-        rows = files.map_batches(split_files, fn_kwargs={"text_field": settings.text_field})
+        rows = files.map_batches(split_files, fn_kwargs={"text_field": settings.text_field}, **IO_TASK)
         batch_size = TEXTS_PER_CHUNK  # texts per worker call, as infer.py reads them; model calls are --batch-size
     tagged = rows.map_batches(
         worker,
         fn_constructor_args=(settings,),
         batch_size=batch_size,
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus_per_worker,
         num_gpus=gpus_per_worker,
         max_restarts=WORKER_RESTARTS,
@@ -297,7 +300,7 @@ def tag_corpus(
     )
     sink = ShardSink(str(partial), output_format)
     try:
-        tagged.write_datasink(sink)
+        tagged.write_datasink(sink, ray_remote_args=IO_TASK)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
