@@ -2,7 +2,7 @@
 loop in one process, on the same texts, machine and run; and what Ray adds per batch.
 
     python bench/ray_throughput.py --model DIR [--backend onnx-int8] [--conll data/demo/test.txt]
-                                   [--repeat 4] [--workers 1 2] [--machine "2 CPU cores, shared"]
+                                   [--repeat 20] [--workers 1 2] [--machine "2 CPU cores, shared"]
 
 Texts are the CoNLL file's sentences, words joined by spaces, the file repeated --repeat times.
 Each worker holds one CPU and runs the model on one thread; the one-process run uses one thread too,
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--backend", default="onnx-int8")
     parser.add_argument("--conll", default="data/demo/test.txt")
-    parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--machine", default=None)
     args = parser.parse_args(argv)
