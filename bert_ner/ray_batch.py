@@ -50,7 +50,6 @@ POSITION = (FILE, LINE)
 # Reading, splitting and writing wait on storage and take little CPU next to the model: they hold
 # none, or workers holding every CPU (--workers 2 on 2 CPUs) would leave them none and the run would stall.
 IO_TASK = {"num_cpus": 0}
-WORKER_RESTARTS = 3  # a worker that dies is restarted, and its batch retried, this many times; then the run fails
 
 
 # 2. Split
@@ -295,9 +294,8 @@ def tag_corpus(
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus_per_worker,
         num_gpus=gpus_per_worker,
-        max_restarts=WORKER_RESTARTS,
-        max_task_retries=WORKER_RESTARTS,
     )
+    # A worker that dies is restarted and its batch retried: Ray Data's default for actor pools.
     sink = ShardSink(str(partial), output_format)
     try:
         tagged.write_datasink(sink, ray_remote_args=IO_TASK)
