@@ -23,7 +23,7 @@ from results import write_result
 
 from bert_ner import Tagger
 from bert_ner.data import TOKENS, read_conll
-from bert_ner.ray_batch import ERROR, RECORD, TagBatches, TagSettings, tag_corpus
+from bert_ner.ray_batch import ERROR, RECORD, TEXT, TagBatches, TagSettings, tag_corpus
 from bert_ner.tagger import TEXTS_PER_CHUNK
 
 
@@ -34,7 +34,8 @@ class NoModel(TagBatches):
         self.settings = settings
 
     def __call__(self, batch):
-        return {RECORD: [""] * len(batch["text"]), ERROR: [""] * len(batch["text"])}
+        texts = sum(len(chunk) for chunk in batch.column(TEXT).to_pylist())
+        return {RECORD: [""] * texts, ERROR: [""] * texts}
 
 
 def one_process(model: str, backend: str, texts: list[str]) -> dict:

@@ -7,9 +7,9 @@ laptop's local Ray or a cluster's.
 2. Split: each file into rows {file, line, text, fields, error} (`file_rows`): a text file's
    lines, a JSON line's text field and its other fields, a Parquet row's text column and its other
    columns. A line that can't be read becomes an error row naming file:line; the others go on.
-3. Tag: a pool of actors (`TagBatches`), each loading the Tagger once, tags batches of rows into
-   infer.py --json's records plus the row's position and fields. With documents, one file is one
-   batch, tagged as infer.py --documents tags one file.
+3. Tag: a pool of actors (`TagBatches`), each loading the Tagger once, tags chunks of rows into
+   infer.py --json's records plus the row's position and fields: a chunk is what infer.py tags
+   together (TEXTS_PER_CHUNK texts of a file, or with documents the whole file).
 4. Write: each write task writes its shard into the output's hidden sibling (`ShardSink`); the
    manifest comes last and one rename publishes the directory (`publish`): a reader sees the
    previous complete output or the new one, never a half-written one.
@@ -44,7 +44,7 @@ JSON_LINES_SUFFIXES = (".jsonl", ".json")  # any other name but .parquet is a te
 PARQUET_SUFFIX = ".parquet"
 # A row between the split and the tagging: one schema whatever the input, the user's own fields
 # as one JSON string, so that Arrow never has to unify their types across files.
-FILE, LINE, TEXT, FIELDS, ERROR = "file", "line", "text", "fields", "error"
+FILE, LINE, TEXT, FIELDS, ERROR = COLUMNS = ("file", "line", "text", "fields", "error")
 RECORD = "record"  # the tagged row: its output record as one JSON line
 POSITION = (FILE, LINE)
 # Reading, splitting and writing wait on storage and take little CPU next to the model: they hold
@@ -117,10 +117,17 @@ def row(path: str, line: int, text: str = "", fields: str = "{}", error: str = "
     return {FILE: path, LINE: line, TEXT: text, FIELDS: fields, ERROR: error}
 
 
-def split_files(batch: dict[str, np.ndarray], text_field: str) -> dict[str, list]:
-    """read_binary_files' rows (bytes, path) -> the files' rows, as map_batches columns."""
-    rows = [r for path, data in zip(batch["path"], batch["bytes"]) for r in file_rows(str(path), bytes(data), text_field)]
-    return {column: [r[column] for r in rows] for column in (FILE, LINE, TEXT, FIELDS, ERROR)}
+def split_files(batch: dict[str, np.ndarray], text_field: str, documents: bool) -> dict[str, list]:
+    """read_binary_files' rows (bytes, path) -> chunks of each file's rows, one row per chunk with
+    a list per column: infer.py's chunks of TEXTS_PER_CHUNK texts, or with documents the whole
+    file. A worker tags a chunk as infer.py does, so its texts share the same model calls (the
+    int8 backend's results depend on which texts share a call)."""
+    chunks = []
+    for path, data in zip(batch["path"], batch["bytes"]):
+        rows = file_rows(str(path), bytes(data), text_field)
+        size = max(len(rows), 1) if documents else TEXTS_PER_CHUNK
+        chunks += [rows[first : first + size] for first in range(0, len(rows), size)]
+    return {column: [[r[column] for r in chunk] for chunk in chunks] for column in COLUMNS}
 
 
 # 3. Tag
@@ -128,7 +135,7 @@ def split_files(batch: dict[str, np.ndarray], text_field: str) -> dict[str, list
 
 @dataclass
 class TagSettings:
-    """How the workers load and run the Tagger: Tagger.load's arguments, then Tagger.tag_lines'."""
+    """How the workers load and run the Tagger: Tagger.load's arguments, then Tagger.records'."""
 
     load: dict = field(default_factory=dict)
     batch_size: int = BATCH_SIZE
@@ -143,27 +150,29 @@ def output_record(text: str, entities: list[dict], file: str, line: int, fields:
 
 
 class TagBatches:
-    """A Ray Data worker: loads the Tagger once, then tags batches of rows (or, with documents,
-    whole files) into {record, error} rows, in order."""
+    """A Ray Data worker: loads the Tagger once, then tags chunks of rows (split_files') into
+    {record, error} rows, in order."""
 
     def __init__(self, settings: TagSettings):
         self.settings = settings
         self.tagger = Tagger.load(**settings.load)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        if self.settings.documents:
-            files = zip(batch["path"], batch["bytes"])
-            tagged = [self.tag(file_rows(str(path), bytes(data), self.settings.text_field)) for path, data in files]
-            return {column: [value for one in tagged for value in one[column]] for column in (RECORD, ERROR)}
-        columns = [batch[column].tolist() for column in (FILE, LINE, TEXT, FIELDS, ERROR)]
-        return self.tag([dict(zip((FILE, LINE, TEXT, FIELDS, ERROR), values)) for values in zip(*columns)])
+    def __call__(self, batch: pa.Table) -> dict[str, list]:
+        """Chunks (split_files' rows) -> one {record, error} row per text, in order."""
+        results: dict[str, list] = {RECORD: [], ERROR: []}
+        for chunk in batch.to_pylist():
+            tagged = self.tag([dict(zip(COLUMNS, values)) for values in zip(*(chunk[column] for column in COLUMNS))])
+            results[RECORD] += tagged[RECORD]
+            results[ERROR] += tagged[ERROR]
+        return results
 
     def tag(self, rows: list[dict]) -> dict[str, list]:
         """Rows in order -> their records ("" for an error row) and errors ("" for a record). An
         error row is read as a blank line: with documents, it ends its document."""
         texts = ["" if r[ERROR] else r[TEXT] for r in rows]
         s = self.settings
-        found = self.tagger.tag_lines(texts, s.batch_size, s.documents, s.min_score)
+        # infer.py's own loop, so that a file's texts share model calls as they do there
+        found = [entities for _, entities in self.tagger.records(texts, s.batch_size, s.documents, s.min_score)]
         return {
             RECORD: ["" if r[ERROR] else output_record(r[TEXT], e, r[FILE], r[LINE], r[FIELDS]) for r, e in zip(rows, found)],
             ERROR: [one_line_json({FILE: r[FILE], LINE: r[LINE], ERROR: r[ERROR]}) if r[ERROR] else "" for r in rows],
@@ -281,16 +290,13 @@ def tag_corpus(
     if not ray.is_initialized():
         ray.init()
     files = ray.data.read_binary_files(paths, include_paths=True, **IO_TASK)
-    if settings.documents:
-        rows = files
-        batch_size = 1  # a file: the lines of a document stay together
-    else:
-        rows = files.map_batches(split_files, fn_kwargs={"text_field": settings.text_field}, **IO_TASK)
-        batch_size = TEXTS_PER_CHUNK  # texts per worker call, as infer.py reads them; model calls are --batch-size
-    tagged = rows.map_batches(
+    split = {"text_field": settings.text_field, "documents": settings.documents}
+    chunks = files.map_batches(split_files, fn_kwargs=split, **IO_TASK)
+    tagged = chunks.map_batches(
         worker,
         fn_constructor_args=(settings,),
-        batch_size=batch_size,
+        batch_size=1,  # a chunk: TEXTS_PER_CHUNK texts, or a file with documents
+        batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus_per_worker,
         num_gpus=gpus_per_worker,
