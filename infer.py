@@ -76,12 +76,25 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
         "JSON lines with a text field, *.parquet has a text column, any other file has a text per line",
     )
     ray.add_argument("--output", metavar="DIR", help="directory of output shards; appears only when complete")
-    ray.add_argument("--workers", type=int, default=RAY_DEFAULTS["workers"], help="Ray actors, each loading the model once")
-    ray.add_argument("--cpus-per-worker", type=float, default=RAY_DEFAULTS["cpus_per_worker"], help="CPUs each worker holds")
     ray.add_argument(
-        "--gpus-per-worker", type=float, default=RAY_DEFAULTS["gpus_per_worker"], help="GPUs each worker holds (PyTorch backend)"
+        "--workers", type=int, metavar="N", default=RAY_DEFAULTS["workers"], help="Ray actors, each loading the model once"
     )
-    ray.add_argument("--text-field", default=RAY_DEFAULTS["text_field"], help="the text's field (JSON lines) or column (Parquet)")
+    ray.add_argument(
+        "--cpus-per-worker", type=float, metavar="N", default=RAY_DEFAULTS["cpus_per_worker"], help="CPUs each worker holds"
+    )
+    ray.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        metavar="N",
+        default=RAY_DEFAULTS["gpus_per_worker"],
+        help="GPUs each worker holds (PyTorch backend)",
+    )
+    ray.add_argument(
+        "--text-field",
+        metavar="NAME",
+        default=RAY_DEFAULTS["text_field"],
+        help="the text's field (JSON lines) or column (Parquet)",
+    )
     ray.add_argument(
         "--output-format",
         default="jsonl",
