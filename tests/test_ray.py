@@ -21,8 +21,9 @@ TEXTS = [SENTENCE, "", "Germany beat Brazil 3-0 in a friendly match .", "Reuters
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    # Workers import bert_ner (and this module, for DiesOnce) from this checkout.
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    # Workers import bert_ner, and this module as pytest names it (test_ray, for DiesOnce), from this checkout.
+    path = os.pathsep.join([str(REPO), str(REPO / "tests")])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
