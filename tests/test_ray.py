@@ -30,6 +30,7 @@ def local_ray():
 
 
 def infer_json(capsys, model, path, *options) -> list[dict]:
+    capsys.readouterr()  # what Ray printed before (a dead worker's retry), not infer.py's
     assert main(["--json", "--model", str(model), "--file", str(path), *options]) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
