@@ -3,6 +3,7 @@
 python infer.py "Barack Obama was born in Hawaii"
 python infer.py --file news.txt --json > entities.jsonl      # one text per line, streamed
 cat news.txt | python infer.py                               # stdin works too (or TEXT "-")
+python infer.py --ray --file 'corpus/*.jsonl' --output tagged/ --backend onnx-int8 --workers 4   # on Ray Data
 """
 
 import argparse
@@ -15,10 +16,12 @@ from pathlib import Path
 
 from bert_ner import spans
 from bert_ner.data import decoded_lines
-from bert_ner.errors import UserError, run_cli
-from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
+from bert_ner.errors import UserError, require_packages, run_cli
+from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
+from bert_ner.outputs import BAD_LINES_FILE
 
 STDIN = "-"
+SHOWN_BAD_LINES = 5  # of a --ray run's bad lines, shown on stderr; all are in the output's BAD_LINES_FILE
 FORMATS = ("table", "jsonl", "conll", "spans", "label-studio")
 
 
@@ -45,15 +48,75 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--html", metavar="PATH", help="also write a page with the entities highlighted (self-contained, opens offline)"
     )
     add_model_options(parser)
+    add_ray_options(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
-    if args.json:
+    check_ray_options(parser, args)  # before --format gets its default: --ray takes none
+    if args.json or args.ray:
         if args.format not in (None, "jsonl"):
             parser.error(f"--json is --format jsonl; give one of them, not --format {args.format} too")
         args.format = "jsonl"
     args.format = args.format or "table"
     check_model_options(parser, args)
     return args
+
+
+RAY_HINT = "infer.py --ray needs Ray Data: pip install -r requirements-ray.txt"
+RAY_DEFAULTS = {"output": None, "workers": 1, "cpus_per_worker": 1.0, "gpus_per_worker": 0.0, "text_field": "text"}
+
+
+def add_ray_options(parser: argparse.ArgumentParser) -> None:
+    ray = parser.add_argument_group(
+        "Ray Data (--ray)", "tag files on a Ray cluster (RAY_ADDRESS, ray job submit) or a local one started for the run"
+    )
+    ray.add_argument(
+        "--ray",
+        action="store_true",
+        help="tag --file's files (a file, directory, quoted glob or URL) on Ray Data into --output: *.jsonl and *.json are "
+        "JSON lines with a text field, *.parquet has a text column, any other file has a text per line",
+    )
+    ray.add_argument("--output", metavar="DIR", help="directory of output shards; appears only when complete")
+    ray.add_argument(
+        "--workers", type=int, metavar="N", default=RAY_DEFAULTS["workers"], help="Ray actors, each loading the model once"
+    )
+    ray.add_argument(
+        "--cpus-per-worker", type=float, metavar="N", default=RAY_DEFAULTS["cpus_per_worker"], help="CPUs each worker holds"
+    )
+    ray.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        metavar="N",
+        default=RAY_DEFAULTS["gpus_per_worker"],
+        help="GPUs each worker holds (PyTorch backend)",
+    )
+    ray.add_argument(
+        "--text-field",
+        metavar="NAME",
+        default=RAY_DEFAULTS["text_field"],
+        help="the text's field (JSON lines) or column (Parquet)",
+    )
+    ray.add_argument(
+        "--output-format",
+        default="jsonl",
+        choices=("jsonl", "parquet"),
+        help="shards of JSON lines (infer.py --json's) or Parquet",
+    )
+
+
+def check_ray_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """parser.error for Ray options without --ray, and for what --ray cannot do."""
+    if not args.ray:
+        if given := [name for name, default in RAY_DEFAULTS.items() if getattr(args, name) != default]:
+            parser.error(f"--{given[0].replace('_', '-')} is for --ray; add --ray, or drop it")
+        return
+    if not args.file or not args.output or args.texts:
+        parser.error("--ray tags files: give --file PATH_OR_GLOB and --output DIR, and no TEXT")
+    if args.format not in (None, "jsonl") or args.html:
+        parser.error("--ray writes JSON lines or Parquet (--output-format); drop --format and --html")
+    if args.workers < 1 or args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
+        parser.error("--workers and --cpus-per-worker must be positive, --gpus-per-worker 0 or more")
+    if args.gpus_per_worker and args.backend != "torch":
+        parser.error("--gpus-per-worker runs the PyTorch backend; drop --backend, or --gpus-per-worker for ONNX on CPUs")
 
 
 def file_lines(path: str) -> Iterator[str]:
@@ -109,21 +172,9 @@ def check_arguments(texts: list[str]) -> None:
             ) from None
 
 
-# Characters that JSON leaves as they are but line-splitting readers (Python's str.splitlines,
-# JavaScript) take for line ends: escaped, so that one record stays one line.
-LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
 def json_line(text: str, entities: list[dict]) -> str:
     """One JSON Lines record, readable (non-ASCII kept) and always one line."""
-    return one_line_json(spans.json_record(text, entities))
-
-
-def one_line_json(record: dict) -> str:
-    line = json.dumps(record, ensure_ascii=False)
-    for character, escape in LINE_BREAKS_JSON_KEEPS.items():
-        line = line.replace(character, escape)
-    return line
+    return spans.one_line_json(spans.json_record(text, entities))
 
 
 def formatter(name: str, model: str):
@@ -132,9 +183,9 @@ def formatter(name: str, model: str):
         "table": table,
         "jsonl": json_line,
         "conll": spans.conll_block,
-        "spans": lambda text, entities: one_line_json(spans.span_record(text, entities)),
+        "spans": lambda text, entities: spans.one_line_json(spans.span_record(text, entities)),
         # one task of a JSON list: run() writes the brackets and commas around them
-        "label-studio": lambda text, entities: one_line_json(spans.label_studio_task(text, entities, model)),
+        "label-studio": lambda text, entities: spans.one_line_json(spans.label_studio_task(text, entities, model)),
     }[name]
 
 
@@ -168,7 +219,31 @@ def check_html_path(path: str | None) -> None:
         raise UserError(f"--html '{path}' exists and is not a page infer.py wrote; choose another path, or delete it first")
 
 
+def run_on_ray(args: argparse.Namespace) -> None:
+    check_model(args)
+    require_packages("ray", hint=RAY_HINT)
+    # Ray takes seconds to import and is an optional extra: only for --ray.
+    from bert_ner.ray_batch import TagSettings, tag_corpus
+
+    device = "cuda" if args.gpus_per_worker else "cpu"  # a CPU worker on a GPU node leaves the GPU to GPU workers
+    threads = args.threads or max(1, int(args.cpus_per_worker))
+    load = {"model": args.model, "backend": args.backend, "device": device, "threads": threads, "aggregation": args.aggregation}
+    settings = TagSettings({**load, "trust": trust(args)}, args.batch_size, args.min_score, args.documents, args.text_field)
+    summary = tag_corpus(
+        args.file, args.output, settings, args.workers, args.cpus_per_worker, args.gpus_per_worker, args.output_format
+    )
+    for line in summary.bad_lines[:SHOWN_BAD_LINES]:
+        bad = json.loads(line)
+        print(f"skipped {bad['error']}", file=sys.stderr)
+    if len(summary.bad_lines) > SHOWN_BAD_LINES:
+        print(f"... and {len(summary.bad_lines) - SHOWN_BAD_LINES} more", file=sys.stderr)
+    skipped = f", {len(summary.bad_lines)} bad lines skipped (listed in {BAD_LINES_FILE})" if summary.bad_lines else ""
+    print(f"tagged {summary.records} texts{skipped} | wrote {summary.output}/", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.ray:
+        return run_on_ray(args)
     check_model(args)
     check_html_path(args.html)
     texts, streamed = input_texts(args)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-PAGES = ("README.md", "docs/results.md", "docs/speed.md")
+PAGES = ("README.md", "docs/results.md", "docs/speed.md", "docs/deployment.md")
 MARKERS = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end of table -->)", re.DOTALL)
 
 
@@ -192,6 +192,40 @@ def calibration(results: dict[str, dict]) -> list[str]:
     return markdown(header, rows) + [""] + markdown(threshold_header, thresholds) + provenance(records)
 
 
+CLUSTER_WORKERS = (16, 64, 256)  # the cluster sizes docs/deployment.md estimates for
+
+
+def ray_throughput(results: dict[str, dict]) -> list[str]:
+    """infer.py --ray against one process (bench/ray_throughput.py), and on paper what N CPU
+    workers would tag per hour: N x B / (B / r + o) x 3600, with r the one-process rate on one
+    thread, B the texts per worker call and o what Ray added per call."""
+    record = results["ray-throughput"]
+    f = record["figures"]
+    rows = [
+        [
+            "infer.py, one process, one thread",
+            f["one_process"]["texts_per_s"],
+            f"{f['one_process']['tag_s']} (+ load {f['one_process']['load_s']})",
+        ]
+    ]
+    rows += [[f"infer.py --ray, {run['workers']} worker(s) of one CPU", run["texts_per_s"], run["wall_s"]] for run in f["ray"]]
+    lines = markdown(["run", "texts/s", "seconds"], rows)
+    batch, added, rate = f["texts_per_batch"], f["ray_added_s_per_batch"], f["one_process"]["texts_per_s"]
+    per_worker = batch / (batch / rate + added)
+    lines += [
+        "",
+        f"{f['texts']} texts, {f['backend']}, {f['batches']} worker calls of up to {batch} texts. Ray added "
+        f"{added} s per call (its run time less the one-process tagging and load, per call: start-up included), "
+        f"and its pipeline alone (a worker with no model) took {f['ray_pipeline_s_per_batch']} s per call.",
+        "",
+        *markdown(
+            ["CPU workers (N)", "texts per hour, on paper"],
+            [[n, f"{n * per_worker * 3600:,.0f}"] for n in CLUSTER_WORKERS],
+        ),
+    ]
+    return lines + provenance([record])
+
+
 TABLES = {
     "headline": headline,
     "accuracy": accuracy,
@@ -202,6 +236,7 @@ TABLES = {
     "cold-start": cold_start,
     "sentence-split": sentence_split,
     "calibration": calibration,
+    "ray-throughput": ray_throughput,
 }
 
 

@@ -94,6 +94,16 @@ def decoded_lines(stream, source: str) -> Iterator[str]:
             yield line
 
 
+def decoded_line(raw: bytes, number: int, source: str) -> str:
+    """Line `number` (1-based) of a byte stream as text, without its line ending; UserError naming
+    source:number for bad bytes."""
+    try:
+        line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
+    return line.removesuffix("\n").removesuffix("\r")
+
+
 def _decode(path: Path) -> str:
     """A data file's text with LF line endings (whatever ended its lines: decoded_lines)."""
     with path.open("rb") as stream:

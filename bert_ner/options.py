@@ -67,6 +67,10 @@ def check_model(args: argparse.Namespace) -> None:
     check_model_dir(args.model, DEFAULT_MODEL)
 
 
+def trust(args: argparse.Namespace) -> Trust:
+    """What the trust flags allow to load."""
+    return Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
+
+
 def load_tagger(args: argparse.Namespace) -> Tagger:
-    trust = Trust(allow_pickle=args.allow_pickle, remote_code=args.trust_remote_code, opt_in="--allow-pickle")
-    return Tagger.load(args.model, args.backend, args.device, args.threads, args.aggregation, trust)
+    return Tagger.load(args.model, args.backend, args.device, args.threads, args.aggregation, trust(args))

@@ -40,6 +40,11 @@ TRIALS_FILE = "search_trials.tsv"
 # Every file bert-ner wrote into an output directory, one relative path a line: a rerun may replace
 # these, and refuses to run over anything else (a user's notes, an HTML page saved there).
 OWN_FILES = ".bert-ner-files"
+# infer.py --ray's output directory: shards of records, the lines it could not read, and a
+# manifest written last, which also marks the directory as one a rerun may replace.
+SHARD_PREFIX = "part-"
+BAD_LINES_FILE = "bad_lines.jsonl"
+RAY_MANIFEST = "bert_ner_run.json"
 LOG_COLUMNS = ("step", "epoch", "loss", "learning_rate", "grad_norm", "eval_loss", "eval_precision", "eval_recall", "eval_f1")
 
 

@@ -449,6 +449,19 @@ def json_record(text: str, entities: list[dict]) -> dict:
     return {"text": text, "entities": entities}
 
 
+# Characters that JSON leaves as they are but line-splitting readers (Python's str.splitlines,
+# JavaScript) take for line ends: escaped, so that one record stays one line.
+LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def one_line_json(record: dict) -> str:
+    """A record as one JSON Lines line: readable (non-ASCII kept) and always one line."""
+    line = json.dumps(record, ensure_ascii=False)
+    for character, escape in LINE_BREAKS_JSON_KEEPS.items():
+        line = line.replace(character, escape)
+    return line
+
+
 def span_record(text: str, entities: list[dict]) -> dict:
     """infer.py's entities as a span record train.py reads back: {"text", "entities": [[start, end, label]]}."""
     return {"text": text, "entities": [[e["start"], e["end"], e["entity_group"]] for e in entities]}
