@@ -329,14 +329,32 @@ def test_eval_strategy_no_is_the_word_no(tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["training.seed=1", "training.seed=2"], "training.seed is given twice on the command line; keep one"),
-        (["data.label_map={a: B}", "data.label_map.a=C"], "data.label_map.a and data.label_map overlap"),
         (["data.label_map={a: B, a: C}"], "override 'data.label_map={a: B, a: C}':1: 'a' is given twice"),
         (["training.output_dir="], "training.output_dir: is empty"),  # `training.output_dir=$OUT`, $OUT unset
     ],
 )
 def test_override_surprises_are_named(tmp_path, overrides, message):
     assert message in config_error(tmp_path, "{}", overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, expected, said",
+    [
+        (["training.seed=1", "training.seed=2"], ("training", "seed", 2), "training.seed replaces the earlier training.seed"),
+        (
+            ["data.label_map={a: B}", "data.label_map.a=C"],
+            ("data", "label_map", {"a": "C"}),
+            "replaces the earlier data.label_map",
+        ),
+    ],
+)
+def test_the_later_of_two_overrides_wins_and_says_so(overrides, expected, said, caplog):
+    caplog.set_level("INFO", logger="bert_ner")
+    cfg = load_config(SCRATCH, overrides)
+    section, key, value = expected
+    got = getattr(cfg, section)
+    assert (got[key] if isinstance(got, dict) else getattr(got, key)) == value
+    assert said in caplog.text
 
 
 def test_home_and_variables_are_expanded_in_every_path_key_once(tmp_path, monkeypatch):

@@ -289,7 +289,7 @@ def test_other_encoders_need_only_name_or_path(tiny_roberta, tmp_path):
     assert code == 0
     assert json.loads((output_dir / "config.json").read_text())["model_type"] == "roberta"
     assert json.loads((output_dir / "tokenizer_config.json").read_text())["add_prefix_space"] is True
-    assert set(json.loads((output_dir / "metrics.json").read_text())) == {"validation", "test", "training"}
+    assert set(json.loads((output_dir / "metrics.json").read_text())) == {"validation", "test", "training", "calibration"}
 
 
 def test_document_context_run_scores_every_word(tmp_path):
