@@ -82,26 +82,30 @@ def decoded_lines(stream, source: str) -> Iterator[str]:
     """The lines of a byte stream (a file, stdin) as text, read lazily, without their line ending
     (LF, CRLF or a lone CR: bert_ner.words.split_lines); a BOM is dropped; bad bytes are an error
     naming source:line."""
+    for _, line in numbered_lines(stream, source):
+        if isinstance(line, UserError):
+            raise line
+        yield line
+
+
+def numbered_lines(stream, source: str) -> Iterator[tuple[int, "str | UserError"]]:
+    """`decoded_lines` with each line's 1-based number, and a UserError in place of a line with bad
+    bytes instead of stopping there (for a reader that reports bad lines and goes on: infer.py --ray)."""
     number = 0
     for index, raw in enumerate(stream):
         try:
             text = raw.decode("utf-8-sig" if index == 0 else "utf-8")
         except UnicodeDecodeError as error:
-            where = number + len(split_lines(raw[: error.start].decode("utf-8", "replace")))
-            raise UserError(f"{source}:{where}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
+            where = number + len(split_lines(raw[: error.start].decode("utf-8", "replace") + "x"))  # the line holding the byte
+            message = f"{source}:{where}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8"
+            lines = split_lines(raw.decode("utf-8", "replace"))
+            for offset in range(len(lines)):
+                yield number + offset + 1, UserError(message) if number + offset + 1 == where else lines[offset]
+            number += len(lines)
+            continue
         for line in split_lines(text):
             number += 1
-            yield line
-
-
-def decoded_line(raw: bytes, number: int, source: str) -> str:
-    """Line `number` (1-based) of a byte stream as text, without its line ending; UserError naming
-    source:number for bad bytes."""
-    try:
-        line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{source}:{number}: not UTF-8 (byte 0x{raw[error.start]:02x}); re-save the file as UTF-8") from None
-    return line.removesuffix("\n").removesuffix("\r")
+            yield number, line
 
 
 def _decode(path: Path) -> str:

@@ -31,7 +31,7 @@ import ray
 from ray.data.block import BlockAccessor
 from ray.data.datasource import Datasink, WriteResult
 
-from bert_ner.data import decoded_line
+from bert_ner.data import numbered_lines
 from bert_ner.errors import UserError
 from bert_ner.inference import BATCH_SIZE
 from bert_ner.outputs import BAD_LINES_FILE, RAY_MANIFEST, SHARD_PREFIX, sibling_dir
@@ -61,9 +61,10 @@ def file_rows(path: str, data: bytes, text_field: str = TEXT) -> list[dict]:
     if path.endswith(PARQUET_SUFFIX):
         return parquet_rows(path, data, text_field)
     rows = []
-    for number, raw in enumerate(io.BytesIO(data), 1):
+    for number, line in numbered_lines(io.BytesIO(data), path):  # lines as infer.py --file reads them
         try:
-            line = decoded_line(raw, number, path)
+            if isinstance(line, UserError):
+                raise line
             if not path.endswith(JSON_LINES_SUFFIXES):
                 rows.append(row(path, number, line))
             elif line.strip():  # a blank JSON line holds no record: skipped, as JSON lines readers do

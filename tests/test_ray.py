@@ -55,6 +55,8 @@ def without_position(record: dict, *carried) -> dict:
     [
         ("a.txt", b"one\n\ntwo\r\n", [(1, "one", ""), (2, "", ""), (3, "two", "")]),
         ("a.txt", b"ok\n\xff bad\nok", [(1, "ok", ""), (2, "", "a.txt:2: not UTF-8"), (3, "ok", "")]),
+        ("a.txt", b"one\rtwo\r", [(1, "one", ""), (2, "two", "")]),  # old-Mac line ends, as infer.py --file reads them
+        ("a.txt", b"one\r\xff\rthree\n", [(1, "one", ""), (2, "", "a.txt:2: not UTF-8"), (3, "three", "")]),
         ("a.txt", "one\u2028still one\n".encode(), [(1, "one\u2028still one", "")]),  # infer.py's lines, not splitlines'
         (
             "a.jsonl",
