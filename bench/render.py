@@ -116,6 +116,21 @@ def cold_start(results: dict[str, dict]) -> list[str]:
     return markdown(header, rows) + provenance(records)
 
 
+def serve(results: dict[str, dict]) -> list[str]:
+    """serve.py under load, per backend and API, against infer.py's batched rate (serve-*.json from bench/serve.py)."""
+    records = matching(results, "serve-")
+    rows = [
+        [record["name"].removeprefix("serve-"), row["backend"], row["api"], f"{row['rate']:.1f}", f"{row['p50'] * 1000:.0f}",
+         f"{row['p95'] * 1000:.0f}", row["errors"], f"{row['infer_batched_rate']:.1f}",
+         f"{row['rate'] / row['infer_batched_rate']:.0%}"]
+        for record in records
+        for row in record["figures"]["rows"]
+    ]  # fmt: skip
+    header = ["model", "backend", "API", "requests/s", "p50 ms", "p95 ms", "errors", "infer.py batched sentences/s", "share"]
+    notes = [f"\n{r['figures']['requests']} one-sentence requests from {r['figures']['clients']} clients." for r in records]
+    return markdown(header, rows) + notes + provenance(records)
+
+
 def main_job(results: dict[str, dict]) -> list[str]:
     """The main job's training time, from bench/main_job_time.py."""
     record = results["main-job-time"]
@@ -234,6 +249,7 @@ TABLES = {
     "inference": inference,
     "main-job": main_job,
     "cold-start": cold_start,
+    "serve": serve,
     "sentence-split": sentence_split,
     "calibration": calibration,
     "ray-throughput": ray_throughput,
