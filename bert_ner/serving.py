@@ -491,22 +491,33 @@ def make_app(
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
 
 
+# A body over the limit but within this is read and dropped before the 413: most clients (urllib,
+# requests) send the whole body before reading, and a connection closed under them is a reset, not
+# an answer. A larger one is refused at once, before the client sends it.
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
+
 async def read_body(request, limits: Limits) -> bytes:
-    """The request body, or BadRequest 413 as soon as it is known to be over the limit: at once
-    from its declared Content-Length, before the client sends it; else when the bytes received
-    pass the limit. The server reads and drops the rest, so that a client still sending gets the
-    answer rather than a closed connection. ClientDisconnect when the client goes away."""
+    """The request body, or BadRequest 413 once it is known to be over the limit: from its declared
+    Content-Length, at once when that is over DRAIN_LIMIT_BYTES, else after reading and dropping
+    the rest; likewise when the bytes received pass the limit. ClientDisconnect when the client goes away."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        if int(declared) <= DRAIN_LIMIT_BYTES:
+            async for _ in request.stream():
+                pass
         raise BadRequest(413, f"body of {declared} bytes; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)")
     chunks, seen = [], 0
     async for chunk in request.stream():
         seen += len(chunk)
-        if seen > limits.max_body_bytes:
-            raise BadRequest(
-                413, f"body over {limits.max_body_bytes} bytes; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)"
-            )
-        chunks.append(chunk)
+        if seen > DRAIN_LIMIT_BYTES:
+            break
+        if seen <= limits.max_body_bytes:
+            chunks.append(chunk)
+    if seen > limits.max_body_bytes:
+        raise BadRequest(
+            413, f"body over {limits.max_body_bytes} bytes; the limit is {limits.max_body_bytes} (serve.py --max-body-bytes)"
+        )
     return b"".join(chunks)
 
 
