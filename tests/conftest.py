@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from bert_ner.config import load_config
+from bert_ner.errors import UserError
+
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = str(REPO / "configs/scratch.yaml")  # a tiny BERT trained from scratch on the demo sample
 # One quick epoch on a slice of the sample: for tests of what a run does, not of how well it learns.
@@ -38,3 +41,24 @@ def demo_run(tmp_path_factory):
     os.chdir(REPO)
     assert main(["--config", SCRATCH, f"training.output_dir={output_dir}"]) == 0
     return output_dir
+
+
+# Label Studio's "Named Entity Recognition" template
+NER_CONFIG = """<View>
+  <Labels name="label" toName="text">
+    <Label value="Person" background="red"/>
+    <Label value="Organization" background="darkorange"/>
+    <Label value="Location" background="orange"/>
+    <Label value="Miscellaneous" background="green"/>
+  </Labels>
+  <Text name="text" value="$text"/>
+</View>"""
+
+
+def config_error(tmp_path, text: str, overrides=()) -> str:
+    """The one-line error load_config gives for a config file holding `text` and these overrides."""
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        load_config(path, list(overrides))
+    return str(error.value)

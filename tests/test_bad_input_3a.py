@@ -11,7 +11,7 @@ from bert_ner.checkpoints import partial_dir, previous_dir, publish, recover
 from bert_ner.config import load_config, parse_override, parse_yaml
 from bert_ner.data import TAGS, case_variants, read_spans
 from bert_ner.errors import UserError
-from tests.conftest import SCRATCH
+from tests.conftest import SCRATCH, config_error
 
 # ---------------------------------------------------------------------------------------------
 # Span offsets counted in UTF-16 code units (doccano, Label Studio before 2022, JavaScript tools)
@@ -268,14 +268,6 @@ def test_a_type_differing_only_in_case_is_refused_in_one_line(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------------
 # Config files: duplicate keys, YAML 1.1 surprises, paths
-
-
-def config_error(tmp_path, text: str, overrides=()) -> str:
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    with pytest.raises(UserError) as error:
-        load_config(path, list(overrides))
-    return str(error.value)
 
 
 @pytest.mark.parametrize(

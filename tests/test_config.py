@@ -4,7 +4,7 @@ import pytest
 
 from bert_ner.config import REMOVED_TRAINING_ARGS, TRAINING_DEFAULTS, DataConfig, load_config, parse_override
 from bert_ner.errors import UserError
-from tests.conftest import REPO, SCRATCH
+from tests.conftest import REPO, SCRATCH, config_error
 
 SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
 
@@ -70,14 +70,6 @@ def test_overrides_apply_and_are_echoed(caplog):
     assert cfg.training["learning_rate"] == 3e-5
     assert cfg.model.scratch.hidden_size == 64
     assert "override: training.learning_rate = 3e-05" in caplog.text
-
-
-def config_error(tmp_path, text: str, overrides=()) -> str:
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    with pytest.raises(UserError) as error:
-        load_config(path, list(overrides))
-    return str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -18,18 +18,9 @@ from bert_ner.protocols import (
     v2_response,
     v2_texts,
 )
+from tests.conftest import NER_CONFIG
 
 ENTITY = {"entity_group": "PER", "word": "Anna", "start": 0, "end": 4, "score": 0.9}
-# Label Studio's "Named Entity Recognition" template
-NER_CONFIG = """<View>
-  <Labels name="label" toName="text">
-    <Label value="Person" background="red"/>
-    <Label value="Organization" background="darkorange"/>
-    <Label value="Location" background="orange"/>
-    <Label value="Miscellaneous" background="green"/>
-  </Labels>
-  <Text name="text" value="$text"/>
-</View>"""
 
 
 def binary(*texts: str) -> bytes:

@@ -17,7 +17,7 @@ import pytest
 from bert_ner.data import TOKENS, read_conll
 from bert_ner.serving import start_server
 from infer import main as infer
-from tests.conftest import REPO
+from tests.conftest import NER_CONFIG, REPO
 
 pytest.importorskip("starlette", reason="serve.py is optional: pip install -r requirements-serve.txt")
 pytest.importorskip("uvicorn", reason="serve.py is optional: pip install -r requirements-serve.txt")
@@ -25,16 +25,6 @@ pytest.importorskip("prometheus_client", reason="serve.py is optional: pip insta
 
 SENTENCES = [" ".join(words) for words in read_conll(REPO / "data/demo/test.txt")[TOKENS]][:12]
 NAME = "demo"
-# Label Studio's "Named Entity Recognition" template
-NER_CONFIG = """<View>
-  <Labels name="label" toName="text">
-    <Label value="Person" background="red"/>
-    <Label value="Organization" background="darkorange"/>
-    <Label value="Location" background="orange"/>
-    <Label value="Miscellaneous" background="green"/>
-  </Labels>
-  <Text name="text" value="$text"/>
-</View>"""
 LS_LABELS = {"PER": "Person", "ORG": "Organization", "LOC": "Location", "MISC": "Miscellaneous"}
 
 
