@@ -120,14 +120,20 @@ def serve(results: dict[str, dict]) -> list[str]:
     """serve.py under load, per backend and API, against infer.py's batched rate (serve-*.json from bench/serve.py)."""
     records = matching(results, "serve-")
     rows = [
-        [record["name"].removeprefix("serve-"), row["backend"], row["api"], f"{row['rate']:.1f}", f"{row['p50'] * 1000:.0f}",
+        [record["name"].removeprefix("serve-"), row["backend"], row["api"], f"{row['rate']:.1f}",
+         f"{row['rate_low']:.1f}-{row['rate_high']:.1f}", f"{row['p50'] * 1000:.0f}",
          f"{row['p95'] * 1000:.0f}", row["errors"], f"{row['infer_batched_rate']:.1f}",
          f"{row['rate'] / row['infer_batched_rate']:.0%}"]
         for record in records
         for row in record["figures"]["rows"]
     ]  # fmt: skip
-    header = ["model", "backend", "API", "requests/s", "p50 ms", "p95 ms", "errors", "infer.py batched sentences/s", "share"]
-    notes = [f"\n{r['figures']['requests']} one-sentence requests from {r['figures']['clients']} clients." for r in records]
+    header = ["model", "backend", "API", "requests/s", "slowest-fastest round", "p50 ms", "p95 ms", "errors",
+              "infer.py batched sentences/s", "share"]  # fmt: skip
+    notes = [
+        f"\nMedian of {r['figures']['repeats']} rounds of {r['figures']['requests']} one-sentence requests from "
+        f"{r['figures']['clients']} clients, the APIs taking turns on one server."
+        for r in records
+    ]
     return markdown(header, rows) + notes + provenance(records)
 
 

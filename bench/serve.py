@@ -3,16 +3,19 @@ CoNLL-2003 test sentence per request over loopback, against infer.py's own batch
 bert-ner's API (POST /v1/entities) and in the Open Inference Protocol v2 (POST /v2/models/NAME/infer).
 
     python bench/serve.py --model DIR [--backends torch onnx-int8] [--protocols entities v2] [--clients 32]
-                          [--limit 2000] [--shuffle] [--serve-options="--max-batch 64 --batch-wait-ms 2"]
+                          [--limit 2000] [--repeats 3] [--shuffle] [--serve-options="--max-batch 64 --batch-wait-ms 2"]
 
-Writes bench/results/serve-DIR.json. For each backend and protocol: starts serve.py (its defaults,
-or --serve-options) on a free port, warms it up, then sends
---limit sentences from --clients concurrent clients (each keeps its connection open and waits for
-its answer before sending the next) and reports requests/s (= sentences/s), p50/p95/p99 latency
-and errors; then infer.py's batched loop on the same sentences in this process (Tagger.tag, as
-infer.py runs it), for the ratio. The clients share the CPU with the server, as they would on one
-machine, so they are made cheap: asyncio connections on one thread that write ready-made HTTP/1.1
-requests and read the answers, rather than a thread and an HTTP library per client.
+Writes bench/results/serve-DIR.json. For each backend: starts serve.py (its defaults, or
+--serve-options) on a free port, warms it up in each protocol, then, --repeats times, sends
+--limit sentences in each protocol, alternating their order from one round to the next (A B, B A,
+...) so that a drift of the machine's speed falls on both alike. Each send comes from --clients
+concurrent clients (each keeps its connection open and waits for its answer before sending the
+next). Reported per protocol: the median round's requests/s (= sentences/s) with the slowest and
+fastest rounds, that round's p50/p95/p99 latency, and errors over all rounds; then infer.py's
+batched loop on the same sentences in this process (Tagger.tag, as infer.py runs it), for the
+ratio. The clients share the CPU with the server, as they would on one machine, so they are made
+cheap: asyncio connections on one thread that write ready-made HTTP/1.1 requests and read the
+answers, rather than a thread and an HTTP library per client.
 """
 
 import argparse
@@ -105,6 +108,19 @@ def load(url: str, texts: list[str], clients: int, protocol: str) -> dict:
     }
 
 
+def median_round(runs: list[dict]) -> dict:
+    """The round of median rate (its latencies with it), the slowest and fastest rates, all errors."""
+    ranked = sorted(runs, key=lambda run: run["rate"])
+    middle = ranked[(len(ranked) - 1) // 2]
+    return {
+        **middle,
+        "rate_low": ranked[0]["rate"],
+        "rate_high": ranked[-1]["rate"],
+        "rounds": [run["rate"] for run in runs],
+        "errors": sum(run["errors"] for run in runs),
+    }
+
+
 def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = BATCH_SIZE) -> float:
     """Sentences/s of infer.py's own loop: chunks of TEXTS_PER_CHUNK, in model calls of at most batch_size."""
     tagger = Tagger.load(model, backend, device="cpu")
@@ -121,11 +137,16 @@ def main() -> None:
     parser.add_argument("--conll", default="../shared/data/conll2003/test.txt", help="the sentences to send")
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"], help="serve.py backends, one run each")
     parser.add_argument(
-        "--protocols", nargs="+", default=["entities", "v2"], choices=("entities", "v2"), help="APIs to send to, one run each"
+        "--protocols",
+        nargs="+",
+        default=["entities", "v2"],
+        choices=("entities", "v2"),
+        help="APIs to send to, each in every round",
     )
     parser.add_argument("--machine", default=None, help="where this ran, as the docs say it (default: this machine)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients, each waiting for its answer")
-    parser.add_argument("--limit", type=int, default=2000, help="sentences sent per backend")
+    parser.add_argument("--limit", type=int, default=2000, help="sentences sent per round and protocol")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per backend, each sending in every protocol")
     parser.add_argument(
         "--shuffle",
         action="store_true",
@@ -143,34 +164,49 @@ def main() -> None:
             f"--serve-options: leave out {', '.join(sorted(taken))}; the benchmark sets them (--backends, --model, a free port)"
         )
 
+    protocols = list(dict.fromkeys(args.protocols))
     texts = [" ".join(words) for words in read_conll(Path(args.conll))[TOKENS]][: args.limit]
     if args.shuffle:
         random.Random(0).shuffle(texts)
     options = f"; serve.py {args.serve_options}" if args.serve_options else ""
     order = "shuffled" if args.shuffle else "in the file's order"
     print(f"{len(texts)} single-sentence requests, {order}, from {args.clients} clients; model {args.model}{options}\n")
-    print("| backend | API | requests/s | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| backend | API | requests/s | slowest-fastest round | p50 | p95 | p99 | errors | infer.py batched sentences/s | share |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for backend in args.backends:
         batched = batched_rate(args.model, backend, texts)
-        for protocol in args.protocols:
-            options = ["--backend", backend, "--model-name", MODEL_NAME, *shlex.split(args.serve_options)]
-            process, url = start_server(args.model, *options)
-            try:
+        options = ["--backend", backend, "--model-name", MODEL_NAME, *shlex.split(args.serve_options)]
+        process, url = start_server(args.model, *options)
+        rounds: dict[str, list[dict]] = {protocol: [] for protocol in protocols}
+        try:
+            for protocol in protocols:
                 load(url, texts[:64], args.clients, protocol)  # warm-up
-                served = load(url, texts, args.clients, protocol)
-            finally:
-                process.terminate()
-                process.wait(timeout=60)
-            rows.append({"backend": backend, "api": protocol, **served, "infer_batched_rate": batched})
+            for round_number in range(args.repeats):
+                for protocol in protocols[:: -1 if round_number % 2 else 1]:
+                    rounds[protocol].append(load(url, texts, args.clients, protocol))
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+        for protocol, runs in rounds.items():
+            row = {"backend": backend, "api": protocol, **median_round(runs), "infer_batched_rate": batched}
+            rows.append(row)
             print(
-                f"| {backend} | {protocol} | {served['rate']:.1f} | {served['p50'] * 1000:.0f} ms "
-                f"| {served['p95'] * 1000:.0f} ms | {served['p99'] * 1000:.0f} ms | {served['errors']} | {batched:.1f} "
-                f"| {served['rate'] / batched:.0%} |",
+                f"| {backend} | {protocol} | {row['rate']:.1f} | {row['rate_low']:.1f}-{row['rate_high']:.1f} "
+                f"| {row['p50'] * 1000:.0f} ms | {row['p95'] * 1000:.0f} ms | {row['p99'] * 1000:.0f} ms "
+                f"| {row['errors']} | {batched:.1f} | {row['rate'] / batched:.0%} |",
                 flush=True,
             )
-    figures = {"requests": len(texts), "clients": args.clients, "order": order, "serve_options": args.serve_options, "rows": rows}
+    figures = {
+        "requests": len(texts),
+        "clients": args.clients,
+        "repeats": args.repeats,
+        "order": order,
+        "serve_options": args.serve_options,
+        "rows": rows,
+    }
     write_result(f"serve-{Path(args.model).name}", figures, args.machine)
 
 
