@@ -275,8 +275,8 @@ def predict(trainer, words, encoded_split, use_viterbi: bool) -> tuple[list[list
     labels = labels_of(trainer.model.config.id2label)
     gold = words[TAGS]
     sentences = [
-        Sentence(*sentence_scores(word_index, logits, len(tags)), tags)
-        for word_index, logits, tags in zip(encoded_split["word_index"], output.predictions, gold)
+        Sentence(*sentence_scores(word_index, logits, len(tags)), tags, sentence_words)
+        for word_index, logits, tags, sentence_words in zip(encoded_split["word_index"], output.predictions, gold, words[TOKENS])
     ]
     predicted = [decode(s.probabilities, s.seen, labels, use_viterbi).tags for s in sentences]
     return gold, predicted, sentences
@@ -301,14 +301,16 @@ def evaluate(
     return scores, reports, test_predictions, sentences
 
 
-def calibrate(cfg: Config, sentences: dict, labels: list[str]) -> tuple[Calibration | None, dict]:
-    """The calibration fitted on validation (bert_ner.calibration), and its measures on validation
-    and test for metrics.json; none without validation, or with inference.calibrate off."""
+def calibrate(cfg: Config, sentences: dict, labels: list[str], train_split) -> tuple[Calibration | None, dict]:
+    """The calibration fitted on validation (bert_ner.calibration) with the entities of
+    `train_split`, and its measures on validation and test for metrics.json; none without
+    validation, or with inference.calibrate off."""
     if not cfg.inference.calibrate or "validation" not in sentences:
         return None, {}
     banner("calibrate scores")
     viterbi, asked = cfg.inference.viterbi, cfg.inference.min_precision
-    fitted = calibration.fit(sentences["validation"], labels, viterbi, asked)
+    known = calibration.training_entities(train_split[TOKENS], train_split[TAGS])
+    fitted = calibration.fit(sentences["validation"], labels, viterbi, asked, known)
     if asked is not None and fitted.threshold is None:
         log.warning(
             f"no score threshold reaches precision {asked} on validation, so none is recorded; "
@@ -426,7 +428,9 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     scores, reports, test_predictions, sentences = evaluate(trainer, splits, encoded, cfg.inference.viterbi, cfg.model.fine_tune)
     if trainer.is_world_process_zero():
         model_labels = labels_of(trainer.model.config.id2label)  # the columns of the probabilities
-        fitted, calibration_metrics = calibrate(cfg, sentences, model_labels) if cfg.model.fine_tune else (None, {})
+        fitted, calibration_metrics = (None, {})
+        if cfg.model.fine_tune:
+            fitted, calibration_metrics = calibrate(cfg, sentences, model_labels, splits["train"])
         metrics |= calibration_metrics
         # What inference must do with the model, as it was trained and scored; the run's config
         # records the context it really had (none where the data has no documents).

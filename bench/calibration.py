@@ -1,11 +1,12 @@
 """Calibrated entity scores of a model train.py saved: fitted on CoNLL validation, measured on test
 and cross-domain, with the thresholds that keep a precision (bert_ner.calibration).
 
-    python bench/calibration.py --model runs/minilm-conll2003 \\
+    python bench/calibration.py --model runs/minilm-conll2003 [--train ../shared/data/conll2003/train.txt] \\
         [--validation ../shared/data/conll2003/valid.txt] [--test ../shared/data/conll2003/test.txt] \\
         [--wnut ../shared/data/wnut17/test.txt] [--min-precision 0.90 0.95] [--write DIR] [--machine M]
 
-The model is only read. For each test set: entity-level ECE (10 equal-width bins) and Brier score
+The model is only read; --train is the data it was trained on (its entities are the known ones,
+bert_ner.calibration). For each test set: entity-level ECE (10 equal-width bins) and Brier score
 before calibration, with the temperature alone, and after (temperature and isotonic map); span F1
 before and after (the tags do not change); and on CoNLL test, the precision and recall kept at
 each --min-precision's threshold chosen on validation. --write DIR copies the model to DIR with
@@ -22,7 +23,7 @@ from pathlib import Path
 from results import write_result
 
 from bert_ner import Tagger
-from bert_ner.calibration import Calibration, Sentence, at_threshold, fit, measure, scored, threshold_for
+from bert_ner.calibration import Calibration, Sentence, at_threshold, fit, measure, scored, threshold_of, training_entities
 from bert_ner.data import map_types, read_conll, to_iob2
 from bert_ner.record import read_record, write_record
 from bert_ner.scoring import score
@@ -40,7 +41,7 @@ def sentences_of(tagger: Tagger, path: Path, label_map: dict[str, str] | None = 
     rows = read_conll(path)
     gold = [to_iob2(map_types(tags, label_map) if label_map else tags) for tags in rows[TAGS]]
     found = tagger.word_probabilities(rows[TOKENS], rows[DOCUMENT])
-    return [Sentence(probabilities, seen, tags) for (probabilities, seen), tags in zip(found, gold)]
+    return [Sentence(probabilities, seen, tags, words) for (probabilities, seen), tags, words in zip(found, gold, rows[TOKENS])]
 
 
 def f1(sentences: list[Sentence], labels: list[str], use_viterbi: bool, temperature: float) -> float:
@@ -62,6 +63,7 @@ def report(sentences: list[Sentence], labels: list[str], calibration: Calibratio
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, type=Path, help="a directory train.py wrote (only read)")
+    parser.add_argument("--train", type=Path, default=SHARED / "conll2003" / "train.txt", help="the model's training data")
     parser.add_argument("--validation", type=Path, default=SHARED / "conll2003" / "valid.txt")
     parser.add_argument("--test", type=Path, default=SHARED / "conll2003" / "test.txt")
     parser.add_argument("--wnut", type=Path, default=SHARED / "wnut17" / "test.txt", help="cross-domain test set")
@@ -72,13 +74,16 @@ def main() -> None:
 
     tagger = Tagger.load(str(args.model), device="cpu")
     labels, use_viterbi = tagger.labels, tagger.record.viterbi
+    train = read_conll(args.train)
+    known = training_entities(train[TOKENS], [to_iob2(tags) for tags in train[TAGS]])
     validation = sentences_of(tagger, args.validation)
-    calibration = fit(validation, labels, use_viterbi)
+    calibration = fit(validation, labels, use_viterbi, known=known)
     test = sentences_of(tagger, args.test)
     figures = {
         "model": args.model.name,
         "temperature": calibration.temperature,
         "map_points": len(calibration.points[0]) if calibration.points else 0,
+        "known_map_points": len(calibration.known_points[0]) if calibration.known_points else 0,
         "bins": "10 equal-width bins of the entity score; an entity is right when its span and type are gold's",
         "validation": report(validation, labels, calibration, use_viterbi),
         "test": report(test, labels, calibration, use_viterbi),
@@ -87,7 +92,7 @@ def main() -> None:
     test_scores = scored(test, labels, calibration, use_viterbi)
     figures["thresholds"] = []
     for precision in args.min_precision:
-        threshold = threshold_for(*validation_scores[:2], precision)
+        threshold = threshold_of(validation, labels, calibration, precision, use_viterbi)
         row = {"min_precision": precision, "threshold": threshold}
         if threshold is not None:
             row["validation"] = at_threshold(*validation_scores, threshold)

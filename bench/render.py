@@ -195,21 +195,23 @@ def calibration(results: dict[str, dict]) -> list[str]:
         for name, key in (("CoNLL-2003 test", "test"), ("WNUT-17 test", "wnut17_test")):
             if key in figures:
                 f = figures[key]
+                known = f"{f['after']['known'] / f['after']['entities']:.0%}" if "known" in f["after"] else ""
                 rows.append(
-                    [figures["model"], name, f"{f['f1_before']:.2f}", f"{f['f1_after']:.2f}", f"{f['before']['ece']:.3f}",
+                    [figures["model"], name, f"{f['f1_before']:.2f}", f"{f['f1_after']:.2f}", known, f"{f['before']['ece']:.3f}",
                      f"{f['temperature']['ece']:.3f}", f"**{f['after']['ece']:.3f}**", f"{f['before']['brier']:.3f}",
                      f"{f['after']['brier']:.3f}", figures["temperature"]]
                 )  # fmt: skip
         for row in figures["thresholds"]:
-            test = row.get("test") or {}
+            validation, test = row.get("validation") or {}, row.get("test") or {}
+            percent = lambda value: "" if value is None else f"{100 * value:.2f}"  # noqa: E731
             thresholds.append(
-                [figures["model"], f"{row['min_precision']:.2f}", row["threshold"],
-                 f"{100 * test['precision']:.2f}" if test.get("precision") is not None else "",
-                 f"{100 * test['recall']:.2f}" if test.get("recall") is not None else "", test.get("kept")]
+                [figures["model"], f"{row['min_precision']:.2f}", row["threshold"], percent(validation.get("precision")),
+                 percent(test.get("precision")), percent(test.get("recall")), test.get("kept")]
             )  # fmt: skip
-    header = ["model", "test set", "F1 before", "F1 after", "ECE before", "ECE, T alone", "ECE after", "Brier before"]
-    header += ["Brier after", "T"]
-    threshold_header = ["model", "min precision", "threshold (validation)", "test precision", "test recall", "entities kept"]
+    header = ["model", "test set", "F1 before", "F1 after", "entities known", "ECE before", "ECE, T alone", "ECE after"]
+    header += ["Brier before", "Brier after", "T"]
+    threshold_header = ["model", "min precision", "threshold", "validation precision", "test precision", "test recall"]
+    threshold_header += ["entities kept"]
     return markdown(header, rows) + [""] + markdown(threshold_header, thresholds) + provenance(records)
 
 

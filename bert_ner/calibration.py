@@ -5,19 +5,31 @@
    The tags, and so the entities and F1, never depend on T.
 2. `fit_temperature`: the T that minimises the negative log-likelihood of the gold tags of the
    validation words (temperature scaling of the logits).
-3. `fit_isotonic`: a non-decreasing map from the raw score (at T) to the share of validation
+3. An entity is known when the training data holds an entity of the same words and type, else new
+   (the seen and unseen entities of Augenstein et al. 2017, "Generalisation in named entity
+   recognition"). A model is far surer of known entities, and the share of known ones varies
+   between texts (CoNLL-2003's test set holds fewer than its validation set), so each kind gets
+   its own map: a score then means the same whatever the mix. The record keeps the training
+   entities as 64-bit digests (`entity_key`), not as text.
+4. `fit_isotonic`: a non-decreasing map from the raw score (at T) to the share of validation
    entities that are right at that score: pool adjacent violators, linear between its blocks.
-   An entity is right when its span and its type are exactly a gold entity's.
-4. `Calibration.score`: the calibrated score, an estimate of the probability that the entity is right.
-5. `threshold_for`: the lowest score at which the validation entities kept reach a precision.
-6. `measure`: expected calibration error (ECE, over BINS equal-width bins of the score) and Brier
+   An entity is right when its span and its type are exactly a gold entity's. One map for known
+   and one for new entities when validation has KNOWN_MIN_ENTITIES of each; else one for all.
+5. `Calibration.score`: the calibrated score, an estimate of the probability that the entity is right.
+6. `threshold_for`: the lowest score at which the validation entities kept reach a precision; the
+   recorded threshold reaches it among the known and among the new entities alike, so that it
+   holds for any mix of the two (where the known alone are more precise than asked, the mix is too).
+7. `measure`: expected calibration error (ECE, over BINS equal-width bins of the score) and Brier
    score of the predicted entities; gold entities the model missed have no score and are not counted.
 
-`fit` does 2-5 on validation sentences; train.py calls it at the end of training, and
+`fit` does 2-6 on validation sentences; train.py calls it at the end of training, and
 bench/calibration.py on a model directory train.py wrote.
 """
 
+import base64
+import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,8 +37,28 @@ import numpy as np
 from bert_ner.words import decode, entity_score, spans
 
 BINS = 10  # equal-width bins of [0, 1] for the ECE and the reliability diagram
+KNOWN_MIN_ENTITIES = 100  # validation entities each of known and new needs for a map of its own
+KEY_BYTES = 8  # an entity_key's size: collisions among a training set's entities are negligible
 SCORE_DECIMALS = 4  # entity scores are reported so (bert_ner.words.entities): thresholds are chosen on them
 TEMPERATURES = (0.05, 20.0)  # the range searched for T
+
+
+Points = tuple[tuple[float, ...], tuple[float, ...]]  # an isotonic map: raw scores, calibrated scores
+
+
+def entity_key(kind: str, words: Sequence[str]) -> bytes:
+    """An entity's identity in a model's set of training entities: a KEY_BYTES BLAKE2b digest of
+    its type and its words (joined by spaces), so that the record holds no training text."""
+    return hashlib.blake2b(f"{kind}\t{' '.join(words)}".encode(), digest_size=KEY_BYTES).digest()
+
+
+def training_entities(words: Iterable[Sequence[str]], tags: Iterable[Sequence[str]]) -> frozenset[bytes]:
+    """The `entity_key`s of every entity in sentences of words and their IOB2 tags."""
+    return frozenset(
+        entity_key(kind, sentence[first:end])
+        for sentence, sentence_tags in zip(words, tags)
+        for kind, first, end in spans(list(sentence_tags))
+    )
 
 
 @dataclass(frozen=True)
@@ -35,21 +67,34 @@ class Calibration:
     score threshold that kept `min_precision` there (None: none asked, or none reached it)."""
 
     temperature: float = 1.0
-    points: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # the isotonic map: raw scores, calibrated scores
+    points: Points | None = None  # the isotonic map of new entities; of all entities when known_points is None
+    known_points: Points | None = None  # the isotonic map of known entities
+    known: frozenset[bytes] = frozenset()  # the training data's entities (entity_key); empty without known_points
     min_precision: float | None = None
     threshold: float | None = None
 
-    def score(self, raw: float) -> float:
-        """The calibrated score of an entity whose raw score (at `temperature`) is `raw`."""
-        if self.points is None:
-            return raw
-        return float(np.interp(raw, *self.points))
+    def is_known(self, kind: str, words: Sequence[str]) -> bool:
+        """Whether the entity has a map of its own: the training data holds it, with this type."""
+        return self.known_points is not None and entity_key(kind, words) in self.known
+
+    def score(self, raw: float, kind: str, words: Sequence[str]) -> float:
+        """The calibrated score of an entity of type `kind` and `words` whose raw score (at
+        `temperature`) is `raw`."""
+        points = self.known_points if self.is_known(kind, words) else self.points
+        return raw if points is None else float(np.interp(raw, *points))
 
     def as_dict(self) -> dict:
-        points = None if self.points is None else [list(self.points[0]), list(self.points[1])]
+        as_lists = lambda points: None if points is None else [list(points[0]), list(points[1])]  # noqa: E731
+        known = {}
+        if self.known_points is not None:
+            known = {
+                "known_points": as_lists(self.known_points),
+                "known_entities": base64.b64encode(b"".join(sorted(self.known))).decode("ascii"),
+            }
         return {
             "temperature": self.temperature,
-            "points": points,
+            "points": as_lists(self.points),
+            **known,
             "min_precision": self.min_precision,
             "threshold": self.threshold,
         }
@@ -59,31 +104,54 @@ class Calibration:
         """A calibration from its record form; ValueError saying what is wrong."""
         if not isinstance(raw, dict):
             raise ValueError(f"calibration {raw!r} is not an object")
-        temperature, points = raw.get("temperature", 1.0), raw.get("points")
+        temperature = raw.get("temperature", 1.0)
         if not isinstance(temperature, int | float) or not temperature > 0:
             raise ValueError(f"calibration temperature {temperature!r} is not a positive number")
-        if points is not None:
-            if not (isinstance(points, list) and len(points) == 2 and len(points[0]) == len(points[1]) > 0):
-                raise ValueError("calibration points are not two lists of the same length")
-            if any(b < a for a, b in zip(points[0], points[0][1:])):
-                raise ValueError("calibration points are not in increasing order")
-            points = (tuple(float(x) for x in points[0]), tuple(float(y) for y in points[1]))
+        points, known_points = (points_of(raw.get(key), key) for key in ("points", "known_points"))
+        known = frozenset()
+        if known_points is not None:
+            known = known_entities(raw.get("known_entities"))
         for key in ("min_precision", "threshold"):
             value = raw.get(key)
             if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
                 raise ValueError(f"calibration {key} {value!r} is not a probability (0 to 1)")
-        return cls(float(temperature), points, raw.get("min_precision"), raw.get("threshold"))
+        return cls(float(temperature), points, known_points, known, raw.get("min_precision"), raw.get("threshold"))
+
+
+def points_of(raw, key: str) -> Points | None:
+    """An isotonic map from its record form (two lists); ValueError naming `key` when damaged."""
+    if raw is None:
+        return None
+    if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(side, list) for side in raw)):
+        raise ValueError(f"calibration {key} are not two lists of the same length")
+    if not len(raw[0]) == len(raw[1]) > 0 or not all(isinstance(v, int | float) for v in raw[0] + raw[1]):
+        raise ValueError(f"calibration {key} are not two lists of the same length")
+    if any(b < a for a, b in zip(raw[0], raw[0][1:])):
+        raise ValueError(f"calibration {key} are not in increasing order")
+    return tuple(float(x) for x in raw[0]), tuple(float(y) for y in raw[1])
+
+
+def known_entities(raw) -> frozenset[bytes]:
+    """The training entities' keys from their record form (base64 of the digests one after another)."""
+    try:
+        packed = base64.b64decode(raw, validate=True) if isinstance(raw, str) else None
+    except ValueError:
+        packed = None
+    if packed is None or len(packed) % KEY_BYTES:
+        raise ValueError(f"calibration known_entities is not base64 of {KEY_BYTES}-byte digests")
+    return frozenset(packed[i : i + KEY_BYTES] for i in range(0, len(packed), KEY_BYTES))
 
 
 @dataclass
 class Sentence:
     """One validation or test sentence as the model saw it: its words' label probabilities (shape
-    [words, labels], bert_ner.words.word_scores), which words the model saw (shape [words]), and
-    its gold IOB2 tags."""
+    [words, labels], bert_ner.words.word_scores), which words the model saw (shape [words]), its
+    gold IOB2 tags and its words."""
 
     probabilities: np.ndarray
     seen: np.ndarray
     gold: list[str]
+    words: list[str]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,12 +229,21 @@ def word_table(sentences: list[Sentence], labels: list[str]) -> tuple[np.ndarray
     return np.array(rows).reshape(len(rows), len(labels)), np.array(gold, dtype=int)
 
 
-def entity_table(
-    sentences: list[Sentence], labels: list[str], use_viterbi: bool = True, temperature: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """The raw score (at `temperature`) and rightness of every predicted entity, and the number of
-    gold entities, decoded as train.py and inference decode."""
-    scores, correct, gold_count = [], [], 0
+@dataclass
+class EntityTable:
+    """Every predicted entity of some sentences: its raw score (shape [entities]), whether it is
+    right (shape [entities]), its type and words; and the number of gold entities."""
+
+    scores: np.ndarray
+    correct: np.ndarray
+    entities: list[tuple[str, list[str]]]
+    gold_count: int
+
+
+def entity_table(sentences: list[Sentence], labels: list[str], use_viterbi: bool = True, temperature: float = 1.0) -> EntityTable:
+    """The predicted entities of `sentences` with their raw scores at `temperature`, decoded as
+    train.py and inference decode."""
+    scores, correct, found, gold_count = [], [], [], 0
     for sentence in sentences:
         decoded = decode(sentence.probabilities, sentence.seen, labels, use_viterbi, temperature)
         gold = set(spans(sentence.gold))
@@ -174,36 +251,73 @@ def entity_table(
         for span in spans(decoded.tags):
             scores.append(entity_score(decoded.probabilities[span[1] : span[2]]))
             correct.append(span in gold)
-    return np.array(scores, dtype=np.float64), np.array(correct, dtype=bool), gold_count
+            found.append((span[0], sentence.words[span[1] : span[2]]))
+    return EntityTable(np.array(scores, dtype=np.float64), np.array(correct, dtype=bool), found, gold_count)
 
 
 def scored(sentences: list[Sentence], labels: list[str], calibration: Calibration, use_viterbi: bool = True):
     """Every predicted entity's score as inference reports it under `calibration`, its rightness,
     and the number of gold entities."""
-    raw, correct, gold_count = entity_table(sentences, labels, use_viterbi, calibration.temperature)
-    return np.array([round(calibration.score(s), SCORE_DECIMALS) for s in raw]), correct, gold_count
+    table = entity_table(sentences, labels, use_viterbi, calibration.temperature)
+    return calibrated(table, calibration), table.correct, table.gold_count
 
 
-def bounded(points: tuple[tuple[float, ...], tuple[float, ...]], entities: int):
+def calibrated(table: EntityTable, calibration: Calibration) -> np.ndarray:
+    """The table's entity scores as inference reports them under `calibration` (shape [entities])."""
+    scores = [round(calibration.score(raw, *entity), SCORE_DECIMALS) for raw, entity in zip(table.scores, table.entities)]
+    return np.array(scores, dtype=np.float64)
+
+
+def bounded(points: Points, entities: int) -> Points:
     """The map's scores kept within [1 / (n + 2), (n + 1) / (n + 2)] for n validation entities (the
     rule of succession): so few entities cannot show that an entity is surely right, or surely wrong."""
     low, high = 1 / (entities + 2), (entities + 1) / (entities + 2)
     return points[0], tuple(min(max(y, low), high) for y in points[1])
 
 
+def isotonic_map(scores: np.ndarray, correct: np.ndarray) -> Points | None:
+    """`fit_isotonic`, `bounded` by the number of entities; None for none."""
+    return bounded(fit_isotonic(scores, correct), len(scores)) if len(scores) else None
+
+
 def fit(
-    sentences: list[Sentence], labels: list[str], use_viterbi: bool = True, min_precision: float | None = None
+    sentences: list[Sentence],
+    labels: list[str],
+    use_viterbi: bool = True,
+    min_precision: float | None = None,
+    known: frozenset[bytes] = frozenset(),
 ) -> Calibration:
-    """The calibration of a model from its validation sentences: T, then the isotonic map, then
-    the threshold for `min_precision` (0-1) when asked."""
+    """The calibration of a model from its validation sentences and its `known` training
+    entities (`training_entities`): T, then the isotonic maps, then the threshold for
+    `min_precision` (0-1) when asked."""
     probabilities, gold = word_table(sentences, labels)
     temperature = fit_temperature(probabilities, gold)
-    raw, correct, _ = entity_table(sentences, labels, use_viterbi, temperature)
-    calibration = Calibration(temperature, bounded(fit_isotonic(raw, correct), len(raw)) if len(raw) else None)
+    table = entity_table(sentences, labels, use_viterbi, temperature)
+    is_known = np.array([entity_key(kind, words) in known for kind, words in table.entities], dtype=bool)
+    if min(is_known.sum(), (~is_known).sum()) >= KNOWN_MIN_ENTITIES:
+        new_points = isotonic_map(table.scores[~is_known], table.correct[~is_known])
+        known_points = isotonic_map(table.scores[is_known], table.correct[is_known])
+        calibration = Calibration(temperature, new_points, known_points, known)
+    else:
+        calibration = Calibration(temperature, isotonic_map(table.scores, table.correct))
     if min_precision is None:
         return calibration
-    scores, correct, _ = scored(sentences, labels, calibration, use_viterbi)
-    return replace(calibration, min_precision=min_precision, threshold=threshold_for(scores, correct, min_precision))
+    threshold = threshold_of(sentences, labels, calibration, min_precision, use_viterbi)
+    return replace(calibration, min_precision=min_precision, threshold=threshold)
+
+
+def threshold_of(
+    sentences: list[Sentence], labels: list[str], calibration: Calibration, min_precision: float, use_viterbi: bool = True
+) -> float | None:
+    """The lowest calibrated score at which the kept entities of `sentences` reach `min_precision`
+    among the known and among the new alike (`threshold_for` of each, the higher); None when
+    either never does."""
+    table = entity_table(sentences, labels, use_viterbi, calibration.temperature)
+    is_known = np.array([calibration.is_known(kind, words) for kind, words in table.entities], dtype=bool)
+    scores = calibrated(table, calibration)
+    groups = [group for group in (is_known, ~is_known) if group.any()]
+    thresholds = [threshold_for(scores[group], table.correct[group], min_precision) for group in groups]
+    return None if not thresholds or None in thresholds else max(thresholds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,12 +386,14 @@ def summary(scores: np.ndarray, correct: np.ndarray) -> dict:
 
 def measure(sentences: list[Sentence], labels: list[str], calibration: Calibration, use_viterbi: bool = True) -> dict:
     """Calibration of the entity scores of `sentences` before (the model's own scores), with the
-    temperature alone, and after (temperature and isotonic map); precision and recall at the
-    calibration's threshold."""
+    temperature alone, and after (temperature and isotonic maps); how many predicted entities were
+    scored as known; precision and recall at the calibration's threshold."""
     before = scored(sentences, labels, Calibration(), use_viterbi)
     tempered = scored(sentences, labels, Calibration(calibration.temperature), use_viterbi)
     after = scored(sentences, labels, calibration, use_viterbi)
     report = {"before": summary(*before[:2]), "temperature": summary(*tempered[:2]), "after": summary(*after[:2])}
+    table = entity_table(sentences, labels, use_viterbi, calibration.temperature)
+    report["after"]["known"] = sum(calibration.is_known(kind, words) for kind, words in table.entities)
     if calibration.threshold is not None:
         report["threshold"] = at_threshold(*after, calibration.threshold) | {"min_precision": calibration.min_precision}
     return report

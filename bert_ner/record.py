@@ -10,8 +10,10 @@ A directory without the record still loads (`read_record`): a model saved by an 
 is read from its train_config.yaml, and any other token-classification model (a Hub model, an
 export from elsewhere) gets `ModelRecord()`: sentences alone, the model's own length limit, Viterbi.
 
-Version 2 added `calibration` (bert_ner.calibration). A record without one is still written as
-version 1, which every bert-ner reads; a model without a calibration scores as before it existed.
+Version 2 added `calibration` (bert_ner.calibration), version 3 its separate map for entities of the
+training data. A record is written as the oldest version that holds it (`version_of`), so that an
+older bert-ner reads what it can score right and refuses the rest; a model without a calibration
+scores as before it existed.
 """
 
 import dataclasses
@@ -28,8 +30,7 @@ from bert_ner.outputs import RECORD_FILE, RESOLVED_CONFIG_FILE
 from bert_ner.tags import TAG_SCHEME
 from bert_ner.words import DEFAULT_LANGUAGE, SENTENCE_LANGUAGES, TREEBANK, WORD_RULES
 
-RECORD_VERSION = 2
-UNCALIBRATED_VERSION = 1  # what a record without a calibration is written as
+RECORD_VERSION = 3  # the newest version this bert-ner reads and writes
 RECORD_FORMAT = "bert-ner model record"
 
 
@@ -52,8 +53,15 @@ class ModelRecord:
             del fields["calibration"]
         else:
             fields["calibration"] = self.calibration.as_dict()
-        version = RECORD_VERSION if self.calibration is not None else UNCALIBRATED_VERSION
-        return json.dumps({"format": RECORD_FORMAT, "version": version, **fields}, indent=2) + "\n"
+        return json.dumps({"format": RECORD_FORMAT, "version": version_of(self), **fields}, indent=2) + "\n"
+
+
+def version_of(record: ModelRecord) -> int:
+    """The oldest record version that holds `record`: 1 without a calibration, 2 with one map for
+    all entities, 3 with a map for the training data's entities."""
+    if record.calibration is None:
+        return 1
+    return 2 if record.calibration.known_points is None else RECORD_VERSION
 
 
 def write_record(model_dir: Path, record: ModelRecord) -> None:

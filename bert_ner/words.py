@@ -661,16 +661,20 @@ def entity_score(probabilities: list[float | None]) -> float:
 
 
 def entities(
-    text: str, word_spans: list[tuple[int, int]], decoded: Decoded, calibrate: Callable[[float], float] | None = None
+    text: str,
+    word_spans: list[tuple[int, int]],
+    decoded: Decoded,
+    calibrate: Callable[[float, str, list[str]], float] | None = None,
 ) -> list[dict]:
     """Entities with character offsets into `text`: the exact substring from the entity's first
-    word to its last, and as score `entity_score`, mapped by `calibrate` when the model has one."""
+    word to its last, and as score `entity_score`, mapped by `calibrate(score, type, words)` when
+    the model has a calibration."""
     found = []
     for kind, first, end in spans(decoded.tags):
         start, stop = word_spans[first][0], word_spans[end - 1][1]
         score = entity_score(decoded.probabilities[first:end])
         if calibrate is not None:
-            score = calibrate(score)
+            score = calibrate(score, kind, [text[s:e] for s, e in word_spans[first:end]])
         found.append({"entity_group": kind, "word": text[start:stop], "start": start, "end": stop, "score": round(score, 4)})
     return found
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from bert_ner.calibration import (
+    KNOWN_MIN_ENTITIES,
     Calibration,
     Sentence,
     brier_score,
+    entity_key,
     entity_table,
     expected_calibration_error,
     fit,
@@ -21,6 +23,7 @@ from bert_ner.calibration import (
     measure,
     reliability,
     threshold_for,
+    training_entities,
 )
 from bert_ner.errors import UserError
 from bert_ner.record import ModelRecord, parse_record, read_record, write_record
@@ -91,47 +94,118 @@ def test_no_threshold_when_no_score_keeps_the_precision():
     assert threshold_for(np.array([]), np.array([]), 0.9) is None
 
 
-def sentence(rows: list[list[float]], gold: list[str]) -> Sentence:
-    return Sentence(np.array(rows), np.ones(len(rows), dtype=bool), gold)
+def sentence(rows: list[list[float]], gold: list[str], words: list[str]) -> Sentence:
+    return Sentence(np.array(rows), np.ones(len(rows), dtype=bool), gold, words)
 
 
 # Two sentences: `Anna Schmidt` found right (PER, sure), `Paris` found as PER though gold LOC (unsure).
 SENTENCES = [
     sentence(
-        [[0.02, 0.9, 0.02, 0.04, 0.02], [0.05, 0.02, 0.9, 0.01, 0.02], [0.9, 0.02, 0.02, 0.04, 0.02]], ["B-PER", "I-PER", "O"]
+        [[0.02, 0.9, 0.02, 0.04, 0.02], [0.05, 0.02, 0.9, 0.01, 0.02], [0.9, 0.02, 0.02, 0.04, 0.02]],
+        ["B-PER", "I-PER", "O"],
+        ["Anna", "Schmidt", "said"],
     ),
-    sentence([[0.9, 0.02, 0.02, 0.04, 0.02], [0.1, 0.5, 0.0, 0.4, 0.0]], ["O", "B-LOC"]),
+    sentence([[0.9, 0.02, 0.02, 0.04, 0.02], [0.1, 0.5, 0.0, 0.4, 0.0]], ["O", "B-LOC"], ["in", "Paris"]),
 ]
 
 
 def test_entities_are_right_when_span_and_type_match_and_scores_are_their_words_mean():
-    scores, correct, gold_count = entity_table(SENTENCES, LABELS)
-    assert scores.tolist() == pytest.approx([0.9, 0.5]) and correct.tolist() == [True, False] and gold_count == 2
+    table = entity_table(SENTENCES, LABELS)
+    assert table.scores.tolist() == pytest.approx([0.9, 0.5]) and table.correct.tolist() == [True, False]
+    assert table.entities == [("PER", ["Anna", "Schmidt"]), ("PER", ["Paris"])] and table.gold_count == 2
 
 
 def test_temperature_changes_scores_but_never_tags():
     for s in SENTENCES:
         assert decode(s.probabilities, s.seen, LABELS, True, 3.0).tags == decode(s.probabilities, s.seen, LABELS).tags
-    assert entity_table(SENTENCES, LABELS, temperature=3.0)[0][0] < 0.9
+    assert entity_table(SENTENCES, LABELS, temperature=3.0).scores[0] < 0.9
 
 
 def test_fit_maps_scores_to_the_share_right_and_measures_before_and_after():
     calibration = fit(SENTENCES, LABELS, min_precision=0.9)
     assert calibration.points[1] == (0.25, 0.75)  # the wrong entity and the right one, bounded for 2 entities
-    assert calibration.score(0.0) == 0.25 and calibration.score(1.0) == 0.75
+    assert calibration.score(0.0, "PER", ["Paris"]) == 0.25 and calibration.score(1.0, "PER", ["Paris"]) == 0.75
+    assert calibration.known_points is None  # no training entities given
     assert calibration.min_precision == 0.9 and calibration.threshold == 0.75
     report = measure(SENTENCES, LABELS, calibration)
     assert report["after"]["ece"] == 0.25 < report["before"]["ece"]
     assert report["threshold"] == {"threshold": 0.75, "kept": 1, "precision": 1.0, "recall": 0.5, "min_precision": 0.9}
 
 
-CALIBRATION = Calibration(1.7, ((0.2, 0.5, 0.9), (0.1, 0.4, 0.95)), 0.9, 0.5)
+def test_training_entities_are_the_keys_of_their_words_and_type():
+    known = training_entities(
+        [["Anna", "Schmidt", "met", "Anna"], ["in", "Paris"]], [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-LOC"]]
+    )
+    assert known == {entity_key("PER", ["Anna", "Schmidt"]), entity_key("LOC", ["Anna"]), entity_key("LOC", ["Paris"])}
+    assert entity_key("PER", ["Anna"]) not in known and entity_key("LOC", ["paris"]) not in known  # type and case count
+    assert entity_key("PER", ["Anna Schmidt"]) == entity_key("PER", ["Anna", "Schmidt"])  # words joined by spaces
+    assert len(entity_key("PER", ["Anna"])) == 8
 
 
-def test_a_record_with_a_calibration_reads_back_as_written(tmp_path):
-    record = ModelRecord(max_length=64, calibration=CALIBRATION)
+def one_entity(word: str, probability: float, right: bool) -> Sentence:
+    """A sentence `in WORD` where the model tags WORD B-LOC with `probability`; gold LOC if `right`."""
+    rest = (1 - probability) / 4
+    row = [rest, rest, rest, probability, rest]
+    return sentence([[0.9, 0.02, 0.02, 0.04, 0.02], row], ["O", "B-LOC" if right else "O"], ["in", word])
+
+
+# Known entities (Berlin, in the training data) all right at score 0.8; new ones (Xanadu) right
+# half the time at the same score: one map for all would call both 0.75.
+N = KNOWN_MIN_ENTITIES
+MIXED = [one_entity("Berlin", 0.8, True)] * N + [one_entity("Xanadu", 0.8, k % 2 == 0) for k in range(N)]
+KNOWN = frozenset({entity_key("LOC", ["Berlin"])})
+
+
+def test_known_and_new_entities_get_a_map_each():
+    calibration = fit(MIXED, LABELS, known=KNOWN)
+    assert calibration.known == KNOWN and calibration.is_known("LOC", ["Berlin"]) and not calibration.is_known("PER", ["Berlin"])
+    raw = entity_table(MIXED, LABELS, temperature=calibration.temperature).scores[0]
+    assert calibration.score(raw, "LOC", ["Berlin"]) == (N + 1) / (N + 2)  # all right, bounded by the rule of succession
+    assert calibration.score(raw, "LOC", ["Xanadu"]) == 0.5
+    report = measure(MIXED, LABELS, calibration)
+    assert report["before"]["ece"] == pytest.approx(0.05)  # all at 0.8, right 3 times in 4
+    assert report["after"]["ece"] < 0.005 and report["after"]["known"] == N
+
+
+@pytest.mark.parametrize(
+    "known, mixed",
+    [
+        (frozenset(), MIXED),  # no training entities
+        (KNOWN, MIXED[: N - 1] + MIXED[N:]),  # one known entity too few
+        (KNOWN, MIXED[:N] + MIXED[N : 2 * N - 1]),  # one new entity too few
+    ],
+)
+def test_one_map_for_all_without_enough_of_both(known, mixed):
+    calibration = fit(mixed, LABELS, known=known)
+    assert calibration.known_points is None and calibration.known == frozenset()
+    assert calibration.score(0.9, "LOC", ["Berlin"]) == calibration.score(0.9, "LOC", ["Xanadu"])
+
+
+@pytest.mark.parametrize(
+    "min_precision, threshold",
+    [
+        (0.5, (N + 1) / (N + 2)),  # the new reach 0.5 at 0.5, the known at their one score: the higher
+        (0.9, None),  # the new never reach 0.9, though the known alone would
+    ],
+)
+def test_the_threshold_keeps_the_precision_among_known_and_new_alike(min_precision, threshold):
+    calibration = fit(MIXED, LABELS, min_precision=min_precision, known=KNOWN)
+    assert calibration.threshold == (None if threshold is None else round(threshold, 4))
+
+
+CALIBRATION = Calibration(1.7, ((0.2, 0.5, 0.9), (0.1, 0.4, 0.95)), min_precision=0.9, threshold=0.5)
+# The same, with its own map for a known `Reuters` (ORG): the fixture model finds it in TEXTS.
+KNOWN_CALIBRATION = dataclasses.replace(
+    CALIBRATION, known_points=((0.5, 1.0), (0.97, 0.99)), known=frozenset({entity_key("ORG", ["Reuters"])})
+)
+
+
+@pytest.mark.parametrize("calibration, version", [(CALIBRATION, 2), (KNOWN_CALIBRATION, 3)])
+def test_a_record_with_a_calibration_reads_back_as_written(tmp_path, calibration, version):
+    """Written as the oldest version that holds it: a bert-ner that reads version 2 scores one map right."""
+    record = ModelRecord(max_length=64, calibration=calibration)
     write_record(tmp_path, record)
-    assert json.loads((tmp_path / "bert_ner.json").read_text())["version"] == 2
+    assert json.loads((tmp_path / "bert_ner.json").read_text())["version"] == version
     assert read_record(tmp_path) == record
 
 
@@ -147,11 +221,16 @@ def test_a_record_without_a_calibration_is_written_as_version_1(tmp_path):
         ({"temperature": 0}, "temperature 0 is not a positive number"),
         ({"points": [[0.5, 0.2], [0.1, 0.2]]}, "not in increasing order"),
         ({"points": [[0.5], []]}, "not two lists of the same length"),
+        ({"points": [[0.5], ["x"]]}, "not two lists of the same length"),
         ({"threshold": 2}, "threshold 2 is not a probability"),
+        ({"known_points": [[0.5], [0.9]]}, "known_entities is not base64 of 8-byte digests"),
+        ({"known_points": [[0.5], [0.9]], "known_entities": "AAAA"}, "known_entities is not base64 of 8-byte digests"),
+        ({"known_points": [[0.5], [0.9]], "known_entities": "not base64!"}, "known_entities is not base64"),
+        ({"known_points": [[0.9, 0.5], [0.9, 1]], "known_entities": ""}, "known_points are not in increasing order"),
     ],
 )
 def test_a_damaged_calibration_is_a_one_line_error(calibration, message):
-    text = json.dumps({"format": "bert-ner model record", "version": 2, "calibration": calibration})
+    text = json.dumps({"format": "bert-ner model record", "version": 3, "calibration": calibration})
     with pytest.raises(UserError, match=message):
         parse_record(text, "m/bert_ner.json")
 
@@ -213,17 +292,37 @@ def test_pytorch_and_onnx_give_the_same_calibrated_scores(exported, tmp_path):
     assert spans_of(torch_tagged) == spans_of(plain) and sum(map(len, plain)) > 5  # the same entities, other scores
     assert scores_of(torch_tagged) != scores_of(plain)
     # From the raw scores as reported (4 decimals): the map's slope, at most 1.4, keeps them within 2e-4.
-    expected = [CALIBRATION.score(s) for s in raw_scores(model, texts)]
+    expected = [CALIBRATION.score(s, kind, words) for s, kind, words in raw_scores(model, texts)]
     assert scores_of(torch_tagged) == pytest.approx(expected, abs=2e-4)
 
 
-def raw_scores(model, texts: list[str]) -> list[float]:
-    """The entities' mean word probabilities at CALIBRATION's temperature, computed apart."""
+def test_known_entities_are_scored_by_their_own_map_in_every_backend(exported, tmp_path):
     from bert_ner import Tagger
 
-    write_record(model, dataclasses.replace(read_record(model), calibration=Calibration(CALIBRATION.temperature)))
-    found = scores_of(Tagger.load(str(model), device="cpu").tag(texts))
-    write_record(model, dataclasses.replace(read_record(model), calibration=CALIBRATION))
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    calibration = dataclasses.replace(KNOWN_CALIBRATION, threshold=None)
+    write_record(model, dataclasses.replace(read_record(model), calibration=calibration))
+    tagged = Tagger.load(str(model), device="cpu").tag(TEXTS)
+    assert Tagger.load(str(model), backend="onnx").tag(TEXTS) == tagged
+    expected = [calibration.score(s, kind, words) for s, kind, words in raw_scores(model, TEXTS)]
+    assert scores_of(tagged) == pytest.approx(expected, abs=2e-4)
+    reuters = [e["score"] for found in tagged for e in found if (e["entity_group"], e["word"]) == ("ORG", "Reuters")]
+    assert len(reuters) >= 2 and min(reuters) >= 0.97  # the known map's floor
+    assert min(e["score"] for found in tagged for e in found if e["word"] != "Reuters") < 0.97
+
+
+def raw_scores(model, texts: list[str]) -> list[tuple[float, str, list[str]]]:
+    """The entities' mean word probabilities at CALIBRATION's temperature, computed apart, with
+    their types and words (the fixture's texts are words joined by spaces)."""
+    from bert_ner import Tagger
+
+    record = read_record(model)
+    write_record(model, dataclasses.replace(record, calibration=Calibration(CALIBRATION.temperature)))
+    found = [
+        (e["score"], e["entity_group"], e["word"].split(" ")) for f in Tagger.load(str(model), device="cpu").tag(texts) for e in f
+    ]
+    write_record(model, record)
     return found
 
 

@@ -54,7 +54,7 @@ def test_the_record_wins_over_the_run_config(tmp_path):
     [
         ("{", "not a bert-ner model record"),
         ('{"version": 1}', "not a bert-ner model record"),
-        ('{"format": "bert-ner model record", "version": 3}', "written by a newer bert-ner"),  # this one reads 2
+        ('{"format": "bert-ner model record", "version": 4}', "written by a newer bert-ner"),  # this one reads 3
         ('{"format": "bert-ner model record", "version": 1, "context_tokens": -1}', "context_tokens -1 is not 0 or more"),
         ('{"format": "bert-ner model record", "version": 1, "word_rules": "spaces"}', "word_rules 'spaces' is not one of"),
     ],
