@@ -117,8 +117,11 @@ def scoring(record: ModelRecord) -> str:
     calibration = record.calibration
     if calibration is None:
         return ""
+    maps = (
+        "an isotonic map" if calibration.known_points is None else "isotonic maps for entities known from training and new ones"
+    )
     said = (
-        f" Entity scores are calibrated on validation (temperature {calibration.temperature:g}, then an isotonic map): "
+        f" Entity scores are calibrated on validation (temperature {calibration.temperature:g}, then {maps}): "
         "an estimate of the probability that the entity is right."
     )
     if calibration.threshold is not None:

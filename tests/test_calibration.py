@@ -344,4 +344,5 @@ def test_the_model_card_says_what_a_score_is_and_its_threshold():
 
     assert scoring(ModelRecord()) == ""
     said = scoring(ModelRecord(calibration=CALIBRATION))
-    assert "temperature 1.7" in said and "below 0.5 (precision 0.9 on validation)" in said
+    assert "temperature 1.7, then an isotonic map)" in said and "below 0.5 (precision 0.9 on validation)" in said
+    assert "maps for entities known from training and new ones" in scoring(ModelRecord(calibration=KNOWN_CALIBRATION))
