@@ -389,10 +389,10 @@ def measure(sentences: list[Sentence], labels: list[str], calibration: Calibrati
     temperature alone, and after (temperature and isotonic maps); how many predicted entities were
     scored as known; precision and recall at the calibration's threshold."""
     before = scored(sentences, labels, Calibration(), use_viterbi)
-    tempered = scored(sentences, labels, Calibration(calibration.temperature), use_viterbi)
-    after = scored(sentences, labels, calibration, use_viterbi)
-    report = {"before": summary(*before[:2]), "temperature": summary(*tempered[:2]), "after": summary(*after[:2])}
     table = entity_table(sentences, labels, use_viterbi, calibration.temperature)
+    tempered = calibrated(table, Calibration(calibration.temperature))
+    after = calibrated(table, calibration), table.correct, table.gold_count
+    report = {"before": summary(*before[:2]), "temperature": summary(tempered, table.correct), "after": summary(*after[:2])}
     report["after"]["known"] = sum(calibration.is_known(kind, words) for kind, words in table.entities)
     if calibration.threshold is not None:
         report["threshold"] = at_threshold(*after, calibration.threshold) | {"min_precision": calibration.min_precision}
