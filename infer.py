@@ -19,6 +19,7 @@ from bert_ner.data import decoded_lines
 from bert_ner.errors import UserError, require_packages, run_cli
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
 from bert_ner.outputs import BAD_LINES_FILE
+from bert_ner.record import ModelRecord
 
 STDIN = "-"
 SHOWN_BAD_LINES = 5  # of a --ray run's bad lines, shown on stderr; all are in the output's BAD_LINES_FILE
@@ -177,12 +178,12 @@ def json_line(text: str, entities: list[dict]) -> str:
     return spans.one_line_json(spans.json_record(text, entities))
 
 
-def formatter(name: str, model: str):
-    """How one text and its entities are written in --format `name`."""
+def formatter(name: str, model: str, record: ModelRecord):
+    """How one text and its entities are written in --format `name`, for `model` and its record."""
     return {
         "table": table,
         "jsonl": json_line,
-        "conll": spans.conll_block,
+        "conll": lambda text, entities: spans.conll_block(text, entities, record.word_rules, record.language),
         "spans": lambda text, entities: spans.one_line_json(spans.span_record(text, entities)),
         # one task of a JSON list: run() writes the brackets and commas around them
         "label-studio": lambda text, entities: spans.one_line_json(spans.label_studio_task(text, entities, model)),
@@ -266,7 +267,7 @@ def run(args: argparse.Namespace) -> None:
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html
     lines = itertools.chain([first], texts)
-    write, in_list = formatter(args.format, args.model), args.format == "label-studio"
+    write, in_list = formatter(args.format, args.model, tagger.record), args.format == "label-studio"
     if in_list:
         print("[")
     separator, finished = "", False

@@ -89,6 +89,7 @@ class Calibration:
         if self.known_points is not None:
             known = {
                 "known_points": as_lists(self.known_points),
+                "known_count": len(self.known),
                 "known_entities": base64.b64encode(b"".join(sorted(self.known))).decode("ascii"),
             }
         return {
@@ -108,9 +109,10 @@ class Calibration:
         if not isinstance(temperature, int | float) or not temperature > 0:
             raise ValueError(f"calibration temperature {temperature!r} is not a positive number")
         points, known_points = (points_of(raw.get(key), key) for key in ("points", "known_points"))
-        known = frozenset()
-        if known_points is not None:
-            known = known_entities(raw.get("known_entities"))
+        if (known_points is None) != (raw.get("known_entities") is None):
+            have, lack = ("known_points", "known_entities") if known_points is not None else ("known_entities", "known_points")
+            raise ValueError(f"calibration has {have} but no {lack}")
+        known = frozenset() if known_points is None else known_entities(raw["known_entities"], raw.get("known_count"))
         for key in ("min_precision", "threshold"):
             value = raw.get(key)
             if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
@@ -119,27 +121,36 @@ class Calibration:
 
 
 def points_of(raw, key: str) -> Points | None:
-    """An isotonic map from its record form (two lists); ValueError naming `key` when damaged."""
+    """An isotonic map from its record form (two lists: raw scores and calibrated scores, both
+    non-decreasing, the calibrated ones probabilities); ValueError naming `key` when damaged."""
     if raw is None:
         return None
     if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(side, list) for side in raw)):
         raise ValueError(f"calibration {key} are not two lists of the same length")
-    if not len(raw[0]) == len(raw[1]) > 0 or not all(isinstance(v, int | float) for v in raw[0] + raw[1]):
+    if not len(raw[0]) == len(raw[1]) > 0:
         raise ValueError(f"calibration {key} are not two lists of the same length")
-    if any(b < a for a, b in zip(raw[0], raw[0][1:])):
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in raw[0] + raw[1]):
+        raise ValueError(f"calibration {key} hold something other than numbers")
+    if any(b < a for side in raw for a, b in zip(side, side[1:])):
         raise ValueError(f"calibration {key} are not in increasing order")
+    if not all(0 <= y <= 1 for y in raw[1]):
+        raise ValueError(f"calibration {key} map to scores outside 0 to 1")
     return tuple(float(x) for x in raw[0]), tuple(float(y) for y in raw[1])
 
 
-def known_entities(raw) -> frozenset[bytes]:
-    """The training entities' keys from their record form (base64 of the digests one after another)."""
+def known_entities(raw, count) -> frozenset[bytes]:
+    """The training entities' keys from their record form: base64 of the digests one after
+    another, and how many there are (so that a cut-short list is caught)."""
     try:
         packed = base64.b64decode(raw, validate=True) if isinstance(raw, str) else None
     except ValueError:
         packed = None
     if packed is None or len(packed) % KEY_BYTES:
         raise ValueError(f"calibration known_entities is not base64 of {KEY_BYTES}-byte digests")
-    return frozenset(packed[i : i + KEY_BYTES] for i in range(0, len(packed), KEY_BYTES))
+    keys = frozenset(packed[i : i + KEY_BYTES] for i in range(0, len(packed), KEY_BYTES))
+    if count != len(keys) or not keys:
+        raise ValueError(f"calibration known_entities holds {len(keys)} entities, not the {count!r} it says (known_count)")
+    return keys
 
 
 @dataclass

@@ -338,12 +338,7 @@ class Reader:
     ) -> list[list[dict]]:
         """Each text's entity records, in input order; the texts' inputs share model calls
         (`run_model`) and a blank text gets none without a model call."""
-        results: list[list[dict]] = [[] for _ in texts]
-        todo = [i for i, text in enumerate(texts) if text.strip()]
-        prepared = [self.prepare(texts[i]) for i in todo]
-        for i, text, rows in zip(todo, prepared, run_model(prepared, call, batch_size, call_cost)):
-            results[i] = self.finish(text, rows)
-        return results
+        return drain(self.steps(texts, call, batch_size, call_cost))
 
     def steps(self, texts: list[str], call: ModelCall, batch_size: int = BATCH_SIZE, call_cost: int | None = CALL_COST) -> Steps:
         """`tag` in steps of bounded work, each text read and each model call one step: for a

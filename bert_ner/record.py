@@ -31,6 +31,7 @@ from bert_ner.tags import TAG_SCHEME
 from bert_ner.words import DEFAULT_LANGUAGE, SENTENCE_LANGUAGES, TREEBANK, WORD_RULES
 
 RECORD_VERSION = 3  # the newest version this bert-ner reads and writes
+RECALIBRATE = "or calibrate it again (python bench/calibration.py --model DIR --write NEW_DIR)"
 RECORD_FORMAT = "bert-ner model record"
 
 
@@ -80,7 +81,7 @@ def parse_record(text: str, source: str) -> ModelRecord:
     if not isinstance(raw.get("version"), int) or raw["version"] > RECORD_VERSION:
         raise UserError(
             f"{source}: record version {raw.get('version')!r} was written by a newer bert-ner than this one "
-            f"(it reads version {RECORD_VERSION}); pip install -U bert-ner"
+            f"(it reads version {RECORD_VERSION}); update this bert-ner (git pull in its clone, then pip install .)"
         )
     known = {spec.name for spec in dataclasses.fields(ModelRecord)}
     fields = {key: value for key, value in raw.items() if key in known}
@@ -88,8 +89,13 @@ def parse_record(text: str, source: str) -> ModelRecord:
         try:
             fields["calibration"] = Calibration.from_dict(fields["calibration"])
         except ValueError as error:
-            raise UserError(f"{source}: {error}; copy the model directory again, or calibrate it again") from None
+            raise UserError(f"{source}: {error}; copy the model directory again, {RECALIBRATE}") from None
     record = ModelRecord(**fields)
+    if raw["version"] < version_of(record):
+        raise UserError(
+            f"{source}: record version {raw['version']} cannot hold its calibration (version {version_of(record)} can); "
+            f"copy the model directory again, {RECALIBRATE}"
+        )
     problems = record_problems(record)
     if problems:
         raise UserError(f"{source}: " + "; ".join(problems) + "; copy the model directory again, or train again")

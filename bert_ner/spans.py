@@ -36,7 +36,7 @@ from typing import Any
 
 from bert_ner.config import CODE_POINTS, UTF16
 from bert_ner.errors import UserError
-from bert_ner.words import split_sentences, split_words, tags_for
+from bert_ner.words import DEFAULT_LANGUAGE, TREEBANK, split_sentences, split_words, tags_for
 
 log = logging.getLogger("bert_ner")
 
@@ -492,10 +492,11 @@ def label_studio_prediction(
     return {"model_version": model_version, "score": round(score, 4), "result": result}
 
 
-def conll_block(text: str, entities: list[dict]) -> str:
-    """One word and its IOB2 tag per line (the words of bert_ner.words, as train.py reads them), then a
-    blank line: for rescoring with conlleval-style tools."""
-    words = split_words(text)
+def conll_block(text: str, entities: list[dict], word_rules: str = TREEBANK, language: str = DEFAULT_LANGUAGE) -> str:
+    """One word and its IOB2 tag per line (the words of bert_ner.words under the model's
+    `word_rules` and `language`, as inference split them), then a blank line: for rescoring with
+    conlleval-style tools."""
+    words = split_words(text, word_rules, language)
     if not words:
         return ""  # a blank text: no block, not an extra blank line
     tags = tags_for(words, entities)

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from bert_ner.errors import UserError, require_packages
-from bert_ner.inference import BATCH_SIZE, Reader, Steps, chunks, kept, recorded_threshold, run_model, words_of
+from bert_ner.inference import BATCH_SIZE, Reader, Steps, chunks, drain, kept, recorded_threshold, run_model, words_of
 from bert_ner.modeling import Trust
 from bert_ner.onnx_backend import OnnxModel
 from bert_ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
@@ -137,8 +137,7 @@ class Tagger:
     def tag(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float | None = None) -> list[list[dict]]:
         """Each text's entity records, sorted by position; all the texts' inputs share model calls
         of at most `batch_size` inputs (bert_ner.inference.model_calls)."""
-        found = self.reader.tag(texts, self.backend.logits, batch_size, self.backend.call_cost)
-        return [kept(entities, self.threshold if min_score is None else min_score) for entities in found]
+        return drain(self.tag_steps(texts, batch_size, min_score))
 
     def tag_steps(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float | None = None) -> Steps:
         """`tag` in steps of bounded work (bert_ner.inference.Reader.steps): a generator that

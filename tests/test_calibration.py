@@ -1,9 +1,11 @@
 """Calibrated entity scores (bert_ner.calibration): the fits, the measures and the threshold on
 small tables; the calibration in the model's record, applied alike by every backend."""
 
+import base64
 import dataclasses
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -194,10 +196,17 @@ def test_the_threshold_keeps_the_precision_among_known_and_new_alike(min_precisi
 
 
 CALIBRATION = Calibration(1.7, ((0.2, 0.5, 0.9), (0.1, 0.4, 0.95)), min_precision=0.9, threshold=0.5)
+# Six training entities' keys: 48 bytes, 64 base64 characters, of which the first 32 hold three keys.
+KNOWN_B64 = base64.b64encode(
+    b"".join(entity_key("LOC", [city]) for city in ("Berlin", "Paris", "Rome", "Oslo", "Bern", "Riga"))
+).decode()
 # The same, with its own map for a known `Reuters` (ORG): the fixture model finds it in TEXTS.
 KNOWN_CALIBRATION = dataclasses.replace(
     CALIBRATION, known_points=((0.5, 1.0), (0.97, 0.99)), known=frozenset({entity_key("ORG", ["Reuters"])})
 )
+
+
+KNOWN_CALIBRATION_RECORD = ModelRecord(calibration=KNOWN_CALIBRATION).to_json()
 
 
 @pytest.mark.parametrize("calibration, version", [(CALIBRATION, 2), (KNOWN_CALIBRATION, 3)])
@@ -221,18 +230,33 @@ def test_a_record_without_a_calibration_is_written_as_version_1(tmp_path):
         ({"temperature": 0}, "temperature 0 is not a positive number"),
         ({"points": [[0.5, 0.2], [0.1, 0.2]]}, "not in increasing order"),
         ({"points": [[0.5], []]}, "not two lists of the same length"),
-        ({"points": [[0.5], ["x"]]}, "not two lists of the same length"),
+        ({"points": [[0.5], ["x"]]}, "points hold something other than numbers"),
         ({"threshold": 2}, "threshold 2 is not a probability"),
-        ({"known_points": [[0.5], [0.9]]}, "known_entities is not base64 of 8-byte digests"),
-        ({"known_points": [[0.5], [0.9]], "known_entities": "AAAA"}, "known_entities is not base64 of 8-byte digests"),
-        ({"known_points": [[0.5], [0.9]], "known_entities": "not base64!"}, "known_entities is not base64"),
-        ({"known_points": [[0.9, 0.5], [0.9, 1]], "known_entities": ""}, "known_points are not in increasing order"),
+        ({"points": [[0.2, 0.5], [0.9, 0.1]]}, "points are not in increasing order"),  # a map that goes down
+        ({"points": [[0.2, 0.5], [0.5, 4.5]]}, "points map to scores outside 0 to 1"),
+        ({"points": [[0.2, 0.5], [0.1, float("nan")]]}, "points hold something other than numbers"),
+        ({"points": [[0.2, True], [0.1, 0.2]]}, "points hold something other than numbers"),
+        ({"known_points": [[0.5], [0.9]]}, "has known_points but no known_entities"),
+        ({"known_entities": KNOWN_B64, "known_count": 6}, "has known_entities but no known_points"),
+        ({"known_points": [[0.5], [0.9]], "known_entities": "AAAA", "known_count": 1}, "not base64 of 8-byte digests"),
+        ({"known_points": [[0.5], [0.9]], "known_entities": "not base64!", "known_count": 1}, "known_entities is not base64"),
+        ({"known_points": [[0.5], [0.9]], "known_entities": KNOWN_B64[:32], "known_count": 6}, "holds 3 entities, not the 6"),
+        ({"known_points": [[0.5], [0.9]], "known_entities": KNOWN_B64}, "not the None it says"),
+        ({"known_points": [[0.5], [0.9]], "known_entities": "", "known_count": 0}, "holds 0 entities"),
+        ({"known_points": [[0.9, 0.5], [0.9, 1]], "known_entities": KNOWN_B64, "known_count": 6}, "known_points are not in"),
     ],
 )
 def test_a_damaged_calibration_is_a_one_line_error(calibration, message):
     text = json.dumps({"format": "bert-ner model record", "version": 3, "calibration": calibration})
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError, match=re.escape(message)) as error:
         parse_record(text, "m/bert_ner.json")
+    assert str(error.value).startswith("m/bert_ner.json: ") and "bench/calibration.py --model DIR --write" in str(error.value)
+
+
+def test_a_record_older_than_its_calibration_is_refused():
+    text = json.loads(KNOWN_CALIBRATION_RECORD) | {"version": 2}
+    with pytest.raises(UserError, match="record version 2 cannot hold its calibration"):
+        parse_record(json.dumps(text), "m/bert_ner.json")
 
 
 def test_an_old_model_has_no_calibration_and_no_threshold():

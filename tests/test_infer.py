@@ -219,7 +219,11 @@ def test_a_tagger_skips_blank_texts_and_answers_in_input_order(monkeypatch):
         def finish(self, text, rows):
             return [{"entity_group": "X", "word": text, "start": 0, "end": len(text), "score": 1.0}]
 
-    monkeypatch.setattr("bert_ner.inference.run_model", lambda texts, *_: [[] for _ in texts])
+    def no_model(prepared, *_):  # the model steps, with no model
+        return [[] for _ in prepared]
+        yield
+
+    monkeypatch.setattr("bert_ner.inference.model_steps", no_model)
     tagger = Tagger(SimpleNamespace(reader=Whole(None, ["O"], 16, ModelRecord()), logits=None, call_cost=0))
     results = tagger.tag(["bb", "", "a", " \n", "dddd"], batch_size=2)
     assert prepared == ["bb", "a", "dddd"]

@@ -300,3 +300,18 @@ def test_label_studio_output_is_a_list_even_for_no_texts(demo_run, capsys, tmp_p
     broken.write_bytes(b"Anna flew to Oslo .\n\xff\n")
     assert infer(["--model", str(demo_run), "--format", "label-studio", "--file", str(broken)]) == 2
     assert [task["data"]["text"] for task in json.loads(capsys.readouterr().out)] == ["Anna flew to Oslo ."]
+
+
+@pytest.mark.parametrize(
+    "word_rules, expected",
+    [
+        # a model trained on Thai characters: one line per character with its marks, as it read them
+        ("characters", "ไ O\nป O\nก B-LOC\nรุ I-LOC\nง I-LOC\nเ I-LOC\nท I-LOC\nพ I-LOC\n\n"),
+        ("treebank", "ไปกรุงเทพ B-LOC\n\n"),  # the default rules see one word
+    ],
+)
+def test_conll_output_splits_words_by_the_models_rules(word_rules, expected):
+    from bert_ner.spans import conll_block
+
+    bangkok = {"entity_group": "LOC", "word": "กรุงเทพ", "start": 2, "end": 9, "score": 0.9}
+    assert conll_block("ไปกรุงเทพ", [bangkok], word_rules, "en") == expected
