@@ -263,6 +263,13 @@ def run(args: argparse.Namespace) -> None:
             "each sentence is read alone",
             file=sys.stderr,
         )
+    if args.min_score is None and tagger.threshold > 0:
+        precision = tagger.record.calibration.min_precision
+        print(
+            f"note: entities scored below {tagger.threshold:g} are left out (the threshold recorded with the model for "
+            f"precision {precision:g} on validation); --min-score 0 keeps them",
+            file=sys.stderr,
+        )
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html

@@ -87,7 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def model_info(args: argparse.Namespace, tagger) -> dict:
     """What GET /v1/model says: the model's labels, what it was fine-tuned from, its context, the
-    backend serving it, and its scores (metrics.json)."""
+    backend serving it, whether its entity scores are calibrated, the score below which it leaves
+    entities out (--min-score, else the threshold recorded for a precision, else 0), and its scores
+    (metrics.json)."""
     import yaml
 
     directory = Path(args.model)
@@ -101,6 +103,8 @@ def model_info(args: argparse.Namespace, tagger) -> dict:
         "labels": tagger.labels,
         "context_tokens": tagger.record.context_tokens,
         "backend": args.backend,
+        "calibrated": tagger.record.calibration is not None,
+        "min_score": tagger.threshold if args.min_score is None else args.min_score,
         "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
     }
 

@@ -316,14 +316,18 @@ def calibrate(cfg: Config, sentences: dict, labels: list[str], train_split) -> t
             f"no score threshold reaches precision {asked} on validation, so none is recorded; "
             "ask for less with inference.min_precision"
         )
-    measured = {split: calibration.measure(found, labels, fitted, viterbi) for split, found in sentences.items()}
-    shown = measured["test" if "test" in measured else "validation"]
+    measured = calibration.metrics_entry(fitted, sentences, labels, viterbi)
+    split = "test" if "test" in measured else "validation"
+    shown = measured[split]
+    threshold = ""
+    if fitted.threshold is not None:
+        kept = measured["validation"]["threshold"]["kept"] == measured["validation"]["after"]["entities"]
+        threshold = f"; threshold {fitted.threshold:g} for precision {asked:g}" + (" (keeps every entity)" if kept else "")
     log.info(
-        f"temperature {fitted.temperature:g}; entity ECE {shown['before']['ece']:.3f} -> {shown['after']['ece']:.3f}, "
-        f"Brier {shown['before']['brier']:.3f} -> {shown['after']['brier']:.3f}"
-        + (f"; threshold {fitted.threshold:g} for precision {asked:g}" if fitted.threshold is not None else "")
+        f"temperature {fitted.temperature:g}; on {split}, entity ECE {shown['before']['ece']:.3f} -> "
+        f"{shown['after']['ece']:.3f}, Brier {shown['before']['brier']:.3f} -> {shown['after']['brier']:.3f}{threshold}"
     )
-    return fitted, {"calibration": {"temperature": fitted.temperature, "bins": calibration.BINS, **measured}}
+    return fitted, {"calibration": measured}
 
 
 def save(

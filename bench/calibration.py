@@ -23,8 +23,20 @@ from pathlib import Path
 from results import write_result
 
 from bert_ner import Tagger
-from bert_ner.calibration import Calibration, Sentence, at_threshold, fit, measure, scored, threshold_of, training_entities
+from bert_ner.calibration import (
+    Calibration,
+    Sentence,
+    at_threshold,
+    fit,
+    measure,
+    metrics_entry,
+    scored,
+    threshold_of,
+    training_entities,
+)
 from bert_ner.data import map_types, read_conll, to_iob2
+from bert_ner.insights import write_insights
+from bert_ner.outputs import add_own_files, read_metrics, write_metrics
 from bert_ner.record import read_record, write_record
 from bert_ner.scoring import score
 from bert_ner.tags import DOCUMENT, TAGS, TOKENS
@@ -107,7 +119,17 @@ def main() -> None:
         first = figures["thresholds"][0] if figures["thresholds"] else {}
         chosen = dataclasses.replace(calibration, min_precision=first.get("min_precision"), threshold=first.get("threshold"))
         write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
+        describe(args.write, chosen, {"validation": validation, "test": test}, labels, use_viterbi)
         print(f"calibrated copy in {args.write}")
+
+
+def describe(model_dir: Path, chosen: Calibration, splits: dict[str, list[Sentence]], labels: list[str], use_viterbi: bool):
+    """A calibrated copy's metrics.json gets its `calibration`, as train.py writes it, and its
+    plots and model card are drawn again (reliability.png, the card's words on scores)."""
+    metrics = read_metrics(model_dir)
+    metrics["calibration"] = metrics_entry(chosen, splits, labels, use_viterbi)
+    write_metrics(model_dir, metrics)
+    add_own_files(model_dir, write_insights(model_dir))
 
 
 if __name__ == "__main__":

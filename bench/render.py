@@ -37,8 +37,9 @@ def markdown(header: list[str], rows: list[list]) -> list[str]:
 
 
 def provenance(records: list[dict]) -> list[str]:
-    """Where each figure came from: command, machine, date and commit."""
-    return ["", *(f"- `{r['command']}`: {r['machine']}, {r['date'][:10]}, commit {r['commit'] or 'none'}" for r in records)]
+    """Where each figure came from: command, machine, date and commit (once for records one command wrote)."""
+    lines = (f"- `{r['command']}`: {r['machine']}, {r['date'][:10]}, commit {r['commit'] or 'none'}" for r in records)
+    return ["", *dict.fromkeys(lines)]
 
 
 def matching(results: dict[str, dict], prefix: str) -> list[dict]:

@@ -1,24 +1,32 @@
 """Calibrated entity scores: what an entity's score means, how it is fitted, and how it is measured.
 
+A calibrated score estimates the probability that the entity is right: its span and its type
+exactly a gold entity's. It is fitted on validation, so it holds for text like the validation
+text; far from it (tweets for a news model) scores still run high. It never reaches 0 or 1: with n
+validation entities it stays within [1 / (n + 2), (n + 1) / (n + 2)] (`bounded`). The int8 ONNX
+export shifts raw scores with the texts that share a model call, and so the calibrated ones.
+
 1. An entity's raw score is the mean probability of its words' tags (bert_ner.words.entity_score),
    each word's label probabilities first softened by a temperature T (bert_ner.words.tempered).
    The tags, and so the entities and F1, never depend on T.
 2. `fit_temperature`: the T that minimises the negative log-likelihood of the gold tags of the
    validation words (temperature scaling of the logits).
-3. An entity is known when the training data holds an entity of the same words and type, else new
-   (the seen and unseen entities of Augenstein et al. 2017, "Generalisation in named entity
-   recognition"). A model is far surer of known entities, and the share of known ones varies
-   between texts (CoNLL-2003's test set holds fewer than its validation set), so each kind gets
-   its own map: a score then means the same whatever the mix. The record keeps the training
-   entities as 64-bit digests (`entity_key`), not as text.
+3. An entity is known when the training data holds an entity of exactly the same words (case
+   included) and type, else new (the seen and unseen entities of Augenstein et al. 2017,
+   "Generalisation in named entity recognition"). A model is far surer of known entities, and
+   the share of known ones varies between texts (CoNLL-2003's test set holds fewer than its
+   validation set), so each kind gets its own map: a score then means the same whatever the mix.
+   The record keeps the training entities as 64-bit digests (`entity_key`), not as text.
 4. `fit_isotonic`: a non-decreasing map from the raw score (at T) to the share of validation
    entities that are right at that score: pool adjacent violators, linear between its blocks.
-   An entity is right when its span and its type are exactly a gold entity's. One map for known
-   and one for new entities when validation has KNOWN_MIN_ENTITIES of each; else one for all.
-5. `Calibration.score`: the calibrated score, an estimate of the probability that the entity is right.
+   One map for known and one for new entities when validation has KNOWN_MIN_ENTITIES of each;
+   else one for all.
+5. `Calibration.score`: the calibrated score.
 6. `threshold_for`: the lowest score at which the validation entities kept reach a precision; the
    recorded threshold reaches it among the known and among the new entities alike, so that it
-   holds for any mix of the two (where the known alone are more precise than asked, the mix is too).
+   holds for any mix of the two (where the known alone are more precise than asked, the mix is
+   too). Where validation's entities all together already reach it, that is the lowest score:
+   every entity is kept.
 7. `measure`: expected calibration error (ECE, over BINS equal-width bins of the score) and Brier
    score of the predicted entities; gold entities the model missed have no score and are not counted.
 
@@ -408,3 +416,11 @@ def measure(sentences: list[Sentence], labels: list[str], calibration: Calibrati
     if calibration.threshold is not None:
         report["threshold"] = at_threshold(*after, calibration.threshold) | {"min_precision": calibration.min_precision}
     return report
+
+
+def metrics_entry(
+    calibration: Calibration, splits: dict[str, list[Sentence]], labels: list[str], use_viterbi: bool = True
+) -> dict:
+    """metrics.json's `calibration`: the temperature, the number of bins and `measure` of each split."""
+    measured = {split: measure(sentences, labels, calibration, use_viterbi) for split, sentences in splits.items()}
+    return {"temperature": calibration.temperature, "bins": BINS, **measured}

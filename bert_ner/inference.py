@@ -272,6 +272,16 @@ def kept(entities: list[dict], min_score: float = 0.0) -> list[dict]:
     return sorted((entity for entity in entities if entity["score"] >= min_score), key=lambda entity: entity["start"])
 
 
+def score_floor(asked: float | None, record: ModelRecord) -> float:
+    """The score below which entities are dropped: `asked` (a probability), or the threshold
+    recorded with the model; ValueError for anything else."""
+    if asked is None:
+        return recorded_threshold(record)
+    if isinstance(asked, bool) or not isinstance(asked, int | float) or not 0 <= asked <= 1:
+        raise ValueError(f"min_score {asked!r} is not a probability (0 to 1); 0 keeps every entity")
+    return asked
+
+
 def recorded_threshold(record: ModelRecord) -> float:
     """The score threshold recorded with a model for a precision (bert_ner.calibration), else 0."""
     calibration = record.calibration

@@ -19,7 +19,18 @@ from typing import Protocol
 import numpy as np
 
 from bert_ner.errors import UserError, require_packages
-from bert_ner.inference import BATCH_SIZE, Reader, Steps, chunks, drain, kept, recorded_threshold, run_model, words_of
+from bert_ner.inference import (
+    BATCH_SIZE,
+    Reader,
+    Steps,
+    chunks,
+    drain,
+    kept,
+    recorded_threshold,
+    run_model,
+    score_floor,
+    words_of,
+)
 from bert_ner.modeling import Trust
 from bert_ner.onnx_backend import OnnxModel
 from bert_ner.outputs import BACKEND_FILES, DEFAULT_OUTPUT_DIR
@@ -142,8 +153,9 @@ class Tagger:
     def tag_steps(self, texts: list[str], batch_size: int = BATCH_SIZE, min_score: float | None = None) -> Steps:
         """`tag` in steps of bounded work (bert_ner.inference.Reader.steps): a generator that
         returns what `tag` returns."""
+        floor = score_floor(min_score, self.record)  # checked before any work
         found = yield from self.reader.steps(texts, self.backend.logits, batch_size, self.backend.call_cost)
-        return [kept(entities, self.threshold if min_score is None else min_score) for entities in found]
+        return [kept(entities, floor) for entities in found]
 
     def word_probabilities(
         self, sentences: list[list[str]], documents: list[int] | None = None, batch_size: int = BATCH_SIZE

@@ -19,7 +19,7 @@ from transformers.utils import cached_file
 from transformers.utils import logging as transformers_logging
 
 from bert_ner.errors import UserError
-from bert_ner.inference import BATCH_SIZE, CALL_COST, MODEL_INPUT_NAMES, Reader, kept, padded, recorded_threshold, run_model
+from bert_ner.inference import BATCH_SIZE, CALL_COST, MODEL_INPUT_NAMES, Reader, kept, padded, run_model, score_floor
 from bert_ner.modeling import Trust, load_trained
 from bert_ner.record import ModelRecord, read_record
 from bert_ner.words import DEFAULT_AGGREGATION, labels_of
@@ -87,7 +87,7 @@ class TaggingPipeline(Pipeline):
 
     def min_score(self, asked: float | None) -> float:
         """The score below which entities are dropped: `asked`, or the threshold recorded with the model."""
-        return recorded_threshold(self.reader.record) if asked is None else asked
+        return score_floor(asked, self.reader.record)
 
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
         """The one override: the parent runs `batch_size` inputs in order through a DataLoader,

@@ -363,6 +363,21 @@ def test_the_recorded_threshold_drops_entities_unless_a_min_score_says_otherwise
         assert tagger.tag(TEXTS) == [[e for e in found if e["score"] >= 0.5] for found in every]
 
 
+def test_infer_says_when_the_recorded_threshold_leaves_entities_out(exported, tmp_path, capsys):
+    import infer
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    write_record(model, dataclasses.replace(read_record(model), calibration=CALIBRATION))
+    notes = []
+    for extra in ([], ["--min-score", "0.5"], ["--min-score", "0"]):
+        capsys.readouterr()
+        assert infer.main(["--model", str(model), *extra, TEXTS[0]]) == 0
+        notes.append([line for line in capsys.readouterr().err.splitlines() if line.startswith("note: entities")])
+    said = "note: entities scored below 0.5 are left out (the threshold recorded with the model for precision 0.9 on validation)"
+    assert notes[0] == [said + "; --min-score 0 keeps them"] and notes[1] == notes[2] == []  # asked for: nothing to say
+
+
 def test_the_model_card_says_what_a_score_is_and_its_threshold():
     from bert_ner.card import scoring
 
@@ -370,3 +385,13 @@ def test_the_model_card_says_what_a_score_is_and_its_threshold():
     said = scoring(ModelRecord(calibration=CALIBRATION))
     assert "temperature 1.7, then an isotonic map)" in said and "below 0.5 (precision 0.9 on validation)" in said
     assert "maps for entities known from training and new ones" in scoring(ModelRecord(calibration=KNOWN_CALIBRATION))
+
+
+@pytest.mark.parametrize("min_score", [1.5, -1, float("nan"), "0.5", True])
+def test_a_min_score_that_is_no_probability_is_refused_by_every_entry(min_score):
+    from bert_ner import Tagger
+
+    tagger = Tagger.load(str(OLD_MODEL), device="cpu")
+    for call in (lambda: tagger(TEXTS[0], min_score=min_score), lambda: tagger.pipeline(TEXTS[0], min_score=min_score)):
+        with pytest.raises(ValueError, match=r"min_score .* is not a probability \(0 to 1\); 0 keeps every entity"):
+            call()

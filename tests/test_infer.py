@@ -276,7 +276,7 @@ def test_the_pipeline_takes_the_gpu_call_cost_on_a_gpu(demo_run, monkeypatch):
         raise Stop
 
     tagger = Tagger.load(str(demo_run), device="cpu")
-    monkeypatch.setattr(bert_ner.inference, "run_model", spy)
+    monkeypatch.setattr(bert_ner.inference, "model_steps", spy)
     with pytest.raises(Stop):
         tagger(SENTENCE)
     monkeypatch.setattr(tagger.pipeline, "device", torch.device("cuda"))  # only read here: no model call is made
