@@ -10,8 +10,9 @@ bert_ner.calibration). For each test set: entity-level ECE (10 equal-width bins)
 before calibration, with the temperature alone, and after (temperature and isotonic map); span F1
 before and after (the tags do not change); and on CoNLL test, the precision and recall kept at
 each --min-precision's threshold chosen on validation. --write DIR copies the model to DIR with
-the calibration (and the first --min-precision's threshold) in its record: a calibrated model for
-infer.py and serve.py. The figures go to bench/results/calibration-NAME.json (NAME: the model
+the calibration (and the first --min-precision's threshold) in its record, and the calibration's
+measures in its metrics.json, reliability.png and model card, as train.py would have written
+them: a calibrated model for infer.py and serve.py. The figures go to bench/results/calibration-NAME.json (NAME: the model
 directory's name).
 """
 
