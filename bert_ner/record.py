@@ -10,8 +10,9 @@ A directory without the record still loads (`read_record`): a model saved by an 
 is read from its train_config.yaml, and any other token-classification model (a Hub model, an
 export from elsewhere) gets `ModelRecord()`: sentences alone, the model's own length limit, Viterbi.
 
-Version 2 added `calibration` (bert_ner.calibration), version 3 its separate map for entities of the
-training data. A record is written as the oldest version that holds it (`version_of`), so that an
+Version 2 added `calibration` (bert_ner.calibration) and the words of scripts written without
+spaces (word rules `characters`, sentence languages other than English), version 3 the calibration's
+separate map for entities of the training data. A record is written as the oldest version that holds it (`version_of`), so that an
 older bert-ner reads what it can score right and refuses the rest; a model without a calibration
 scores as before it existed.
 """
@@ -58,11 +59,17 @@ class ModelRecord:
 
 
 def version_of(record: ModelRecord) -> int:
-    """The oldest record version that holds `record`: 1 without a calibration, 2 with one map for
-    all entities, 3 with a map for the training data's entities."""
-    if record.calibration is None:
+    """The oldest record version that holds `record`: 1 reads English sentences split into
+    Treebank words, uncalibrated; 2 also the characters word rules and other sentence languages."""
+    words = 1 if (record.word_rules, record.language) == (TREEBANK, DEFAULT_LANGUAGE) else 2
+    return max(words, calibration_version(record.calibration))
+
+
+def calibration_version(calibration: Calibration | None) -> int:
+    """The oldest record version that holds `calibration`: 2 one map, 3 a map for the training data's entities."""
+    if calibration is None:
         return 1
-    return 2 if record.calibration.known_points is None else RECORD_VERSION
+    return 2 if calibration.known_points is None else 3
 
 
 def write_record(model_dir: Path, record: ModelRecord) -> None:
@@ -91,9 +98,10 @@ def parse_record(text: str, source: str) -> ModelRecord:
         except ValueError as error:
             raise UserError(f"{source}: {error}; copy the model directory again, {RECALIBRATE}") from None
     record = ModelRecord(**fields)
-    if raw["version"] < version_of(record):
+    if raw["version"] < calibration_version(record.calibration):
         raise UserError(
-            f"{source}: record version {raw['version']} cannot hold its calibration (version {version_of(record)} can); "
+            f"{source}: record version {raw['version']} cannot hold its calibration "
+            f"(version {calibration_version(record.calibration)} can); "
             f"copy the model directory again, {RECALIBRATE}"
         )
     problems = record_problems(record)

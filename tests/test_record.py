@@ -14,11 +14,25 @@ from tests.conftest import REPO
 OLD_MODEL = REPO / "tests/fixtures/model-v0.9"  # a model saved by bert-ner before the record existed
 
 
-def test_a_record_reads_back_as_written(tmp_path):
-    record = ModelRecord(max_length=128, context_tokens=64, viterbi=False)
+@pytest.mark.parametrize(
+    "record, version",
+    [
+        (ModelRecord(max_length=128, context_tokens=64, viterbi=False), 1),
+        # words a version-1 bert-ner would split otherwise: it must refuse them, not misread them
+        (ModelRecord(word_rules="characters"), 2),
+        (ModelRecord(language="zh"), 2),
+    ],
+)
+def test_a_record_reads_back_as_written_in_the_oldest_version_that_holds_it(tmp_path, record, version):
     write_record(tmp_path, record)
     assert read_record(tmp_path) == record
-    assert json.loads((tmp_path / RECORD_FILE).read_text())["version"] == 1
+    assert json.loads((tmp_path / RECORD_FILE).read_text())["version"] == version
+
+
+def test_a_version_1_record_of_characters_still_reads():
+    """Written so before version 2 said so."""
+    text = '{"format": "bert-ner model record", "version": 1, "word_rules": "characters", "language": "zh"}'
+    assert parse_record(text, "m/bert_ner.json") == ModelRecord(word_rules="characters", language="zh")
 
 
 @pytest.mark.parametrize(
