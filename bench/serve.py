@@ -123,7 +123,7 @@ def median_round(runs: list[dict]) -> dict:
 
 def batched_rate(model: str, backend: str, texts: list[str], batch_size: int = BATCH_SIZE) -> float:
     """Sentences/s of infer.py's own loop: chunks of TEXTS_PER_CHUNK, in model calls of at most batch_size."""
-    tagger = Tagger.load(model, backend, device="cpu")
+    tagger = Tagger.load(model, backend)  # as serve.py: a GPU for torch where there is one
     tagger.tag(texts[:8])  # warm-up
     begin = time.perf_counter()
     for first in range(0, len(texts), TEXTS_PER_CHUNK):
