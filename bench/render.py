@@ -131,7 +131,8 @@ def serve(results: dict[str, dict]) -> list[str]:
     header = ["model", "backend", "API", "requests/s", "slowest-fastest round", "p50 ms", "p95 ms", "errors",
               "infer.py batched sentences/s", "share"]  # fmt: skip
     notes = [
-        f"\nMedian of {r['figures']['repeats']} rounds of {r['figures']['requests']} one-sentence requests from "
+        f"\n{r['name'].removeprefix('serve-')}: median of {r['figures']['repeats']} rounds of {r['figures']['requests']} "
+        "one-sentence requests from "
         f"{r['figures']['clients']} clients, the APIs taking turns on one server."
         for r in records
     ]
