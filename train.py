@@ -214,6 +214,7 @@ def search_hyperparameters(cfg: Config, splits, tokenizer, encoded, labels: list
         labels,
         cfg.inference.viterbi,
         model_init=model_init,
+        early_stopping=cfg.early_stopping,  # a trial trains as the final run will
         validation_tags=splits["validation"][TAGS],
     )
     try:

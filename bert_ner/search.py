@@ -21,6 +21,9 @@ from bert_ner.outputs import TRIAL_DIR_PREFIX, sibling_dir
 log = logging.getLogger("bert_ner")
 
 INSTALL_HINT = "pip install -r requirements-search.txt"
+# transformers warns at each trial that early stopping will not load the best model: a trial keeps
+# none, and its judge reads its evaluations instead (TrialJudge), so the warning says nothing here.
+NO_BEST_MODEL_WARNING = "Using EarlyStoppingCallback without load_best_model_at_end"
 STUDY_NAME = "bert-ner"
 # What changes for a trial: no checkpoints (trials are cheap to repeat, and many), nothing kept.
 TRIAL_TRAINING = {"save_strategy": "no", "load_best_model_at_end": False}
@@ -128,16 +131,21 @@ def run_search(
             f"search: training.max_steps={trainer.args.max_steps} overrides {', '.join(unsearched)}, "
             "so the trials do not vary it (set training.max_steps=-1 to search epochs)"
         )
-    best = trainer.hyperparameter_search(
-        hp_space=space,
-        compute_objective=TrialJudge(trainer, search.objective, best_metric, greater_is_better),
-        n_trials=search.trials,
-        direction="maximize",
-        backend="optuna",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        storage=storage,
-        study_name=STUDY_NAME,
-    )
+    callback_log = logging.getLogger("transformers.trainer_callback")
+    callback_log.addFilter(no_best_model_warning)
+    try:
+        best = trainer.hyperparameter_search(
+            hp_space=space,
+            compute_objective=TrialJudge(trainer, search.objective, best_metric, greater_is_better),
+            n_trials=search.trials,
+            direction="maximize",
+            backend="optuna",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            storage=storage,
+            study_name=STUDY_NAME,
+        )
+    finally:
+        callback_log.removeFilter(no_best_model_warning)
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
     trials = [
         {
@@ -149,6 +157,11 @@ def run_search(
         for t in study.trials
     ]
     return dict(best.hyperparameters), trials
+
+
+def no_best_model_warning(record: logging.LogRecord) -> bool:
+    """A logging filter: False for transformers' NO_BEST_MODEL_WARNING, True for the rest."""
+    return NO_BEST_MODEL_WARNING not in record.getMessage()
 
 
 def best_yaml(best: dict[str, Any], trials: list[dict[str, Any]], objective: str) -> str:

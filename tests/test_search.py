@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bert_ner.config import SearchConfig, load_config, search_problems
-from bert_ner.search import SearchSpace, TrialJudge, trial_score, trials_table
+from bert_ner.search import NO_BEST_MODEL_WARNING, SearchSpace, TrialJudge, no_best_model_warning, trial_score, trials_table
 from tests.conftest import SCRATCH
 from tests.test_train import WRITTEN
 from train import main
@@ -192,3 +192,30 @@ def test_config_yaml_spells_the_search_space_defaults():
 
     written = yaml.safe_load((REPO / "config.yaml").read_text())["search"]
     assert {name: written[name] for name in SEARCH_SPACE} == {name: list(d.default) for name, d in SEARCH_SPACE.items()}
+
+
+def test_a_trial_stops_early_as_the_final_run_does_and_says_nothing_of_it(tmp_path, monkeypatch, capsys):
+    """The search's Trainer carries the final run's early stopping; transformers' warning that a
+    trial will not load its best model (it keeps none) is filtered out."""
+    pytest.importorskip("optuna")
+    import logging
+
+    from transformers import EarlyStoppingCallback
+
+    import bert_ner.search
+    from bert_ner.errors import UserError
+
+    seen = {}
+
+    def inspect(trainer, *_):
+        seen["callbacks"] = [c for c in trainer.callback_handler.callbacks if isinstance(c, EarlyStoppingCallback)]
+        raise UserError("inspected")
+
+    monkeypatch.setattr(bert_ner.search, "run_search", inspect)
+    output_dir = tmp_path / "out"
+    assert main(["--config", SCRATCH, *SEARCH, "early_stopping.patience=2", f"training.output_dir={output_dir}"]) == 2
+    assert "error: inspected" in capsys.readouterr().err
+    assert [c.early_stopping_patience for c in seen["callbacks"]] == [2]
+    warning = logging.LogRecord("transformers.trainer_callback", logging.WARNING, "", 0, NO_BEST_MODEL_WARNING + ".", (), None)
+    other = logging.LogRecord("transformers.trainer_callback", logging.WARNING, "", 0, "something else", (), None)
+    assert not no_best_model_warning(warning) and no_best_model_warning(other)
