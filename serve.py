@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 from bert_ner.errors import UserError, require_packages, run_cli, setup_logging
+from bert_ner.inference import score_floor
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
 from bert_ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
 
@@ -104,7 +105,7 @@ def model_info(args: argparse.Namespace, tagger) -> dict:
         "context_tokens": tagger.record.context_tokens,
         "backend": args.backend,
         "calibrated": tagger.record.calibration is not None,
-        "min_score": tagger.threshold if args.min_score is None else args.min_score,
+        "min_score": score_floor(args.min_score, tagger.record),
         "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
     }
 

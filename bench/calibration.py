@@ -28,6 +28,8 @@ from bert_ner.calibration import (
     Calibration,
     Sentence,
     at_threshold,
+    calibrated,
+    entity_table,
     fit,
     measure,
     metrics_entry,
@@ -102,11 +104,12 @@ def main() -> None:
         "validation": report(validation, labels, calibration, use_viterbi),
         "test": report(test, labels, calibration, use_viterbi),
     }
-    validation_scores = scored(validation, labels, calibration, use_viterbi)
+    validation_table = entity_table(validation, labels, use_viterbi, calibration.temperature)
+    validation_scores = calibrated(validation_table, calibration), validation_table.correct, validation_table.gold_count
     test_scores = scored(test, labels, calibration, use_viterbi)
     figures["thresholds"] = []
     for precision in args.min_precision:
-        threshold = threshold_of(validation, labels, calibration, precision, use_viterbi)
+        threshold = threshold_of(validation_table, calibration, precision)
         row = {"min_precision": precision, "threshold": threshold}
         if threshold is not None:
             row["validation"] = at_threshold(*validation_scores, threshold)

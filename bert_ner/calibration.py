@@ -321,17 +321,13 @@ def fit(
         calibration = Calibration(temperature, isotonic_map(table.scores, table.correct))
     if min_precision is None:
         return calibration
-    threshold = threshold_of(sentences, labels, calibration, min_precision, use_viterbi)
-    return replace(calibration, min_precision=min_precision, threshold=threshold)
+    return replace(calibration, min_precision=min_precision, threshold=threshold_of(table, calibration, min_precision))
 
 
-def threshold_of(
-    sentences: list[Sentence], labels: list[str], calibration: Calibration, min_precision: float, use_viterbi: bool = True
-) -> float | None:
-    """The lowest calibrated score at which the kept entities of `sentences` reach `min_precision`
-    among the known and among the new alike (`threshold_for` of each, the higher); None when
-    either never does."""
-    table = entity_table(sentences, labels, use_viterbi, calibration.temperature)
+def threshold_of(table: EntityTable, calibration: Calibration, min_precision: float) -> float | None:
+    """The lowest calibrated score at which the kept entities of `table` (decoded at the
+    calibration's temperature) reach `min_precision` among the known and among the new alike
+    (`threshold_for` of each, the higher); None when either never does."""
     is_known = np.array([calibration.is_known(kind, words) for kind, words in table.entities], dtype=bool)
     scores = calibrated(table, calibration)
     groups = [group for group in (is_known, ~is_known) if group.any()]
