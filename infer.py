@@ -17,6 +17,7 @@ from pathlib import Path
 from bert_ner import spans
 from bert_ner.data import decoded_lines
 from bert_ner.errors import UserError, require_packages, run_cli
+from bert_ner.inference import kept, precision_floor
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
 from bert_ner.outputs import BAD_LINES_FILE
 from bert_ner.record import ModelRecord
@@ -49,6 +50,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--html", metavar="PATH", help="also write a page with the entities highlighted (self-contained, opens offline)"
     )
     add_model_options(parser)
+    parser.add_argument(
+        "--min-precision",
+        type=float,
+        metavar="P",
+        help="keep the best-scored entities of the whole input while their mean calibrated score, the precision to "
+        "expect, stays at least P (0-1), and print the threshold that does it; for calibrated models. The input is "
+        "tagged in full before anything is written (docs/inference.md)",
+    )
     add_ray_options(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
@@ -59,6 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.format = "jsonl"
     args.format = args.format or "table"
     check_model_options(parser, args)
+    if args.min_precision is not None:
+        if not 0 < args.min_precision <= 1:
+            parser.error("--min-precision is a probability: above 0, at most 1")
+        if args.min_score is not None or args.ray:
+            parser.error(
+                "--min-precision picks the score threshold from the whole input, so it takes no --min-score and no "
+                "--ray; run it on a sample, then pass the threshold it prints as --min-score"
+            )
     return args
 
 
@@ -263,7 +280,7 @@ def run(args: argparse.Namespace) -> None:
             "each sentence is read alone",
             file=sys.stderr,
         )
-    if args.min_score is None and tagger.threshold > 0:
+    if args.min_score is None and args.min_precision is None and tagger.threshold > 0:
         precision = tagger.record.calibration.min_precision
         print(
             f"note: entities scored below {tagger.threshold:g} are left out (the threshold recorded with the model for "
@@ -278,14 +295,17 @@ def run(args: argparse.Namespace) -> None:
     if in_list:
         print("[")
     separator, finished = "", False
+    min_score = 0.0 if args.min_precision is not None else args.min_score  # --min-precision cuts every entity itself
+    found = counted(tagger.records(lines, args.batch_size, args.documents, min_score), progress)
     try:
-        for text, entities in tagger.records(lines, args.batch_size, args.documents, args.min_score):
+        if args.min_precision is not None:
+            found = kept_for_precision(list(found), args.min_precision, tagger.record, args.model)
+        for text, entities in found:
             if args.html:
                 page_records.append((text, entities))
             print(separator + write(text, entities), end="" if args.format in ("conll", "label-studio") else "\n")
             separator = ",\n" if in_list else ""
             sys.stdout.flush()  # partial output survives an interruption
-            progress.update()
         finished = True
     finally:
         if in_list:
@@ -293,6 +313,35 @@ def run(args: argparse.Namespace) -> None:
         progress.close()
         if args.html:
             write_page(args.html, page_records, finished)
+
+
+def counted(found: Iterator[tuple[str, list[dict]]], progress) -> Iterator[tuple[str, list[dict]]]:
+    """`found`, each text counted on the progress bar as it is tagged."""
+    for item in found:
+        yield item
+        progress.update()
+
+
+def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float, record: ModelRecord, model: str):
+    """The texts of `found` with the entities that reach `min_precision` together by their
+    calibrated scores (bert_ner.inference.precision_floor), said on stderr with the threshold."""
+    scores = [entity["score"] for _, entities in found for entity in entities]
+    floor = precision_floor(scores, min_precision, record, model)
+    if floor is None:
+        print(
+            f"note: no entity kept: even the best-scored of the {len(scores)} fall short of precision {min_precision:g} "
+            "by their calibrated scores",
+            file=sys.stderr,
+        )
+        return [(text, []) for text, _ in found]
+    chosen = [score for score in scores if score >= floor]
+    print(
+        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:g} or more: their mean calibrated "
+        f"score, the precision to expect, is {sum(chosen) / len(chosen):.3f}; --min-score {floor:g} applies this "
+        "threshold elsewhere (serve.py, --ray)",
+        file=sys.stderr,
+    )
+    return [(text, kept(entities, floor)) for text, entities in found]
 
 
 def write_page(path: str, records: list[tuple[str, list[dict]]], finished: bool) -> None:

@@ -8,12 +8,13 @@ and cross-domain, with the thresholds that keep a precision (bert_ner.calibratio
 The model is only read; --train is the data it was trained on (its entities are the known ones,
 bert_ner.calibration). For each test set: entity-level ECE (10 equal-width bins) and Brier score
 before calibration, with the temperature alone, and after (temperature and isotonic map); span F1
-before and after (the tags do not change); and on CoNLL test, the precision and recall kept at
-each --min-precision's threshold chosen on validation. --write DIR copies the model to DIR with
-the calibration (and the first --min-precision's threshold) in its record, and the calibration's
-measures in its metrics.json, reliability.png and model card, as train.py would have written
-them: a calibrated model for infer.py and serve.py. The figures go to bench/results/calibration-NAME.json (NAME: the model
-directory's name).
+before and after (the tags do not change); and on each test set, the precision and recall kept
+at each --min-precision's threshold chosen on validation, and at the one infer.py --min-precision
+estimates from that test set's calibrated scores alone (no labels). --write DIR copies the model
+to DIR with the calibration (and the first --min-precision's threshold) in its record, and the
+calibration's measures in its metrics.json, reliability.png and model card, as train.py would
+have written them: a calibrated model for infer.py and serve.py. The figures go to
+bench/results/calibration-NAME.json (NAME: the model directory's name).
 """
 
 import argparse
@@ -26,10 +27,12 @@ from results import write_result
 from bert_ner import Tagger
 from bert_ner.calibration import (
     Calibration,
+    EntityTable,
     Sentence,
     at_threshold,
     calibrated,
     entity_table,
+    estimated_threshold,
     fit,
     measure,
     metrics_entry,
@@ -105,18 +108,12 @@ def main() -> None:
         "test": report(test, labels, calibration, use_viterbi),
     }
     validation_table = entity_table(validation, labels, use_viterbi, calibration.temperature)
-    validation_scores = calibrated(validation_table, calibration), validation_table.correct, validation_table.gold_count
-    test_scores = scored(test, labels, calibration, use_viterbi)
-    figures["thresholds"] = []
-    for precision in args.min_precision:
-        threshold = threshold_of(validation_table, calibration, precision)
-        row = {"min_precision": precision, "threshold": threshold}
-        if threshold is not None:
-            row["validation"] = at_threshold(*validation_scores, threshold)
-            row["test"] = at_threshold(*test_scores, threshold)
-        figures["thresholds"].append(row)
+    targets = {"test": scored(test, labels, calibration, use_viterbi)}
     if args.wnut and args.wnut.is_file():
-        figures["wnut17_test"] = report(sentences_of(tagger, args.wnut, WNUT_TYPES), labels, calibration, use_viterbi)
+        wnut = sentences_of(tagger, args.wnut, WNUT_TYPES)
+        figures["wnut17_test"] = report(wnut, labels, calibration, use_viterbi)
+        targets["wnut17_test"] = scored(wnut, labels, calibration, use_viterbi)
+    figures["thresholds"] = [thresholds(validation_table, calibration, targets, p) for p in args.min_precision]
     write_result(f"calibration-{args.model.name}", figures, args.machine)
     if args.write:
         shutil.copytree(args.model, args.write)
@@ -125,6 +122,23 @@ def main() -> None:
         write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
         describe(args.write, chosen, {"validation": validation, "test": test}, labels, use_viterbi)
         print(f"calibrated copy in {args.write}")
+
+
+def thresholds(validation: EntityTable, calibration: Calibration, targets: dict[str, tuple], precision: float) -> dict:
+    """What `precision` keeps: the threshold recorded from validation's labels (`threshold_of`),
+    measured on validation and each target (calibrated scores, rightness, gold count); and on
+    each target, the one infer.py --min-precision estimates from the target's scores alone."""
+    threshold = threshold_of(validation, calibration, precision)
+    row = {"min_precision": precision, "threshold": threshold}
+    if threshold is not None:
+        row["validation"] = at_threshold(
+            calibrated(validation, calibration), validation.correct, validation.gold_count, threshold
+        )
+        row |= {name: at_threshold(*target, threshold) for name, target in targets.items()}
+    for name, target in targets.items():
+        estimated = estimated_threshold(target[0], precision)
+        row[f"{name}_estimated"] = None if estimated is None else at_threshold(*target, estimated)
+    return row
 
 
 def describe(model_dir: Path, chosen: Calibration, splits: dict[str, list[Sentence]], labels: list[str], use_viterbi: bool):

@@ -203,17 +203,21 @@ def calibration(results: dict[str, dict]) -> list[str]:
                      f"{f['temperature']['ece']:.3f}", f"**{f['after']['ece']:.3f}**", f"{f['before']['brier']:.3f}",
                      f"{f['after']['brier']:.3f}", figures["temperature"]]
                 )  # fmt: skip
+        percent = lambda value: "" if value is None else f"{100 * value:.2f}"  # noqa: E731
         for row in figures["thresholds"]:
-            validation, test = row.get("validation") or {}, row.get("test") or {}
-            percent = lambda value: "" if value is None else f"{100 * value:.2f}"  # noqa: E731
-            thresholds.append(
-                [figures["model"], f"{row['min_precision']:.2f}", row["threshold"], percent(validation.get("precision")),
-                 percent(test.get("precision")), percent(test.get("recall")), test.get("kept")]
-            )  # fmt: skip
+            for name, key in (("CoNLL-2003 test", "test"), ("WNUT-17 test", "wnut17_test")):
+                recorded, estimated = row.get(key) or {}, row.get(f"{key}_estimated") or {}
+                if not recorded and not estimated:
+                    continue
+                thresholds.append(
+                    [figures["model"], f"{row['min_precision']:.2f}", name, row["threshold"], percent(recorded.get("precision")),
+                     percent(recorded.get("recall")), estimated.get("threshold", ""), percent(estimated.get("precision")),
+                     percent(estimated.get("recall"))]
+                )  # fmt: skip
     header = ["model", "test set", "F1 before", "F1 after", "entities known", "ECE before", "ECE, T alone", "ECE after"]
     header += ["Brier before", "Brier after", "T"]
-    threshold_header = ["model", "min precision", "threshold", "validation precision", "test precision", "test recall"]
-    threshold_header += ["entities kept"]
+    threshold_header = ["model", "min precision", "test set", "recorded threshold", "precision", "recall"]
+    threshold_header += ["estimated threshold", "precision", "recall"]
     return markdown(header, rows) + [""] + markdown(threshold_header, thresholds) + provenance(records)
 
 

@@ -26,7 +26,8 @@ export shifts raw scores with the texts that share a model call, and so the cali
    recorded threshold reaches it among the known and among the new entities alike, so that it
    holds for any mix of the two (where the known alone are more precise than asked, the mix is
    too). Where validation's entities all together already reach it, that is the lowest score:
-   every entity is kept.
+   every entity is kept. `estimated_threshold` instead reaches the precision on some text of the
+   user's by the entities' calibrated scores alone (no labels), so it follows that text's mix.
 7. `measure`: expected calibration error (ECE, over BINS equal-width bins of the score) and Brier
    score of the predicted entities; gold entities the model missed have no score and are not counted.
 
@@ -221,8 +222,9 @@ def fit_isotonic(scores: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, 
 
 def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float) -> float | None:
     """The lowest score t at which the entities scored t or more are right at least `precision`
-    of the time (the most recall that keeps the precision); None when no t reaches it."""
-    scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=bool)
+    of the time (the most recall that keeps the precision); None when no t reaches it. `correct`
+    is 1 or 0 per entity (shape [entities]), or the probability that it is right."""
+    scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=np.float64)
     if not len(scores):
         return None
     order = np.argsort(-scores, kind="stable")
@@ -230,6 +232,17 @@ def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float) -> 
     last_of_each = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))  # ties are kept or dropped together
     reached = [i for i in last_of_each if hits[i] / (i + 1) >= precision]
     return float(ranked[max(reached)]) if reached else None
+
+
+def estimated_threshold(scores: Sequence[float], precision: float) -> float | None:
+    """The lowest calibrated score t at which the entities of some text scored t or more are
+    right at least `precision` of the time by their own scores: calibrated, an entity is right
+    with the probability its score gives, so the kept entities' mean score is their expected
+    precision. No gold labels are needed, and the threshold follows the text's own mix of known
+    and new entities. `scores`: calibrated entity scores (0-1); None when even the best-scored
+    entities fall short (or there are none)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return threshold_for(scores, scores, precision)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from bert_ner.calibration import (
     brier_score,
     entity_key,
     entity_table,
+    estimated_threshold,
     expected_calibration_error,
     fit,
     fit_isotonic,
@@ -94,6 +95,22 @@ def test_threshold_is_the_lowest_score_that_keeps_the_precision(precision, thres
 def test_no_threshold_when_no_score_keeps_the_precision():
     assert threshold_for(np.array([0.9, 0.5]), np.array([0, 1]), 0.9) is None
     assert threshold_for(np.array([]), np.array([]), 0.9) is None
+
+
+@pytest.mark.parametrize(
+    "scores, precision, threshold",
+    [
+        ([0.95, 0.9, 0.8, 0.6, 0.3], 0.9, 0.9),  # kept at 0.9: mean 0.925; at 0.8: 0.883
+        ([0.95, 0.9, 0.8, 0.6, 0.3], 0.88, 0.8),
+        ([0.95, 0.9, 0.8, 0.6, 0.3], 0.7, 0.3),  # every entity: mean 0.71
+        ([0.95, 0.9, 0.8, 0.6, 0.3], 0.96, None),  # not even the best entity alone
+        ([0.95, 0.85, 0.85, 0.3], 0.89, 0.95),  # a tie is kept or dropped together: 0.883 with both
+        ([0.3, 0.95, 0.87], 0.9, 0.87),  # in any order
+        ([], 0.9, None),
+    ],
+)
+def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, precision, threshold):
+    assert estimated_threshold(scores, precision) == threshold
 
 
 def sentence(rows: list[list[float]], gold: list[str], words: list[str]) -> Sentence:
@@ -376,6 +393,70 @@ def test_infer_says_when_the_recorded_threshold_leaves_entities_out(exported, tm
         notes.append([line for line in capsys.readouterr().err.splitlines() if line.startswith("note: entities")])
     said = "note: entities scored below 0.5 are left out (the threshold recorded with the model for precision 0.9 on validation)"
     assert notes[0] == [said + "; --min-score 0 keeps them"] and notes[1] == notes[2] == []  # asked for: nothing to say
+
+
+def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported, tmp_path, capsys):
+    import infer
+    from bert_ner import Tagger
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    write_record(model, dataclasses.replace(read_record(model), calibration=CALIBRATION))
+    every = Tagger.load(str(model), device="cpu").tag(TEXTS, min_score=0.0)
+    scores = sorted(scores_of(every), reverse=True)
+    precision = round(sum(scores[: len(scores) // 2]) / (len(scores) // 2), 3)  # about the better half's mean
+    floor = estimated_threshold(scores, precision)
+    chosen = [score for score in scores if score >= floor]
+    assert 0 < len(chosen) < len(scores) and min(scores) < CALIBRATION.threshold  # a cut the recorded one would not make
+    (tmp_path / "texts.txt").write_text("\n".join(TEXTS) + "\n")
+    capsys.readouterr()
+    assert (
+        infer.main(["--model", str(model), "--json", "--min-precision", str(precision), "--file", str(tmp_path / "texts.txt")])
+        == 0
+    )
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["entities"] for line in out.splitlines()] == [
+        [e for e in found if e["score"] >= floor] for found in every
+    ]
+    mean = sum(chosen) / len(chosen)
+    assert err.splitlines() == [
+        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:g} or more: their mean calibrated score, "
+        f"the precision to expect, is {mean:.3f}; --min-score {floor:g} applies this threshold elsewhere (serve.py, --ray)"
+    ]
+    assert infer.main(["--model", str(model), "--json", "--min-precision", "1", TEXTS[0]]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["entities"] == [] and err.startswith("note: no entity kept: even the best-scored")
+
+
+def test_min_precision_needs_calibrated_scores(capsys):
+    import infer
+
+    assert infer.main(["--model", str(OLD_MODEL), "--min-precision", "0.9", TEXTS[0]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.endswith(
+            "its entity scores are not calibrated, so they say nothing of precision; calibrate it "
+            "(python bench/calibration.py --model DIR --write NEW_DIR), or drop --min-precision for --min-score"
+        )
+        and "\n" not in err
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, said",
+    [
+        (["--min-precision", "0"], "--min-precision is a probability: above 0, at most 1"),
+        (["--min-precision", "1.2"], "--min-precision is a probability: above 0, at most 1"),
+        (["--min-precision", "0.9", "--min-score", "0.5"], "takes no --min-score and no --ray"),
+        (["--min-precision", "0.9", "--ray", "--file", "x.txt", "--output", "out"], "takes no --min-score and no --ray"),
+    ],
+)
+def test_min_precision_with_what_it_cannot_take_is_refused(extra, said, capsys):
+    import infer
+
+    with pytest.raises(SystemExit) as exit:
+        infer.parse_args(["--model", str(OLD_MODEL), *extra])
+    assert exit.value.code == 2 and said in capsys.readouterr().err
 
 
 def test_the_model_card_says_what_a_score_is_and_its_threshold():
