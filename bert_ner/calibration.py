@@ -415,7 +415,8 @@ def summary(scores: np.ndarray, correct: np.ndarray) -> dict:
 def measure(sentences: list[Sentence], labels: list[str], calibration: Calibration, use_viterbi: bool = True) -> dict:
     """Calibration of the entity scores of `sentences` before (the model's own scores), with the
     temperature alone, and after (temperature and isotonic maps); how many predicted entities were
-    scored as known; precision and recall at the calibration's threshold."""
+    scored as known; precision and recall at the calibration's threshold, and at the one
+    `estimated_threshold` finds for its precision from these sentences' own scores."""
     before = scored(sentences, labels, Calibration(), use_viterbi)
     table = entity_table(sentences, labels, use_viterbi, calibration.temperature)
     tempered = calibrated(table, Calibration(calibration.temperature))
@@ -424,6 +425,9 @@ def measure(sentences: list[Sentence], labels: list[str], calibration: Calibrati
     report["after"]["known"] = sum(calibration.is_known(kind, words) for kind, words in table.entities)
     if calibration.threshold is not None:
         report["threshold"] = at_threshold(*after, calibration.threshold) | {"min_precision": calibration.min_precision}
+    if calibration.min_precision is not None:
+        estimated = estimated_threshold(after[0], calibration.min_precision)
+        report["estimated"] = None if estimated is None else at_threshold(*after, estimated)
     return report
 
 

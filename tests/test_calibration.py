@@ -149,6 +149,9 @@ def test_fit_maps_scores_to_the_share_right_and_measures_before_and_after():
     report = measure(SENTENCES, LABELS, calibration)
     assert report["after"]["ece"] == 0.25 < report["before"]["ece"]
     assert report["threshold"] == {"threshold": 0.75, "kept": 1, "precision": 1.0, "recall": 0.5, "min_precision": 0.9}
+    assert report["estimated"] is None  # by the scores alone (0.75 at best), no entity is 90% sure
+    halves = measure(SENTENCES, LABELS, dataclasses.replace(calibration, min_precision=0.5))
+    assert halves["estimated"] == {"threshold": 0.25, "kept": 2, "precision": 0.5, "recall": 0.5}  # mean score 0.5
 
 
 def test_training_entities_are_the_keys_of_their_words_and_type():
