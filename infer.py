@@ -17,7 +17,7 @@ from pathlib import Path
 from bert_ner import spans
 from bert_ner.data import decoded_lines
 from bert_ner.errors import UserError, require_packages, run_cli
-from bert_ner.inference import kept, precision_floor
+from bert_ner.inference import kept, precision_floor, require_calibrated
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
 from bert_ner.outputs import BAD_LINES_FILE
 from bert_ner.record import ModelRecord
@@ -274,6 +274,8 @@ def run(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     tagger = load_tagger(args)
+    if args.min_precision is not None:
+        require_calibrated(tagger.record, args.model)  # before any tagging
     if args.documents and not tagger.record.context_tokens:
         print(
             f"note: {args.model} was trained without context (data.context_tokens 0), so --documents changes nothing: "
@@ -299,7 +301,9 @@ def run(args: argparse.Namespace) -> None:
     found = counted(tagger.records(lines, args.batch_size, args.documents, min_score), progress)
     try:
         if args.min_precision is not None:
-            found = kept_for_precision(list(found), args.min_precision, tagger.record, args.model)
+            found = list(found)
+            progress.close()  # the note comes on a line of its own
+            found = kept_for_precision(found, args.min_precision, tagger.record, args.model)
         for text, entities in found:
             if args.html:
                 page_records.append((text, entities))
@@ -327,6 +331,9 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
     calibrated scores (bert_ner.inference.precision_floor), said on stderr with the threshold."""
     scores = [entity["score"] for _, entities in found for entity in entities]
     floor = precision_floor(scores, min_precision, record, model)
+    if not scores:
+        print("note: no entity found, so none to keep", file=sys.stderr)
+        return found
     if floor is None:
         print(
             f"note: no entity kept: even the best-scored of the {len(scores)} fall short of precision {min_precision:g} "
@@ -341,6 +348,12 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
         "threshold elsewhere (serve.py, --ray)",
         file=sys.stderr,
     )
+    if len(chosen) == len(scores):
+        print(
+            "note: every entity reaches the precision, so the threshold is only the lowest score here; estimate it "
+            "on a larger sample before using it elsewhere",
+            file=sys.stderr,
+        )
     return [(text, kept(entities, floor)) for text, entities in found]
 
 

@@ -293,13 +293,18 @@ def precision_floor(scores: Iterable[float], min_precision: float, record: Model
     `min_precision` (0-1) by their calibrated `scores` (bert_ner.calibration.estimated_threshold);
     None when even the best-scored fall short. UserError when the model at `model` has no
     calibrated scores to go by."""
+    require_calibrated(record, model)
+    return estimated_threshold(list(scores), min_precision)
+
+
+def require_calibrated(record: ModelRecord, model: str) -> None:
+    """UserError when the model at `model` has no calibrated scores to estimate precision by."""
     calibration = record.calibration
     if calibration is None or calibration.points is None:
         raise UserError(
             f"{model}: its entity scores are not calibrated, so they say nothing of precision; calibrate it "
             f"({CALIBRATE}), or drop --min-precision for --min-score"
         )
-    return estimated_threshold(list(scores), min_precision)
 
 
 def chunks(items: Iterator[str], size: int, can_start: Callable[[str], bool] = lambda item: True) -> Iterator[list[str]]:

@@ -429,6 +429,10 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     assert infer.main(["--model", str(model), "--json", "--min-precision", "1", TEXTS[0]]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["entities"] == [] and err.startswith("note: no entity kept: even the best-scored")
+    assert infer.main(["--model", str(model), "--json", "--min-precision", "0.01", TEXTS[0]]) == 0
+    assert "note: every entity reaches the precision, so the threshold is only the lowest score here" in capsys.readouterr().err
+    assert infer.main(["--model", str(model), "--json", "--min-precision", "0.9", "the cat sat"]) == 0
+    assert capsys.readouterr().err == "note: no entity found, so none to keep\n"
 
 
 def test_min_precision_needs_calibrated_scores(capsys):
