@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bert_ner import spans
+from bert_ner.calibration import estimated_threshold
 from bert_ner.data import decoded_lines
 from bert_ner.errors import UserError, require_packages, run_cli
-from bert_ner.inference import kept, precision_floor, require_calibrated
+from bert_ner.inference import kept, require_calibrated
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
 from bert_ner.outputs import BAD_LINES_FILE
 from bert_ner.record import ModelRecord
@@ -303,7 +304,7 @@ def run(args: argparse.Namespace) -> None:
         if args.min_precision is not None:
             found = list(found)
             progress.close()  # the note comes on a line of its own
-            found = kept_for_precision(found, args.min_precision, tagger.record, args.model)
+            found = kept_for_precision(found, args.min_precision)
         for text, entities in found:
             if args.html:
                 page_records.append((text, entities))
@@ -326,11 +327,11 @@ def counted(found: Iterator[tuple[str, list[dict]]], progress) -> Iterator[tuple
         progress.update()
 
 
-def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float, record: ModelRecord, model: str):
+def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float):
     """The texts of `found` with the entities that reach `min_precision` together by their
-    calibrated scores (bert_ner.inference.precision_floor), said on stderr with the threshold."""
+    calibrated scores (bert_ner.calibration.estimated_threshold), said on stderr with the threshold."""
     scores = [entity["score"] for _, entities in found for entity in entities]
-    floor = precision_floor(scores, min_precision, record, model)
+    floor = estimated_threshold(scores, min_precision)
     if not scores:
         print("note: no entity found, so none to keep", file=sys.stderr)
         return found

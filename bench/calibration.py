@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path, default=None, help="copy the model here, calibrated")
     parser.add_argument("--device", default="auto", help="where the model runs: auto (a GPU if there is one), cpu, cuda")
     parser.add_argument("--machine", default=None, help="where it ran (default: this machine)")
+    parser.add_argument("--command", default=None, help="the command to record as the figures' source (default: this one)")
     args = parser.parse_args()
 
     tagger = Tagger.load(str(args.model), device=args.device)
@@ -114,7 +115,7 @@ def main() -> None:
         figures["wnut17_test"] = report(wnut, labels, calibration, use_viterbi)
         targets["wnut17_test"] = scored(wnut, labels, calibration, use_viterbi)
     figures["thresholds"] = [thresholds(validation_table, calibration, targets, p) for p in args.min_precision]
-    write_result(f"calibration-{args.model.name}", figures, args.machine)
+    write_result(f"calibration-{args.model.name}", figures, args.machine, args.command)
     if args.write:
         shutil.copytree(args.model, args.write)
         first = figures["thresholds"][0] if figures["thresholds"] else {}

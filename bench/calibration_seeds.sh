@@ -13,6 +13,8 @@ set -euo pipefail
 MACHINE=${MACHINE:?say where this runs, e.g. MACHINE="one H200"}
 WNUT=${WNUT:-../shared/data/wnut17/test.txt}
 CONLL_DIR=${CONLL_DIR:-../shared/data/conll2003}
+# the figures' source, as it was typed
+command="MACHINE='$MACHINE' bash bench/calibration_seeds.sh $*"
 seeds=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do seeds+=("$1"); shift; done
 [ $# -gt 0 ] && shift  # the --
@@ -23,7 +25,7 @@ for seed in "${seeds[@]}"; do
     out=runs/minilm-conll2003-seed-$seed
     OUT=$out bash bench/conll2003_minilm.sh data.context_tokens=0 training.seed="$seed" "$@" >"$out.log" 2>&1
     python bench/calibration.py --model "$out" --train "$CONLL_DIR/train.txt" --validation "$CONLL_DIR/valid.txt" \
-      --test "$CONLL_DIR/test.txt" --wnut "$WNUT" --machine "$MACHINE" >>"$out.log" 2>&1
+      --test "$CONLL_DIR/test.txt" --wnut "$WNUT" --machine "$MACHINE" --command "$command" >>"$out.log" 2>&1
     echo "seed $seed: done ($out.log)"
   ) &
   pids+=($!)

@@ -10,13 +10,13 @@ pass as train.py. A backend only makes one model call: padded inputs in, logits 
 """
 
 import logging
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
 import numpy as np
 
-from bert_ner.calibration import Calibration, estimated_threshold
+from bert_ner.calibration import Calibration
 from bert_ner.context import room
 from bert_ner.errors import UserError
 from bert_ner.record import CALIBRATE, ModelRecord
@@ -286,15 +286,6 @@ def recorded_threshold(record: ModelRecord) -> float:
     """The score threshold recorded with a model for a precision (bert_ner.calibration), else 0."""
     calibration = record.calibration
     return calibration.threshold if calibration is not None and calibration.threshold is not None else 0.0
-
-
-def precision_floor(scores: Iterable[float], min_precision: float, record: ModelRecord, model: str) -> float | None:
-    """The score below which a whole input's entities are dropped so that those kept reach
-    `min_precision` (0-1) by their calibrated `scores` (bert_ner.calibration.estimated_threshold);
-    None when even the best-scored fall short. UserError when the model at `model` has no
-    calibrated scores to go by."""
-    require_calibrated(record, model)
-    return estimated_threshold(list(scores), min_precision)
 
 
 def require_calibrated(record: ModelRecord, model: str) -> None:
