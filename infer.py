@@ -55,9 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--min-precision",
         type=float,
         metavar="P",
-        help="keep the best-scored entities of the whole input while their mean calibrated score, the precision to "
-        "expect, stays at least P (0-1), and print the threshold that does it; for calibrated models. The input is "
-        "tagged in full before anything is written (docs/inference.md)",
+        help="instead of --min-score, for calibrated models: keep the best-scored entities of the whole input while "
+        "their mean calibrated score, the precision to expect, stays at least P (above 0, at most 1), and print the "
+        "threshold that does it, to pass as --min-score elsewhere. The input is tagged in full, and held in memory, "
+        "before anything is written (docs/inference.md)",
     )
     add_ray_options(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -297,27 +298,32 @@ def run(args: argparse.Namespace) -> None:
     write, in_list = formatter(args.format, args.model, tagger.record), args.format == "label-studio"
     if in_list:
         print("[")
-    separator, finished = "", False
+    separator, finished, stopped = "", False, None
     min_score = 0.0 if args.min_precision is not None else args.min_score  # --min-precision cuts every entity itself
     found = counted(tagger.records(lines, args.batch_size, args.documents, min_score), progress)
     try:
         if args.min_precision is not None:
-            found = list(found)
+            found, stopped = tagged_until_stopped(found)
             progress.close()  # the note comes on a line of its own
-            found = kept_for_precision(found, args.min_precision)
+            if found and stopped is not None:
+                print(f"note: stopped after {len(found)} texts; the threshold comes from them alone", file=sys.stderr)
+            if found:
+                found = kept_for_precision(found, args.min_precision)
         for text, entities in found:
             if args.html:
                 page_records.append((text, entities))
             print(separator + write(text, entities), end="" if args.format in ("conll", "label-studio") else "\n")
             separator = ",\n" if in_list else ""
             sys.stdout.flush()  # partial output survives an interruption
-        finished = True
+        finished = stopped is None
     finally:
         if in_list:
             print("\n]")  # the tasks written so far stay a list that imports, even after an error
         progress.close()
         if args.html:
             write_page(args.html, page_records, finished)
+    if stopped is not None:
+        raise stopped  # its one-line message and exit status, after what was tagged before it
 
 
 def counted(found: Iterator[tuple[str, list[dict]]], progress) -> Iterator[tuple[str, list[dict]]]:
@@ -325,6 +331,18 @@ def counted(found: Iterator[tuple[str, list[dict]]], progress) -> Iterator[tuple
     for item in found:
         yield item
         progress.update()
+
+
+def tagged_until_stopped(found: Iterator[tuple[str, list[dict]]]):
+    """The texts of `found` tagged before an error or Ctrl-C, and what stopped it (None: nothing),
+    so that --min-precision, which must see every text before it can print one, loses none."""
+    tagged = []
+    try:
+        for item in found:
+            tagged.append(item)
+    except (Exception, KeyboardInterrupt) as error:
+        return tagged, error
+    return tagged, None
 
 
 def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float):

@@ -435,6 +435,49 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     assert capsys.readouterr().err == "note: no entity found, so none to keep\n"
 
 
+def test_infer_min_precision_still_writes_what_was_tagged_before_a_bad_line(exported, tmp_path, capsys):
+    import infer
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    write_record(model, dataclasses.replace(read_record(model), calibration=CALIBRATION))
+    texts, page = tmp_path / "texts.txt", tmp_path / "page.html"
+    texts.write_bytes(("\n".join(TEXTS) + "\n").encode() + b"M\xfcnchen\n")
+    capsys.readouterr()
+    args = ["--model", str(model), "--json", "--min-precision", "0.5", "--html", str(page), "--file", str(texts)]
+    assert infer.main(args) == 2
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["text"] for line in out.splitlines()] == TEXTS
+    lines = err.splitlines()
+    assert lines[0] == f"note: stopped after {len(TEXTS)} texts; the threshold comes from them alone"
+    assert lines[1].startswith("note: kept ")
+    assert lines[-2:] == [
+        f"wrote {page} with the {len(TEXTS)} texts tagged before stopping",
+        f"error: {texts}:{len(TEXTS) + 1}: not UTF-8 (byte 0xfc); re-save the file as UTF-8",
+    ]
+    assert "said on Tuesday that" in page.read_text()  # the first text, in the page
+
+
+def test_infer_min_precision_still_writes_what_was_tagged_before_ctrl_c(exported, tmp_path, capsys, monkeypatch):
+    import infer
+
+    def typed_then_interrupted():
+        yield from TEXTS
+        raise KeyboardInterrupt
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    write_record(model, dataclasses.replace(read_record(model), calibration=CALIBRATION))
+    monkeypatch.setattr(infer, "input_texts", lambda args: (typed_then_interrupted(), True))
+    monkeypatch.setattr("bert_ner.tagger.TEXTS_PER_CHUNK", 2)  # texts are read, then tagged, two at a time
+    capsys.readouterr()
+    assert infer.main(["--model", str(model), "--json", "--min-precision", "0.5"]) == 130
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["text"] for line in out.splitlines()] == TEXTS[:4]  # those tagged before it
+    assert err.splitlines()[0] == "note: stopped after 4 texts; the threshold comes from them alone"
+    assert err.splitlines()[-1] == "interrupted"
+
+
 def test_min_precision_needs_calibrated_scores(capsys):
     import infer
 
