@@ -240,8 +240,16 @@ def estimated_threshold(scores: Sequence[float], precision: float) -> float | No
     with the probability its score gives, so the kept entities' mean score is their expected
     precision. No gold labels are needed, and the threshold follows the text's own mix of known
     and new entities. `scores`: calibrated entity scores (0-1); None when even the best-scored
-    entities fall short (or there are none)."""
-    scores = np.asarray(scores, dtype=np.float64)
+    entities fall short (or there are none). ValueError for a `precision` outside (0, 1] or a
+    score that is not a probability."""
+    if isinstance(precision, bool) or not isinstance(precision, int | float) or not 0 < precision <= 1:
+        raise ValueError(f"precision {precision!r} is not a probability above 0 and at most 1")
+    try:
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {scores!r:.80}") from None
+    if not np.all((scores >= 0) & (scores <= 1)):  # NaN fails it too
+        raise ValueError("scores must be numbers from 0 to 1, the entities' calibrated scores")
     return threshold_for(scores, scores, precision)
 
 

@@ -113,6 +113,24 @@ def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, prec
     assert estimated_threshold(scores, precision) == threshold
 
 
+@pytest.mark.parametrize(
+    "scores, precision, said",
+    [
+        ([0.9], 0, "precision 0 is not a probability above 0 and at most 1"),
+        ([0.9], 1.5, "precision 1.5 is not a probability above 0 and at most 1"),
+        ([0.9], "0.9", "precision '0.9' is not a probability"),
+        ([0.9], True, "precision True is not a probability"),
+        ("abc", 0.9, "scores must be numbers from 0 to 1"),
+        ([0.9, {"score": 0.8}], 0.9, "scores must be numbers from 0 to 1"),
+        ([0.9, 1.2], 0.9, "scores must be numbers from 0 to 1"),
+        ([0.9, float("nan")], 0.9, "scores must be numbers from 0 to 1"),
+    ],
+)
+def test_estimated_threshold_refuses_what_is_not_a_probability(scores, precision, said):
+    with pytest.raises(ValueError, match=re.escape(said)):
+        estimated_threshold(scores, precision)
+
+
 def sentence(rows: list[list[float]], gold: list[str], words: list[str]) -> Sentence:
     return Sentence(np.array(rows), np.ones(len(rows), dtype=bool), gold, words)
 
