@@ -41,6 +41,7 @@ from bert_ner.calibration import (
     training_entities,
 )
 from bert_ner.data import map_types, read_conll, to_iob2
+from bert_ner.errors import run_cli
 from bert_ner.insights import write_insights
 from bert_ner.outputs import add_own_files, read_metrics, write_metrics
 from bert_ner.record import read_record, write_record
@@ -91,7 +92,13 @@ def main() -> None:
     parser.add_argument("--machine", default=None, help="where it ran (default: this machine)")
     parser.add_argument("--command", default=None, help="the command to record as the figures' source (default: this one)")
     args = parser.parse_args()
+    for split in ("train", "validation", "test"):  # before the model loads
+        if not getattr(args, split).is_file():
+            parser.error(f"--{split} {getattr(args, split)}: no such file; give the model's {split} data, a CoNLL file")
+    raise SystemExit(run_cli(lambda: calibrate(args), debug=False))
 
+
+def calibrate(args: argparse.Namespace) -> None:
     tagger = Tagger.load(str(args.model), device=args.device)
     labels, use_viterbi = tagger.labels, tagger.record.viterbi
     train = read_conll(args.train)

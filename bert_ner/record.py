@@ -32,7 +32,8 @@ from bert_ner.tags import TAG_SCHEME
 from bert_ner.words import DEFAULT_LANGUAGE, SENTENCE_LANGUAGES, TREEBANK, WORD_RULES
 
 RECORD_VERSION = 3  # the newest version this bert-ner reads and writes
-CALIBRATE = "python bench/calibration.py --model DIR --write NEW_DIR"  # a calibrated copy of a model directory
+# a calibrated copy of a model directory, fitted on its validation data (CoNLL files)
+CALIBRATE = "python bench/calibration.py --model DIR --train TRAIN --validation VALIDATION --test TEST --write NEW_DIR"
 RECALIBRATE = f"or calibrate it again ({CALIBRATE})"
 RECORD_FORMAT = "bert-ner model record"
 

@@ -288,7 +288,9 @@ def test_a_damaged_calibration_is_a_one_line_error(calibration, message):
     text = json.dumps({"format": "bert-ner model record", "version": 3, "calibration": calibration})
     with pytest.raises(UserError, match=re.escape(message)) as error:
         parse_record(text, "m/bert_ner.json")
-    assert str(error.value).startswith("m/bert_ner.json: ") and "bench/calibration.py --model DIR --write" in str(error.value)
+    assert str(error.value).startswith("m/bert_ner.json: ") and "bench/calibration.py --model DIR --train TRAIN" in str(
+        error.value
+    )
 
 
 def test_a_record_older_than_its_calibration_is_refused():
@@ -504,7 +506,8 @@ def test_min_precision_needs_calibrated_scores(capsys):
     assert (
         err.endswith(
             "its entity scores are not calibrated, so they say nothing of precision; calibrate it "
-            "(python bench/calibration.py --model DIR --write NEW_DIR), or drop --min-precision for --min-score"
+            "(python bench/calibration.py --model DIR --train TRAIN --validation VALIDATION --test TEST "
+            "--write NEW_DIR), or drop --min-precision for --min-score"
         )
         and "\n" not in err
     )
