@@ -22,6 +22,7 @@ from bert_ner.inference import kept, require_calibrated
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
 from bert_ner.outputs import BAD_LINES_FILE
 from bert_ner.record import ModelRecord
+from bert_ner.words import SCORE_DECIMALS
 
 STDIN = "-"
 SHOWN_BAD_LINES = 5  # of a --ray run's bad lines, shown on stderr; all are in the output's BAD_LINES_FILE
@@ -214,7 +215,7 @@ def table(text: str, entities: list[dict]) -> str:
     if not entities:
         return f"{text}\n  (no entities)\n"
     rows = [("entity", "type", "score", "start", "end")] + [
-        (e["word"], e["entity_group"], f"{e['score']:.3f}", str(e["start"]), str(e["end"])) for e in entities
+        (e["word"], e["entity_group"], f"{e['score']:.{SCORE_DECIMALS}f}", str(e["start"]), str(e["end"])) for e in entities
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [

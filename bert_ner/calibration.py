@@ -43,12 +43,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bert_ner.words import decode, entity_score, spans
+from bert_ner.words import SCORE_DECIMALS, decode, entity_score, spans
 
 BINS = 10  # equal-width bins of [0, 1] for the ECE and the reliability diagram
 KNOWN_MIN_ENTITIES = 100  # validation entities each of known and new needs for a map of its own
 KEY_BYTES = 8  # an entity_key's size: collisions among a training set's entities are negligible
-SCORE_DECIMALS = 4  # entity scores are reported so (bert_ner.words.entities): thresholds are chosen on them
 TEMPERATURES = (0.05, 20.0)  # the range searched for T
 
 

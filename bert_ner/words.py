@@ -37,6 +37,7 @@ IGNORE_INDEX = -100  # PyTorch's cross-entropy skips this label: special tokens,
 NO_WORD = -1  # in a `word_index` row: a special token, padding, or a context word (not scored)
 AGGREGATIONS = ("first", "average", "max")  # how a word's sub-tokens combine; "first" is how training labels
 DEFAULT_AGGREGATION = "first"
+SCORE_DECIMALS = 4  # an entity's score is reported so; thresholds are chosen, and shown, on these
 
 Span = tuple[str, int, int]  # (entity type, first word, one past the last word)
 
@@ -675,7 +676,8 @@ def entities(
         score = entity_score(decoded.probabilities[first:end])
         if calibrate is not None:
             score = calibrate(score, kind, [text[s:e] for s, e in word_spans[first:end]])
-        found.append({"entity_group": kind, "word": text[start:stop], "start": start, "end": stop, "score": round(score, 4)})
+        score = round(score, SCORE_DECIMALS)
+        found.append({"entity_group": kind, "word": text[start:stop], "start": start, "end": stop, "score": score})
     return found
 
 

@@ -17,12 +17,12 @@ CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrom
 def test_highlighted_escapes_text_and_marks_entities():
     text = "<b>Anna</b> & Oslo"
     entities = [
-        {"entity_group": "PER", "start": 3, "end": 7, "score": 0.91234},
+        {"entity_group": "PER", "start": 3, "end": 7, "score": 0.9123},
         {"entity_group": "LOC", "start": 14, "end": 18, "score": 0.5},
     ]
     out = highlighted(text, entities, colours(["PER", "LOC"]))
     assert out.startswith("&lt;b&gt;<mark ")
-    assert 'title="PER 0.912"' in out and f"background:{TYPE_COLOURS['PER']}" in out
+    assert 'title="PER 0.9123"' in out and f"background:{TYPE_COLOURS['PER']}" in out
     assert re.sub(
         r"<[^>]+>", "", out.replace('<span class="type">PER</span>', "").replace('<span class="type">LOC</span>', "")
     ) == ("&lt;b&gt;Anna&lt;/b&gt; &amp; Oslo")
