@@ -364,8 +364,8 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
     chosen = [score for score in scores if score >= floor]
     print(
         f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:g} or more: their mean calibrated "
-        f"score, the precision to expect, is {sum(chosen) / len(chosen):.3f}; --min-score {floor:g} applies this "
-        "threshold elsewhere (serve.py, --ray)",
+        f"score, the precision to expect on text like the model's validation data, is {sum(chosen) / len(chosen):.3f}; "
+        f"--min-score {floor:g} applies this threshold elsewhere (serve.py, --ray)",
         file=sys.stderr,
     )
     if len(chosen) == len(scores):

@@ -444,7 +444,8 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     mean = sum(chosen) / len(chosen)
     assert err.splitlines() == [
         f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:g} or more: their mean calibrated score, "
-        f"the precision to expect, is {mean:.3f}; --min-score {floor:g} applies this threshold elsewhere (serve.py, --ray)"
+        f"the precision to expect on text like the model's validation data, is {mean:.3f}; --min-score {floor:g} applies "
+        "this threshold elsewhere (serve.py, --ray)"
     ]
     assert infer.main(["--model", str(model), "--json", "--min-precision", "1", TEXTS[0]]) == 0
     out, err = capsys.readouterr()
