@@ -43,7 +43,7 @@ from bert_ner.calibration import (
 from bert_ner.data import map_types, read_conll, to_iob2
 from bert_ner.errors import run_cli
 from bert_ner.insights import write_insights
-from bert_ner.outputs import add_own_files, read_metrics, write_metrics
+from bert_ner.outputs import METRICS_FILE, add_own_files, read_metrics, write_metrics
 from bert_ner.record import read_record, write_record
 from bert_ner.scoring import score
 from bert_ner.tags import DOCUMENT, TAGS, TOKENS
@@ -152,7 +152,7 @@ def thresholds(validation: EntityTable, calibration: Calibration, targets: dict[
 def describe(model_dir: Path, chosen: Calibration, splits: dict[str, list[Sentence]], labels: list[str], use_viterbi: bool):
     """A calibrated copy's metrics.json gets its `calibration`, as train.py writes it, and its
     plots and model card are drawn again (reliability.png, the card's words on scores)."""
-    metrics = read_metrics(model_dir)
+    metrics = read_metrics(model_dir) if (model_dir / METRICS_FILE).is_file() else {}  # none for a model not train.py's
     metrics["calibration"] = metrics_entry(chosen, splits, labels, use_viterbi)
     write_metrics(model_dir, metrics)
     add_own_files(model_dir, write_insights(model_dir))

@@ -7,6 +7,7 @@ import json
 import math
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -548,3 +549,34 @@ def test_a_min_score_that_is_no_probability_is_refused_by_every_entry(min_score)
     for call in (lambda: tagger(TEXTS[0], min_score=min_score), lambda: tagger.pipeline(TEXTS[0], min_score=min_score)):
         with pytest.raises(ValueError, match=r"min_score .* is not a probability \(0 to 1\); 0 keeps every entity"):
             call()
+
+
+def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp_path, capsys, monkeypatch):
+    """The command the hint names (bert_ner.record.CALIBRATE), on the tiny model and the demo's files."""
+    import importlib.util
+    import sys
+
+    import infer
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    monkeypatch.syspath_prepend(str(bench))
+    import results
+
+    monkeypatch.setattr(results, "REPO", tmp_path)
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    spec = importlib.util.spec_from_file_location("bench_calibration", bench / "calibration.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    demo = bench.parent / "data" / "demo"
+    files = ["--train", demo / "train.txt", "--validation", demo / "valid.txt", "--test", demo / "test.txt"]
+    calibrated = tmp_path / "calibrated"
+    argv = ["calibration.py", "--model", OLD_MODEL, *files, "--wnut", tmp_path / "none.txt", "--write", calibrated]
+    monkeypatch.setattr(sys, "argv", [str(arg) for arg in argv])
+    with pytest.raises(SystemExit) as done:
+        script.main()
+    assert done.value.code == 0
+    assert read_record(calibrated).calibration.points is not None
+    assert json.loads((tmp_path / "results" / f"calibration-{OLD_MODEL.name}.json").read_text())["figures"]["test"]
+    capsys.readouterr()
+    assert infer.main(["--model", str(calibrated), "--json", "--min-precision", "0.5", TEXTS[0]]) == 0
+    assert capsys.readouterr().err.startswith("note: ")
