@@ -3,7 +3,8 @@ and cross-domain, with the thresholds that keep a precision (bert_ner.calibratio
 
     python bench/calibration.py --model runs/minilm-conll2003 [--train ../shared/data/conll2003/train.txt] \\
         [--validation ../shared/data/conll2003/valid.txt] [--test ../shared/data/conll2003/test.txt] \\
-        [--wnut ../shared/data/wnut17/test.txt] [--min-precision 0.90 0.95] [--write DIR] [--machine M]
+        [--wnut ../shared/data/wnut17/test.txt] [--min-precision 0.90 0.95] [--machine M] \\
+        [--write DIR [--record-min-precision P]]
 
 The model is only read; --train is the data it was trained on (its entities are the known ones,
 bert_ner.calibration). For each test set: entity-level ECE (10 equal-width bins) and Brier score
@@ -11,7 +12,7 @@ before calibration, with the temperature alone, and after (temperature and isoto
 before and after (the tags do not change); and on each test set, the precision and recall kept
 at each --min-precision's threshold chosen on validation, and at the one infer.py --min-precision
 estimates from that test set's calibrated scores alone (no labels). --write DIR copies the model
-to DIR with the calibration (and the first --min-precision's threshold) in its record, and the
+to DIR with the calibration (and, with --record-min-precision P, P's threshold) in its record, and the
 calibration's measures in its metrics.json, reliability.png and model card, as train.py would
 have written them: a calibrated model for infer.py and serve.py. The figures go to
 bench/results/calibration-NAME.json (NAME: the model directory's name).
@@ -86,12 +87,27 @@ def main() -> None:
     parser.add_argument("--validation", type=Path, default=SHARED / "conll2003" / "valid.txt")
     parser.add_argument("--test", type=Path, default=SHARED / "conll2003" / "test.txt")
     parser.add_argument("--wnut", type=Path, default=SHARED / "wnut17" / "test.txt", help="cross-domain test set")
-    parser.add_argument("--min-precision", type=float, nargs="*", default=[0.90, 0.95])
-    parser.add_argument("--write", type=Path, default=None, help="copy the model here, calibrated")
+    parser.add_argument("--min-precision", type=float, nargs="*", default=[0.90, 0.95], help="the precisions measured")
+    parser.add_argument("--write", type=Path, default=None, help="copy the model here, calibrated (a new directory)")
+    parser.add_argument(
+        "--record-min-precision",
+        type=float,
+        metavar="P",
+        default=None,
+        help="with --write: also record the threshold that keeps precision P on validation, as train.py "
+        "inference.min_precision does (default: none, every entity kept)",
+    )
     parser.add_argument("--device", default="auto", help="where the model runs: auto (a GPU if there is one), cpu, cuda")
     parser.add_argument("--machine", default=None, help="where it ran (default: this machine)")
     parser.add_argument("--command", default=None, help="the command to record as the figures' source (default: this one)")
     args = parser.parse_args()
+    asked = [*args.min_precision, *([] if args.record_min_precision is None else [args.record_min_precision])]
+    if not all(0 < p <= 1 for p in asked):
+        parser.error("--min-precision and --record-min-precision are probabilities: above 0, at most 1")
+    if args.write and args.write.exists():
+        parser.error(f"--write {args.write}: it exists; name a new directory for the calibrated copy")
+    if args.record_min_precision is not None and not args.write:
+        parser.error("--record-min-precision records a threshold in the copy --write makes; give --write DIR too")
     for split in ("train", "validation", "test"):  # before the model loads
         if not getattr(args, split).is_file():
             parser.error(f"--{split} {getattr(args, split)}: no such file; give the model's {split} data, a CoNLL file")
@@ -125,8 +141,9 @@ def calibrate(args: argparse.Namespace) -> None:
     write_result(f"calibration-{args.model.name}", figures, args.machine, args.command)
     if args.write:
         shutil.copytree(args.model, args.write)
-        first = figures["thresholds"][0] if figures["thresholds"] else {}
-        chosen = dataclasses.replace(calibration, min_precision=first.get("min_precision"), threshold=first.get("threshold"))
+        recorded = args.record_min_precision
+        threshold = None if recorded is None else threshold_of(validation_table, calibration, recorded)
+        chosen = dataclasses.replace(calibration, min_precision=recorded, threshold=threshold)
         write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
         describe(args.write, chosen, {"validation": validation, "test": test}, labels, use_viterbi)
         print(f"calibrated copy in {args.write}")

@@ -570,12 +570,26 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
     demo = bench.parent / "data" / "demo"
     files = ["--train", demo / "train.txt", "--validation", demo / "valid.txt", "--test", demo / "test.txt"]
     calibrated = tmp_path / "calibrated"
-    argv = ["calibration.py", "--model", OLD_MODEL, *files, "--wnut", tmp_path / "none.txt", "--write", calibrated]
-    monkeypatch.setattr(sys, "argv", [str(arg) for arg in argv])
-    with pytest.raises(SystemExit) as done:
-        script.main()
-    assert done.value.code == 0
-    assert read_record(calibrated).calibration.points is not None
+
+    def calibrate(*extra) -> int:
+        argv = ["calibration.py", "--model", OLD_MODEL, *files, "--wnut", tmp_path / "none.txt", *extra]
+        monkeypatch.setattr(sys, "argv", [str(arg) for arg in argv])
+        with pytest.raises(SystemExit) as done:
+            script.main()
+        return done.value.code
+
+    assert calibrate("--write", calibrated) == 0
+    recorded = read_record(calibrated).calibration
+    assert recorded.points is not None and recorded.threshold is None  # none asked: every entity kept
+    assert calibrate("--write", tmp_path / "with-threshold", "--record-min-precision", "0.5") == 0
+    assert read_record(tmp_path / "with-threshold").calibration.min_precision == 0.5
+    capsys.readouterr()
+    for extra, said in [
+        (["--write", calibrated], f"--write {calibrated}: it exists; name a new directory"),
+        (["--min-precision", "0.9", "1.5"], "are probabilities: above 0, at most 1"),
+        (["--record-min-precision", "0.9"], "give --write DIR too"),
+    ]:
+        assert calibrate(*extra) == 2 and said in capsys.readouterr().err
     assert json.loads((tmp_path / "results" / f"calibration-{OLD_MODEL.name}.json").read_text())["figures"]["test"]
     capsys.readouterr()
     assert infer.main(["--model", str(calibrated), "--json", "--min-precision", "0.5", TEXTS[0]]) == 0
