@@ -38,6 +38,7 @@ bench/calibration.py on a model directory train.py wrote.
 import base64
 import hashlib
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -233,7 +234,7 @@ def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float) -> 
     return float(ranked[max(reached)]) if reached else None
 
 
-def estimated_threshold(scores: Sequence[float], precision: float) -> float | None:
+def estimated_threshold(scores: Iterable[float], precision: float) -> float | None:
     """The lowest calibrated score t at which the entities of some text scored t or more are
     right at least `precision` of the time by their own scores: calibrated, an entity is right
     with the probability its score gives, so the kept entities' mean score is their expected
@@ -241,15 +242,20 @@ def estimated_threshold(scores: Sequence[float], precision: float) -> float | No
     and new entities. `scores`: calibrated entity scores (0-1); None when even the best-scored
     entities fall short (or there are none). ValueError for a `precision` outside (0, 1] or a
     score that is not a probability."""
-    if isinstance(precision, bool) or not isinstance(precision, int | float) or not 0 < precision <= 1:
+    if not is_probability(precision) or precision == 0:
         raise ValueError(f"precision {precision!r} is not a probability above 0 and at most 1")
-    try:
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {scores!r:.80}") from None
-    if not np.all((scores >= 0) & (scores <= 1)):  # NaN fails it too
-        raise ValueError("scores must be numbers from 0 to 1, the entities' calibrated scores")
-    return threshold_for(scores, scores, precision)
+    if isinstance(scores, str | bytes) or not isinstance(scores, Iterable):
+        raise ValueError(f"scores must be a sequence of the entities' calibrated scores, not {type(scores).__name__}")
+    scores = list(scores)
+    wrong = next((score for score in scores if not is_probability(score)), None)
+    if wrong is not None:
+        raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {wrong!r:.80}")
+    return threshold_for(np.array(scores, dtype=np.float64), np.array(scores, dtype=np.float64), precision)
+
+
+def is_probability(value: object) -> bool:
+    """A real number (numpy's included, not a bool or a string) from 0 to 1; NaN is not."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ def test_no_threshold_when_no_score_keeps_the_precision():
         ([0.95, 0.85, 0.85, 0.3], 0.89, 0.95),  # a tie is kept or dropped together: 0.883 with both
         ([0.3, 0.95, 0.87], 0.9, 0.87),  # in any order
         ([], 0.9, None),
+        ((score for score in [0.95, 0.3]), 0.9, 0.95),  # any iterable
+        (np.array([0.95, 0.3], dtype=np.float32), np.float32(0.9), np.float32(0.95)),  # numpy's numbers
     ],
 )
 def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, precision, threshold):
@@ -121,7 +123,10 @@ def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, prec
         ([0.9], 1.5, "precision 1.5 is not a probability above 0 and at most 1"),
         ([0.9], "0.9", "precision '0.9' is not a probability"),
         ([0.9], True, "precision True is not a probability"),
-        ("abc", 0.9, "scores must be numbers from 0 to 1"),
+        ("abc", 0.9, "scores must be a sequence of the entities' calibrated scores, not str"),
+        (0.7, 0.9, "scores must be a sequence of the entities' calibrated scores, not float"),
+        (["0.9"], 0.9, "scores must be numbers from 0 to 1, the entities' calibrated scores; got '0.9'"),
+        ([[0.5, 0.6]], 0.9, "scores must be numbers from 0 to 1"),
         ([0.9, {"score": 0.8}], 0.9, "scores must be numbers from 0 to 1"),
         ([0.9, 1.2], 0.9, "scores must be numbers from 0 to 1"),
         ([0.9, float("nan")], 0.9, "scores must be numbers from 0 to 1"),
