@@ -27,6 +27,7 @@ from bert_ner.words import SCORE_DECIMALS
 STDIN = "-"
 SHOWN_BAD_LINES = 5  # of a --ray run's bad lines, shown on stderr; all are in the output's BAD_LINES_FILE
 FORMATS = ("table", "jsonl", "conll", "spans", "label-studio")
+NO_ENTITY_NOTE = "note: no entity found, so none to keep"  # --min-precision on an input without entities
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -272,6 +273,10 @@ def run(args: argparse.Namespace) -> None:
     if first is None:
         if args.format == "label-studio":
             print("[]")  # still a task list to import
+        if args.min_precision is not None:
+            print(NO_ENTITY_NOTE, file=sys.stderr)
+        if args.html:
+            write_page(args.html, [], finished=True)  # says that it wrote none
         return
 
     from tqdm.auto import tqdm
@@ -307,7 +312,8 @@ def run(args: argparse.Namespace) -> None:
             found, stopped = tagged_until_stopped(found)
             progress.close()  # the note comes on a line of its own
             if found and stopped is not None:
-                print(f"note: stopped after {len(found)} texts; the threshold comes from them alone", file=sys.stderr)
+                texts = f"{len(found)} text" + ("s" if len(found) > 1 else "")
+                print(f"note: stopped after {texts}; the threshold comes from them alone", file=sys.stderr)
             if found:
                 found = kept_for_precision(found, args.min_precision)
         for text, entities in found:
@@ -352,12 +358,12 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
     scores = [entity["score"] for _, entities in found for entity in entities]
     floor = estimated_threshold(scores, min_precision)
     if not scores:
-        print("note: no entity found, so none to keep", file=sys.stderr)
+        print(NO_ENTITY_NOTE, file=sys.stderr)
         return found
     if floor is None:
         print(
             f"note: no entity kept: even the best-scored of the {len(scores)} fall short of precision {min_precision:g} "
-            "by their calibrated scores",
+            "by their calibrated scores" + (" (they stay below 1, so P 1 keeps none)" if min_precision == 1 else ""),
             file=sys.stderr,
         )
         return [(text, []) for text, _ in found]

@@ -456,10 +456,19 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     assert infer.main(["--model", str(model), "--json", "--min-precision", "1", TEXTS[0]]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["entities"] == [] and err.startswith("note: no entity kept: even the best-scored")
+    assert err.strip().endswith("(they stay below 1, so P 1 keeps none)")
     assert infer.main(["--model", str(model), "--json", "--min-precision", "0.01", TEXTS[0]]) == 0
     assert "note: every entity reaches the precision, so the threshold is only the lowest score here" in capsys.readouterr().err
     assert infer.main(["--model", str(model), "--json", "--min-precision", "0.9", "the cat sat"]) == 0
     assert capsys.readouterr().err == "note: no entity found, so none to keep\n"
+    (tmp_path / "empty.txt").write_text("")
+    page = tmp_path / "empty.html"
+    args = ["--model", str(model), "--min-precision", "0.9", "--html", str(page), "--file", str(tmp_path / "empty.txt")]
+    assert infer.main(args) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "note: no entity found, so none to keep",
+        f"did not write {page}: no text was tagged",
+    ]
 
 
 def test_infer_min_precision_still_writes_what_was_tagged_before_a_bad_line(exported, tmp_path, capsys):
