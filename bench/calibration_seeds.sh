@@ -4,6 +4,7 @@
 # side, then bench/calibration.py on each model.
 #
 #   MACHINE="one H200" bash bench/calibration_seeds.sh 1 2 3 [-- section.key=value ...]
+#   MACHINE="2 CPU cores" bash bench/calibration_seeds.sh 1    # a few cores: one seed per call
 #
 # Settings after -- go to every training run (data.max_train_samples=200 for a quick try).
 # Each seed N trains into runs/minilm-conll2003-seed-N (its log beside it) and writes
