@@ -25,9 +25,9 @@ export shifts raw scores with the texts that share a model call, and so the cali
 6. `threshold_for`: the lowest score at which the validation entities kept reach a precision; the
    recorded threshold reaches it among the known and among the new entities alike, so that it
    holds for any mix of the two (where the known alone are more precise than asked, the mix is
-   too). Where validation's entities all together already reach it, that is the lowest score:
-   every entity is kept. `estimated_threshold` instead reaches the precision on some text of the
-   user's by the entities' calibrated scores alone (no labels), so it follows that text's mix.
+   too). Where that keeps every validation entity, it is 0: none is dropped. `estimated_threshold`
+   instead reaches the precision on some text of the user's by the entities' calibrated scores
+   alone (no labels), so it follows that text's mix.
 7. `measure`: expected calibration error (ECE, over BINS equal-width bins of the score) and Brier
    score of the predicted entities; gold entities the model missed have no score and are not counted.
 
@@ -353,12 +353,14 @@ def fit(
 def threshold_of(table: EntityTable, calibration: Calibration, min_precision: float) -> float | None:
     """The lowest calibrated score at which the kept entities of `table` (decoded at the
     calibration's temperature) reach `min_precision` among the known and among the new alike
-    (`threshold_for` of each, the higher); None when either never does."""
+    (`threshold_for` of each, the higher); 0.0 when that keeps every entity; None when either never does."""
     is_known = np.array([calibration.is_known(kind, words) for kind, words in table.entities], dtype=bool)
     scores = calibrated(table, calibration)
     groups = [group for group in (is_known, ~is_known) if group.any()]
     thresholds = [threshold_for(scores[group], table.correct[group], min_precision) for group in groups]
-    return None if not thresholds or None in thresholds else max(thresholds)
+    if not thresholds or None in thresholds:
+        return None
+    return 0.0 if max(thresholds) <= scores.min() else max(thresholds)  # 0: every entity kept, none dropped
 
 
 # ---------------------------------------------------------------------------------------------

@@ -202,6 +202,11 @@ MIXED = [one_entity("Berlin", 0.8, True)] * N + [one_entity("Xanadu", 0.8, k % 2
 KNOWN = frozenset({entity_key("LOC", ["Berlin"])})
 
 
+def test_a_threshold_that_keeps_every_validation_entity_is_0():
+    # both entities kept reach 0.5 together: the lowest score would say entities are dropped, 0 says none are
+    assert fit(SENTENCES, LABELS, min_precision=0.5).threshold == 0.0
+
+
 def test_known_and_new_entities_get_a_map_each():
     calibration = fit(MIXED, LABELS, known=KNOWN)
     assert calibration.known == KNOWN and calibration.is_known("LOC", ["Berlin"]) and not calibration.is_known("PER", ["Berlin"])
