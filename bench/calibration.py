@@ -138,6 +138,7 @@ def calibrate(args: argparse.Namespace) -> None:
         figures["wnut17_test"] = report(wnut, labels, calibration, use_viterbi)
         targets["wnut17_test"] = scored(wnut, labels, calibration, use_viterbi)
     figures["thresholds"] = [thresholds(validation_table, calibration, targets, p) for p in args.min_precision]
+    print(summary(figures))
     write_result(f"calibration-{args.model.name}", figures, args.machine, args.command)
     if args.write:
         shutil.copytree(args.model, args.write)
@@ -147,6 +148,28 @@ def calibrate(args: argparse.Namespace) -> None:
         write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
         describe(args.write, chosen, {"validation": validation, "test": test}, labels, use_viterbi)
         print(f"calibrated copy in {args.write}")
+
+
+def summary(figures: dict) -> str:
+    """The figures in a few lines for the terminal: ECE before and after on each test set, and
+    the precision and recall each threshold keeps there."""
+    lines = [f"temperature {figures['temperature']:g}"]
+    for name in ("test", "wnut17_test"):
+        if name in figures:
+            before, after = figures[name]["before"], figures[name]["after"]
+            lines.append(
+                f"{name}: entity ECE {before['ece']:.3f} -> {after['ece']:.3f}, "
+                f"Brier {before['brier']:.3f} -> {after['brier']:.3f}"
+            )
+    for row in figures["thresholds"]:
+        for name in ("test", "wnut17_test"):
+            for kind, kept in (("recorded", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
+                if kept is not None:
+                    lines.append(
+                        f"min precision {row['min_precision']:g}, {kind} threshold {kept['threshold']:g} on {name}: "
+                        f"precision {100 * kept['precision']:.2f}, recall {100 * kept['recall']:.2f}"
+                    )
+    return "\n".join(lines)
 
 
 def thresholds(validation: EntityTable, calibration: Calibration, targets: dict[str, tuple], precision: float) -> dict:

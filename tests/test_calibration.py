@@ -597,7 +597,10 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
             script.main()
         return done.value.code
 
+    capsys.readouterr()
     assert calibrate("--write", calibrated) == 0
+    said = capsys.readouterr().out
+    assert "test: entity ECE " in said and "min precision 0.9, estimated threshold " in said  # figures, not only a path
     recorded = read_record(calibrated).calibration
     assert recorded.points is not None and recorded.threshold is None  # none asked: every entity kept
     assert calibrate("--write", tmp_path / "with-threshold", "--record-min-precision", "0.5") == 0
