@@ -27,7 +27,6 @@ from bert_ner.words import SCORE_DECIMALS
 STDIN = "-"
 SHOWN_BAD_LINES = 5  # of a --ray run's bad lines, shown on stderr; all are in the output's BAD_LINES_FILE
 FORMATS = ("table", "jsonl", "conll", "spans", "label-studio")
-NO_ENTITY_NOTE = "note: no entity found, so none to keep"  # --min-precision on an input without entities
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -274,7 +273,7 @@ def run(args: argparse.Namespace) -> None:
         if args.format == "label-studio":
             print("[]")  # still a task list to import
         if args.min_precision is not None:
-            print(NO_ENTITY_NOTE, file=sys.stderr)
+            print("note: the input holds no text, so there is no entity to keep", file=sys.stderr)
         if args.html:
             write_page(args.html, [], finished=True)  # says that it wrote none
         return
@@ -313,7 +312,7 @@ def run(args: argparse.Namespace) -> None:
             progress.close()  # the note comes on a line of its own
             if found and stopped is not None:
                 texts = f"{len(found)} text" + ("s" if len(found) > 1 else "")
-                print(f"note: stopped after {texts}; the threshold comes from them alone", file=sys.stderr)
+                print(f"note: stopped after {texts}; the threshold comes only from what was tagged", file=sys.stderr)
             if found:
                 found = kept_for_precision(found, args.min_precision)
         for text, entities in found:
@@ -358,7 +357,7 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
     scores = [entity["score"] for _, entities in found for entity in entities]
     floor = estimated_threshold(scores, min_precision)
     if not scores:
-        print(NO_ENTITY_NOTE, file=sys.stderr)
+        print("note: no entity found, so none to keep", file=sys.stderr)
         return found
     if floor is None:
         print(

@@ -163,7 +163,7 @@ def summary(figures: dict) -> str:
             )
     for row in figures["thresholds"]:
         for name in ("test", "wnut17_test"):
-            for kind, kept in (("recorded", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
+            for kind, kept in (("validation", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
                 if kept is not None:
                     lines.append(
                         f"min precision {row['min_precision']:g}, {kind} threshold {kept['threshold']:g} on {name}: "

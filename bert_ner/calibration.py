@@ -250,7 +250,8 @@ def estimated_threshold(scores: Iterable[float], precision: float) -> float | No
     wrong = next((score for score in scores if not is_probability(score)), None)
     if wrong is not None:
         raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {wrong!r:.80}")
-    return threshold_for(np.array(scores, dtype=np.float64), np.array(scores, dtype=np.float64), precision)
+    as_array = np.array(scores, dtype=np.float64)
+    return threshold_for(as_array, as_array, precision)
 
 
 def is_probability(value: object) -> bool:

@@ -471,7 +471,7 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     args = ["--model", str(model), "--min-precision", "0.9", "--html", str(page), "--file", str(tmp_path / "empty.txt")]
     assert infer.main(args) == 0
     assert capsys.readouterr().err.splitlines() == [
-        "note: no entity found, so none to keep",
+        "note: the input holds no text, so there is no entity to keep",
         f"did not write {page}: no text was tagged",
     ]
 
@@ -490,7 +490,7 @@ def test_infer_min_precision_still_writes_what_was_tagged_before_a_bad_line(expo
     out, err = capsys.readouterr()
     assert [json.loads(line)["text"] for line in out.splitlines()] == TEXTS
     lines = err.splitlines()
-    assert lines[0] == f"note: stopped after {len(TEXTS)} texts; the threshold comes from them alone"
+    assert lines[0] == f"note: stopped after {len(TEXTS)} texts; the threshold comes only from what was tagged"
     assert lines[1].startswith("note: kept ")
     assert lines[-2:] == [
         f"wrote {page} with the {len(TEXTS)} texts tagged before stopping",
@@ -515,7 +515,7 @@ def test_infer_min_precision_still_writes_what_was_tagged_before_ctrl_c(exported
     assert infer.main(["--model", str(model), "--json", "--min-precision", "0.5"]) == 130
     out, err = capsys.readouterr()
     assert [json.loads(line)["text"] for line in out.splitlines()] == TEXTS[:4]  # those tagged before it
-    assert err.splitlines()[0] == "note: stopped after 4 texts; the threshold comes from them alone"
+    assert err.splitlines()[0] == "note: stopped after 4 texts; the threshold comes only from what was tagged"
     assert err.splitlines()[-1] == "interrupted"
 
 
