@@ -22,7 +22,7 @@ from bert_ner.inference import kept, require_calibrated
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
 from bert_ner.outputs import BAD_LINES_FILE
 from bert_ner.record import ModelRecord
-from bert_ner.words import SCORE_DECIMALS
+from bert_ner.words import shown_score
 
 STDIN = "-"
 SHOWN_BAD_LINES = 5  # of a --ray run's bad lines, shown on stderr; all are in the output's BAD_LINES_FILE
@@ -215,7 +215,7 @@ def table(text: str, entities: list[dict]) -> str:
     if not entities:
         return f"{text}\n  (no entities)\n"
     rows = [("entity", "type", "score", "start", "end")] + [
-        (e["word"], e["entity_group"], f"{e['score']:.{SCORE_DECIMALS}f}", str(e["start"]), str(e["end"])) for e in entities
+        (e["word"], e["entity_group"], shown_score(e["score"]), str(e["start"]), str(e["end"])) for e in entities
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [
@@ -292,8 +292,8 @@ def run(args: argparse.Namespace) -> None:
     if args.min_score is None and args.min_precision is None and tagger.threshold > 0:
         precision = tagger.record.calibration.min_precision
         print(
-            f"note: entities scored below {tagger.threshold:g} are left out (the threshold recorded with the model for "
-            f"precision {precision:g} on validation); --min-score 0 keeps them",
+            f"note: entities scored below {shown_score(tagger.threshold)} are left out (the threshold recorded with the "
+            f"model for precision {precision:g} on validation); --min-score 0 keeps them",
             file=sys.stderr,
         )
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
@@ -368,9 +368,9 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
         return [(text, []) for text, _ in found]
     chosen = [score for score in scores if score >= floor]
     print(
-        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:g} or more: their mean calibrated "
+        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {shown_score(floor)} or more: their mean calibrated "
         f"score, the precision to expect on text like the model's validation data, is {sum(chosen) / len(chosen):.3f}; "
-        f"--min-score {floor:g} applies this threshold elsewhere (serve.py, --ray)",
+        f"--min-score {shown_score(floor)} applies this threshold elsewhere (serve.py, --ray)",
         file=sys.stderr,
     )
     if len(chosen) == len(scores):

@@ -48,7 +48,7 @@ from bert_ner.outputs import METRICS_FILE, add_own_files, read_metrics, write_me
 from bert_ner.record import read_record, write_record
 from bert_ner.scoring import score
 from bert_ner.tags import DOCUMENT, TAGS, TOKENS
-from bert_ner.words import decode
+from bert_ner.words import decode, shown_score
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # WNUT-17's types as CoNLL-2003's, as bench/wnut17.sh maps them
@@ -102,8 +102,9 @@ def main() -> None:
     parser.add_argument("--command", default=None, help="the command to record as the figures' source (default: this one)")
     args = parser.parse_args()
     asked = [*args.min_precision, *([] if args.record_min_precision is None else [args.record_min_precision])]
-    if not all(0 < p <= 1 for p in asked):
-        parser.error("--min-precision and --record-min-precision are probabilities: above 0, at most 1")
+    wrong = next((p for p in asked if not 0 < p <= 1), None)
+    if wrong is not None:
+        parser.error(f"precision {wrong:g}: --min-precision and --record-min-precision are probabilities, above 0 and at most 1")
     if args.write and args.write.exists():
         parser.error(f"--write {args.write}: it exists; name a new directory for the calibrated copy")
     if args.record_min_precision is not None and not args.write:
@@ -147,7 +148,18 @@ def calibrate(args: argparse.Namespace) -> None:
         chosen = dataclasses.replace(calibration, min_precision=recorded, threshold=threshold)
         write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
         describe(args.write, chosen, {"validation": validation, "test": test}, labels, use_viterbi)
-        print(f"calibrated copy in {args.write}")
+        print(f"calibrated copy in {args.write}" + recorded_note(recorded, threshold))
+
+
+def recorded_note(precision: float | None, threshold: float | None) -> str:
+    """What the calibrated copy drops, in the words of its last line."""
+    if precision is None:
+        return ""
+    if threshold is None:
+        return f", with no threshold: no score keeps precision {precision:g} on validation, so every entity is kept"
+    if threshold == 0:
+        return f", with threshold 0: the validation entities reach precision {precision:g} without one, so none is dropped"
+    return f", dropping entities scored below {shown_score(threshold)} (precision {precision:g} on validation)"
 
 
 def summary(figures: dict) -> str:
@@ -166,7 +178,7 @@ def summary(figures: dict) -> str:
             for kind, kept in (("validation", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
                 if kept is not None:
                     lines.append(
-                        f"min precision {row['min_precision']:g}, {kind} threshold {kept['threshold']:g} on {name}: "
+                        f"min precision {row['min_precision']:g}, {kind} threshold {shown_score(kept['threshold'])} on {name}: "
                         f"precision {100 * kept['precision']:.2f}, recall {100 * kept['recall']:.2f}"
                     )
     return "\n".join(lines)

@@ -10,7 +10,7 @@ import yaml
 from bert_ner.hub import looks_local
 from bert_ner.outputs import ERRORS_MD, RESOLVED_CONFIG_FILE
 from bert_ner.record import ModelRecord
-from bert_ner.words import entity_types
+from bert_ner.words import entity_types, shown_score
 
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
 MEASURE_NAMES = {"precision": "precision", "recall": "recall", "f1": "F1"}
@@ -126,8 +126,8 @@ def scoring(record: ModelRecord) -> str:
     )
     if calibration.threshold is not None:
         said += (
-            f" Entities scored below {calibration.threshold:g} (precision {calibration.min_precision:g} on validation) "
-            "are dropped unless `min_score` says otherwise."
+            f" Entities scored below {shown_score(calibration.threshold)} "
+            f"(precision {calibration.min_precision:g} on validation) are dropped unless `min_score` says otherwise."
         )
     return said
 

@@ -3,7 +3,7 @@ scripts, fonts or images from anywhere, so it opens in any browser with no netwo
 
 import html
 
-from bert_ner.words import SCORE_DECIMALS
+from bert_ner.words import shown_score
 
 # Marks a page as infer.py's, so that --html may replace it but never a file of the user's.
 GENERATOR = '<meta name="generator" content="bert-ner infer.py">'
@@ -40,7 +40,7 @@ def highlighted(text: str, entities: list[dict], colour: dict[str, str]) -> str:
         start, end, kind = entity["start"], entity["end"], entity["entity_group"]
         if start < position:
             continue
-        label = f"{kind} {entity['score']:.{SCORE_DECIMALS}f}"
+        label = f"{kind} {shown_score(entity['score'])}"
         parts.append(html.escape(text[position:start]))
         parts.append(
             f'<mark style="background:{colour[kind]}" title="{html.escape(label)}" data-score="{html.escape(label)}">'

@@ -42,6 +42,12 @@ SCORE_DECIMALS = 4  # an entity's score is reported so; thresholds are chosen, a
 Span = tuple[str, int, int]  # (entity type, first word, one past the last word)
 
 
+def shown_score(score: float) -> str:
+    """A score or threshold as every view shows it: SCORE_DECIMALS fixed decimals, so that a
+    printed threshold compares digit for digit with the scores in a table."""
+    return f"{score:.{SCORE_DECIMALS}f}"
+
+
 # ---------------------------------------------------------------------------------------------
 # 1. text -> words
 

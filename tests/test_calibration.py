@@ -425,7 +425,9 @@ def test_infer_says_when_the_recorded_threshold_leaves_entities_out(exported, tm
         capsys.readouterr()
         assert infer.main(["--model", str(model), *extra, TEXTS[0]]) == 0
         notes.append([line for line in capsys.readouterr().err.splitlines() if line.startswith("note: entities")])
-    said = "note: entities scored below 0.5 are left out (the threshold recorded with the model for precision 0.9 on validation)"
+    said = (
+        "note: entities scored below 0.5000 are left out (the threshold recorded with the model for precision 0.9 on validation)"
+    )
     assert notes[0] == [said + "; --min-score 0 keeps them"] and notes[1] == notes[2] == []  # asked for: nothing to say
 
 
@@ -454,8 +456,8 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     ]
     mean = sum(chosen) / len(chosen)
     assert err.splitlines() == [
-        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:g} or more: their mean calibrated score, "
-        f"the precision to expect on text like the model's validation data, is {mean:.3f}; --min-score {floor:g} applies "
+        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:.4f} or more: their mean calibrated score, "
+        f"the precision to expect on text like the model's validation data, is {mean:.3f}; --min-score {floor:.4f} applies "
         "this threshold elsewhere (serve.py, --ray)"
     ]
     assert infer.main(["--model", str(model), "--json", "--min-precision", "1", TEXTS[0]]) == 0
@@ -556,7 +558,7 @@ def test_the_model_card_says_what_a_score_is_and_its_threshold():
 
     assert scoring(ModelRecord()) == ""
     said = scoring(ModelRecord(calibration=CALIBRATION))
-    assert "temperature 1.7, then an isotonic map)" in said and "below 0.5 (precision 0.9 on validation)" in said
+    assert "temperature 1.7, then an isotonic map)" in said and "below 0.5000 (precision 0.9 on validation)" in said
     assert "maps for entities known from training and new ones" in scoring(ModelRecord(calibration=KNOWN_CALIBRATION))
 
 
@@ -603,12 +605,21 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
     assert "test: entity ECE " in said and "min precision 0.9, estimated threshold " in said  # figures, not only a path
     recorded = read_record(calibrated).calibration
     assert recorded.points is not None and recorded.threshold is None  # none asked: every entity kept
+    assert said.rstrip().endswith(f"calibrated copy in {calibrated}")
     assert calibrate("--write", tmp_path / "with-threshold", "--record-min-precision", "0.5") == 0
-    assert read_record(tmp_path / "with-threshold").calibration.min_precision == 0.5
-    capsys.readouterr()
+    recorded = read_record(tmp_path / "with-threshold").calibration
+    assert recorded.min_precision == 0.5
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last == f"calibrated copy in {tmp_path / 'with-threshold'}" + script.recorded_note(0.5, recorded.threshold)
+    for threshold, said in [
+        (0.61234, ", dropping entities scored below 0.6123 (precision 0.5 on validation)"),
+        (0.0, ", with threshold 0: the validation entities reach precision 0.5 without one, so none is dropped"),
+        (None, ", with no threshold: no score keeps precision 0.5 on validation, so every entity is kept"),
+    ]:
+        assert script.recorded_note(0.5, threshold) == said
     for extra, said in [
         (["--write", calibrated], f"--write {calibrated}: it exists; name a new directory"),
-        (["--min-precision", "0.9", "1.5"], "are probabilities: above 0, at most 1"),
+        (["--min-precision", "0.9", "1.5"], "precision 1.5: --min-precision and --record-min-precision are probabilities"),
         (["--record-min-precision", "0.9"], "give --write DIR too"),
     ]:
         assert calibrate(*extra) == 2 and said in capsys.readouterr().err

@@ -15,6 +15,7 @@ from bert_ner.words import (
     entities,
     inside_labels,
     sentence_starts,
+    shown_score,
     spans,
     split_sentences,
     split_words,
@@ -372,6 +373,13 @@ def test_entities_take_offsets_and_text_from_the_words():
 )
 def test_tags_for(word_spans, found, expected):
     assert tags_for(word_spans, found) == expected
+
+
+@pytest.mark.parametrize(
+    "score, shown", [(0.5, "0.5000"), (0.86254, "0.8625"), (0.0, "0.0000"), (1, "1.0000"), (5e-05, "0.0001")]
+)
+def test_a_score_is_shown_with_the_decimals_it_is_reported_with(score, shown):
+    assert shown_score(score) == shown
 
 
 LIGHT_WORDS = """
