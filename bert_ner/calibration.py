@@ -428,17 +428,33 @@ def summary(scores: np.ndarray, correct: np.ndarray) -> dict:
     }
 
 
+def kind_summary(scores: np.ndarray, correct: np.ndarray) -> dict:
+    """How many entities of one kind (known or new), the share right and their mean score: where
+    the two part, that kind's scores run high or low on these sentences."""
+    count = len(scores)
+    return {
+        "entities": count,
+        "precision": round(float(np.mean(correct)), 4) if count else None,
+        "mean_score": round(float(np.mean(scores)), 4) if count else None,
+    }
+
+
 def measure(sentences: list[Sentence], labels: list[str], calibration: Calibration, use_viterbi: bool = True) -> dict:
     """Calibration of the entity scores of `sentences` before (the model's own scores), with the
     temperature alone, and after (temperature and isotonic maps); how many predicted entities were
-    scored as known; precision and recall at the calibration's threshold, and at the one
-    `estimated_threshold` finds for its precision from these sentences' own scores."""
+    scored as known, and of the known and of the new the share right and the mean score after;
+    precision and recall at the calibration's threshold, and at the one `estimated_threshold`
+    finds for its precision from these sentences' own scores."""
     before = scored(sentences, labels, Calibration(), use_viterbi)
     table = entity_table(sentences, labels, use_viterbi, calibration.temperature)
     tempered = calibrated(table, Calibration(calibration.temperature))
     after = calibrated(table, calibration), table.correct, table.gold_count
     report = {"before": summary(*before[:2]), "temperature": summary(tempered, table.correct), "after": summary(*after[:2])}
-    report["after"]["known"] = sum(calibration.is_known(kind, words) for kind, words in table.entities)
+    is_known = np.array([calibration.is_known(kind, words) for kind, words in table.entities], dtype=bool)
+    report["after"]["known"] = int(is_known.sum())
+    report["after"]["kinds"] = {
+        kind: kind_summary(after[0][group], table.correct[group]) for kind, group in (("known", is_known), ("new", ~is_known))
+    }
     if calibration.threshold is not None:
         report["threshold"] = at_threshold(*after, calibration.threshold) | {"min_precision": calibration.min_precision}
     if calibration.min_precision is not None:

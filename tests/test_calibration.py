@@ -216,6 +216,10 @@ def test_known_and_new_entities_get_a_map_each():
     report = measure(MIXED, LABELS, calibration)
     assert report["before"]["ece"] == pytest.approx(0.05)  # all at 0.8, right 3 times in 4
     assert report["after"]["ece"] < 0.005 and report["after"]["known"] == N
+    assert report["after"]["kinds"] == {
+        "known": {"entities": N, "precision": 1.0, "mean_score": round((N + 1) / (N + 2), 4)},
+        "new": {"entities": N, "precision": 0.5, "mean_score": 0.5},
+    }
 
 
 @pytest.mark.parametrize(
