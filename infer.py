@@ -18,7 +18,7 @@ from bert_ner import spans
 from bert_ner.calibration import estimated_threshold
 from bert_ner.data import decoded_lines
 from bert_ner.errors import UserError, require_packages, run_cli
-from bert_ner.inference import kept, require_calibrated
+from bert_ner.inference import kept, require_calibrated, threshold_note
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger, trust
 from bert_ner.outputs import BAD_LINES_FILE
 from bert_ner.record import ModelRecord
@@ -57,9 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         metavar="P",
         help="instead of --min-score, for calibrated models: keep the best-scored entities of the whole input while "
-        "their mean calibrated score, the precision to expect, stays at least P (above 0, at most 1), and print the "
-        "threshold that does it, to pass as --min-score elsewhere. The input is tagged in full, and held in memory, "
-        "before anything is written (docs/inference.md)",
+        "their mean calibrated score, the precision to expect, stays at least P (above 0, below 1: calibrated "
+        "scores never reach 1), and print the threshold that does it, to pass as --min-score elsewhere. The input "
+        "is tagged in full, and held in memory, before anything is written (docs/inference.md)",
     )
     add_ray_options(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -72,8 +72,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.format = args.format or "table"
     check_model_options(parser, args)
     if args.min_precision is not None:
-        if not 0 < args.min_precision <= 1:
-            parser.error("--min-precision is a probability: above 0, at most 1")
+        if not 0 < args.min_precision < 1:
+            parser.error(
+                f"--min-precision {args.min_precision:g}: give a precision above 0 and below 1 (calibrated scores "
+                "never reach 1, so at 1 no entity would be kept)"
+            )
         if args.min_score is not None or args.ray:
             parser.error(
                 "--min-precision picks the score threshold from the whole input, so it takes no --min-score and no "
@@ -289,13 +292,9 @@ def run(args: argparse.Namespace) -> None:
             "each sentence is read alone",
             file=sys.stderr,
         )
-    if args.min_score is None and args.min_precision is None and tagger.threshold > 0:
-        precision = tagger.record.calibration.min_precision
-        print(
-            f"note: entities scored below {shown_score(tagger.threshold)} are left out (the threshold recorded with the "
-            f"model for precision {precision:g} on validation); --min-score 0 keeps them",
-            file=sys.stderr,
-        )
+    said = threshold_note(tagger.record, args.model) if args.min_score is None and args.min_precision is None else None
+    if said:
+        print(f"note: {said}", file=sys.stderr)
     # A progress bar for files and pipes, shown only when stderr is a terminal (disable=None).
     progress = tqdm(desc="texts", unit=" texts", disable=True if not streamed else None, file=sys.stderr)
     page_records = []  # kept only for --html
@@ -362,23 +361,25 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
     if floor is None:
         print(
             f"note: no entity kept: even the best-scored of the {len(scores)} fall short of precision {min_precision:g} "
-            "by their calibrated scores" + (" (they stay below 1, so P 1 keeps none)" if min_precision == 1 else ""),
+            "by their calibrated scores",
             file=sys.stderr,
         )
         return [(text, []) for text, _ in found]
     chosen = [score for score in scores if score >= floor]
+    mean = sum(chosen) / len(chosen)
+    expected = f"their mean calibrated score, the precision to expect on text like the model's validation data, is {mean:.3f}"
+    if len(chosen) == len(scores):
+        print(
+            f"note: kept all {len(scores)} entities: {expected}, at least {min_precision:g} without a threshold, so "
+            "there is none to use elsewhere; for one, run --min-precision on more text, or ask a higher precision",
+            file=sys.stderr,
+        )
+        return found
     print(
-        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {shown_score(floor)} or more: their mean calibrated "
-        f"score, the precision to expect on text like the model's validation data, is {sum(chosen) / len(chosen):.3f}; "
+        f"note: kept {len(chosen)} of {len(scores)} entities, those scored {shown_score(floor)} or more: {expected}; "
         f"--min-score {shown_score(floor)} applies this threshold elsewhere (serve.py, --ray)",
         file=sys.stderr,
     )
-    if len(chosen) == len(scores):
-        print(
-            "note: every entity reaches the precision, so the threshold is only the lowest score here; estimate it "
-            "on a larger sample before using it elsewhere",
-            file=sys.stderr,
-        )
     return [(text, kept(entities, floor)) for text, entities in found]
 
 

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from bert_ner.errors import UserError, require_packages, run_cli, setup_logging
-from bert_ner.inference import score_floor
+from bert_ner.inference import score_floor, threshold_note
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
 from bert_ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
 
@@ -126,6 +126,9 @@ def load_model(args: argparse.Namespace):
     from bert_ner.serving import Model
 
     tagger = load_tagger(args)
+    said = threshold_note(tagger.record, args.model) if args.min_score is None else None
+    if said:
+        log.info(said)
     tag = functools.partial(tagger.tag_steps, batch_size=args.batch_size, min_score=args.min_score)
     return Model(tag, tagger.labels, model_info(args, tagger))
 

@@ -14,8 +14,9 @@ at each --min-precision's threshold chosen on validation, and at the one infer.p
 estimates from that test set's calibrated scores alone (no labels). --write DIR copies the model
 to DIR with the calibration (and, with --record-min-precision P, P's threshold) in its record, and the
 calibration's measures in its metrics.json, reliability.png and model card, as train.py would
-have written them: a calibrated model for infer.py and serve.py. The figures go to
-bench/results/calibration-NAME.json (NAME: the model directory's name).
+have written them: a calibrated model for infer.py and serve.py. With --machine, the figures also
+go to bench/results/calibration-NAME.json (NAME: the model directory's name) for docs/results.md;
+without it, they are only printed.
 """
 
 import argparse
@@ -54,6 +55,7 @@ SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # WNUT-17's types as CoNLL-2003's, as bench/wnut17.sh maps them
 WNUT_TYPES = {"person": "PER", "location": "LOC", "corporation": "ORG", "group": "ORG", "product": "MISC"}
 WNUT_TYPES["creative-work"] = "MISC"
+WNUT = SHARED / "wnut17" / "test.txt"
 
 
 def sentences_of(tagger: Tagger, path: Path, label_map: dict[str, str] | None = None) -> list[Sentence]:
@@ -86,7 +88,7 @@ def main() -> None:
     parser.add_argument("--train", type=Path, default=SHARED / "conll2003" / "train.txt", help="the model's training data")
     parser.add_argument("--validation", type=Path, default=SHARED / "conll2003" / "valid.txt")
     parser.add_argument("--test", type=Path, default=SHARED / "conll2003" / "test.txt")
-    parser.add_argument("--wnut", type=Path, default=SHARED / "wnut17" / "test.txt", help="cross-domain test set")
+    parser.add_argument("--wnut", type=Path, default=None, help=f"cross-domain test set (default: {WNUT}, where it exists)")
     parser.add_argument("--min-precision", type=float, nargs="*", default=[0.90, 0.95], help="the precisions measured")
     parser.add_argument("--write", type=Path, default=None, help="copy the model here, calibrated (a new directory)")
     parser.add_argument(
@@ -98,7 +100,11 @@ def main() -> None:
         "inference.min_precision does (default: none, every entity kept)",
     )
     parser.add_argument("--device", default="auto", help="where the model runs: auto (a GPU if there is one), cpu, cuda")
-    parser.add_argument("--machine", default=None, help="where it ran (default: this machine)")
+    parser.add_argument(
+        "--machine",
+        default=None,
+        help='where it runs, as docs/results.md prints it ("2 CPU cores"): also record the figures in bench/results/',
+    )
     parser.add_argument("--command", default=None, help="the command to record as the figures' source (default: this one)")
     args = parser.parse_args()
     asked = [*args.min_precision, *([] if args.record_min_precision is None else [args.record_min_precision])]
@@ -109,6 +115,9 @@ def main() -> None:
         parser.error(f"--write {args.write}: it exists; name a new directory for the calibrated copy")
     if args.record_min_precision is not None and not args.write:
         parser.error("--record-min-precision records a threshold in the copy --write makes; give --write DIR too")
+    if args.wnut is not None and not args.wnut.is_file():
+        parser.error(f"--wnut {args.wnut}: no such file; give WNUT-17's test set, a CoNLL file, or leave --wnut out")
+    args.wnut = args.wnut or (WNUT if WNUT.is_file() else None)
     for split in ("train", "validation", "test"):  # before the model loads
         if not getattr(args, split).is_file():
             parser.error(f"--{split} {getattr(args, split)}: no such file; give the model's {split} data, a CoNLL file")
@@ -134,13 +143,14 @@ def calibrate(args: argparse.Namespace) -> None:
     }
     validation_table = entity_table(validation, labels, use_viterbi, calibration.temperature)
     targets = {"test": scored(test, labels, calibration, use_viterbi)}
-    if args.wnut and args.wnut.is_file():
+    if args.wnut:
         wnut = sentences_of(tagger, args.wnut, WNUT_TYPES)
         figures["wnut17_test"] = report(wnut, labels, calibration, use_viterbi)
         targets["wnut17_test"] = scored(wnut, labels, calibration, use_viterbi)
     figures["thresholds"] = [thresholds(validation_table, calibration, targets, p) for p in args.min_precision]
     print(summary(figures))
-    write_result(f"calibration-{args.model.name}", figures, args.machine, args.command)
+    if args.machine:
+        write_result(f"calibration-{args.model.name}", figures, args.machine, args.command)
     if args.write:
         shutil.copytree(args.model, args.write)
         recorded = args.record_min_precision

@@ -39,7 +39,7 @@ import base64
 import hashlib
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -50,6 +50,7 @@ BINS = 10  # equal-width bins of [0, 1] for the ECE and the reliability diagram
 KNOWN_MIN_ENTITIES = 100  # validation entities each of known and new needs for a map of its own
 KEY_BYTES = 8  # an entity_key's size: collisions among a training set's entities are negligible
 TEMPERATURES = (0.05, 20.0)  # the range searched for T
+PRECISION_SLACK = 1e-9  # far below any real difference of precision, far above floating-point error
 
 
 Points = tuple[tuple[float, ...], tuple[float, ...]]  # an isotonic map: raw scores, calibrated scores
@@ -81,6 +82,12 @@ class Calibration:
     known: frozenset[bytes] = frozenset()  # the training data's entities (entity_key); empty without known_points
     min_precision: float | None = None
     threshold: float | None = None
+
+    @property
+    def unreached_precision(self) -> float | None:
+        """The precision asked for when no validation score reached it, so that no threshold was
+        recorded and every entity is kept; None otherwise."""
+        return self.min_precision if self.threshold is None else None
 
     def is_known(self, kind: str, words: Sequence[str]) -> bool:
         """Whether the entity has a map of its own: the training data holds it, with this type."""
@@ -230,7 +237,8 @@ def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float) -> 
     order = np.argsort(-scores, kind="stable")
     ranked, hits = scores[order], np.cumsum(correct[order])
     last_of_each = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))  # ties are kept or dropped together
-    reached = [i for i in last_of_each if hits[i] / (i + 1) >= precision]
+    # a hair of slack: a sum of scores such as 0.95 + 0.85 falls short of 1.8 in floating point
+    reached = [i for i in last_of_each if hits[i] / (i + 1) >= precision - PRECISION_SLACK]
     return float(ranked[max(reached)]) if reached else None
 
 
@@ -240,18 +248,21 @@ def estimated_threshold(scores: Iterable[float], precision: float) -> float | No
     with the probability its score gives, so the kept entities' mean score is their expected
     precision. No gold labels are needed, and the threshold follows the text's own mix of known
     and new entities. `scores`: calibrated entity scores (0-1); None when even the best-scored
-    entities fall short (or there are none). ValueError for a `precision` outside (0, 1] or a
-    score that is not a probability."""
+    entities fall short (or there are none). Scores are taken at SCORE_DECIMALS, as inference
+    reports them, so float32 ones give the threshold a table shows. ValueError for a `precision`
+    outside (0, 1], or `scores` that are not a sequence of probabilities."""
     if not is_probability(precision) or precision == 0:
         raise ValueError(f"precision {precision!r} is not a probability above 0 and at most 1")
-    if isinstance(scores, str | bytes) or not isinstance(scores, Iterable):
+    unordered = isinstance(scores, str | bytes | Mapping | Set) or not isinstance(scores, Iterable)
+    if unordered or getattr(scores, "ndim", 1) != 1:
         raise ValueError(f"scores must be a sequence of the entities' calibrated scores, not {type(scores).__name__}")
     scores = list(scores)
     wrong = next((score for score in scores if not is_probability(score)), None)
     if wrong is not None:
         raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {wrong!r:.80}")
-    as_array = np.array(scores, dtype=np.float64)
-    return threshold_for(as_array, as_array, precision)
+    as_array = np.round(np.array(scores, dtype=np.float64), SCORE_DECIMALS)
+    threshold = threshold_for(as_array, as_array, precision)
+    return None if threshold is None else round(threshold, SCORE_DECIMALS)
 
 
 def is_probability(value: object) -> bool:

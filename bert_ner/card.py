@@ -124,12 +124,40 @@ def scoring(record: ModelRecord) -> str:
         f" Entity scores are calibrated on validation (temperature {calibration.temperature:g}, then {maps}): "
         "an estimate of the probability that the entity is right."
     )
-    if calibration.threshold is not None:
+    if calibration.unreached_precision is not None:
         said += (
-            f" Entities scored below {shown_score(calibration.threshold)} "
-            f"(precision {calibration.min_precision:g} on validation) are dropped unless `min_score` says otherwise."
+            f" No score reached precision {calibration.unreached_precision:g} on validation, so no threshold was "
+            "recorded: every entity is kept."
+        )
+    if calibration.threshold == 0:
+        said += f" Validation's entities reach precision {calibration.min_precision:g} without a threshold, so none is dropped."
+    elif calibration.threshold is not None:
+        said += (
+            f" Entities scored below {shown_score(calibration.threshold)} are dropped unless `min_score` "
+            f"(`--min-score`) says otherwise: the lowest score at which validation's known and new entities each "
+            f"reach precision {calibration.min_precision:g} (what it keeps: Evaluation)."
         )
     return said
+
+
+def thresholded(metrics: dict[str, Any]) -> str:
+    """The Evaluation's line on what the recorded threshold keeps (metrics.json's `calibration`),
+    or "" when there is none, or it drops nothing."""
+    kept = {}
+    for split, measured in metrics.get("calibration", {}).items():
+        at = measured.get("threshold") if isinstance(measured, dict) else None
+        if at and at["threshold"] and at["precision"] is not None:
+            kept[split] = at
+    if not kept:
+        return ""
+    threshold = shown_score(next(iter(kept.values()))["threshold"])
+    said = ", ".join(
+        f"precision {100 * at['precision']:.2f} and recall {100 * at['recall']:.2f} on {split}" for split, at in kept.items()
+    )
+    return (
+        f"\nThe table counts every entity. Dropping those scored below the recorded threshold, {threshold}, "
+        f"as inference does, gives {said}.\n"
+    )
 
 
 def model_card(
@@ -158,6 +186,7 @@ def model_card(
         path=path,
         reading=reading(record),
         scores="\n".join(scores_table(metrics)),
+        thresholded=thresholded(metrics),
         hyperparameters="\n".join(f"| {key} | {training[key]} |" for key in SHOWN_TRAINING_KEYS if key in training),
         training_time=time,
         run_config=RESOLVED_CONFIG_FILE,

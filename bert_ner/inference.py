@@ -16,7 +16,7 @@ from itertools import accumulate
 
 import numpy as np
 
-from bert_ner.calibration import Calibration
+from bert_ner.calibration import Calibration, is_probability
 from bert_ner.context import room
 from bert_ner.errors import UserError
 from bert_ner.record import CALIBRATE, ModelRecord
@@ -31,6 +31,7 @@ from bert_ner.words import (
     encode_with_context,
     entities,
     line_starts,
+    shown_score,
     softmax,
     split_sentences,
     word_scores,
@@ -277,15 +278,35 @@ def score_floor(asked: float | None, record: ModelRecord) -> float:
     recorded with the model; ValueError for anything else."""
     if asked is None:
         return recorded_threshold(record)
-    if isinstance(asked, bool) or not isinstance(asked, int | float) or not 0 <= asked <= 1:
+    if not is_probability(asked):
         raise ValueError(f"min_score {asked!r} is not a probability (0 to 1); 0 keeps every entity")
-    return asked
+    return float(asked)
 
 
 def recorded_threshold(record: ModelRecord) -> float:
     """The score threshold recorded with a model for a precision (bert_ner.calibration), else 0."""
     calibration = record.calibration
     return calibration.threshold if calibration is not None and calibration.threshold is not None else 0.0
+
+
+def threshold_note(record: ModelRecord, model: str) -> str | None:
+    """What a user of the model at `model` should be told of its recorded threshold when no
+    min_score is given: the entities it leaves out, or that none reached its precision; None
+    when there is nothing to tell."""
+    calibration = record.calibration
+    if calibration is None:
+        return None
+    if calibration.unreached_precision is not None:
+        return (
+            f"{model} was calibrated for precision {calibration.unreached_precision:g}, but no score reached it on "
+            "validation, so it holds no threshold and every entity is kept"
+        )
+    if calibration.threshold:
+        return (
+            f"entities scored below {shown_score(calibration.threshold)} are left out (the threshold recorded with the "
+            f"model for precision {calibration.min_precision:g} on validation); --min-score 0 keeps them"
+        )
+    return None
 
 
 def require_calibrated(record: ModelRecord, model: str) -> None:

@@ -40,7 +40,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="drop entities scored below this (0-1; default: the threshold recorded with the model for a precision, "
-        "train.py inference.min_precision, else 0)",
+        "by train.py inference.min_precision or bench/calibration.py --record-min-precision, else 0)",
     )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="run model code a Hub repository ships; only if you trust it"

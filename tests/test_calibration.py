@@ -4,6 +4,7 @@ small tables; the calibration in the model's record, applied alike by every back
 import base64
 import dataclasses
 import json
+import logging
 import math
 import re
 import shutil
@@ -109,7 +110,10 @@ def test_no_threshold_when_no_score_keeps_the_precision():
         ([0.3, 0.95, 0.87], 0.9, 0.87),  # in any order
         ([], 0.9, None),
         ((score for score in [0.95, 0.3]), 0.9, 0.95),  # any iterable
-        (np.array([0.95, 0.3], dtype=np.float32), np.float32(0.9), np.float32(0.95)),  # numpy's numbers
+        (np.array([0.95, 0.3], dtype=np.float32), np.float32(0.9), 0.95),  # numpy's numbers
+        (np.array([0.4746, 0.3], dtype=np.float32), 0.45, 0.4746),  # float32 taken at the 4 decimals shown
+        (np.array([0.9, 0.9], dtype=np.float32), 0.9, 0.9),  # float32's 0.9 is 0.89999998
+        ([0.95, 0.85], 0.9, 0.85),  # 0.95 + 0.85 is 1.7999999999999998 in floating point
     ],
 )
 def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, precision, threshold):
@@ -125,6 +129,9 @@ def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, prec
         ([0.9], True, "precision True is not a probability"),
         ("abc", 0.9, "scores must be a sequence of the entities' calibrated scores, not str"),
         (0.7, 0.9, "scores must be a sequence of the entities' calibrated scores, not float"),
+        (np.array(0.7), 0.9, "scores must be a sequence of the entities' calibrated scores, not ndarray"),
+        ({0.5: 1}, 0.9, "scores must be a sequence of the entities' calibrated scores, not dict"),
+        ({0.5, 0.7}, 0.9, "scores must be a sequence of the entities' calibrated scores, not set"),
         (["0.9"], 0.9, "scores must be numbers from 0 to 1, the entities' calibrated scores; got '0.9'"),
         ([[0.5, 0.6]], 0.9, "scores must be numbers from 0 to 1"),
         ([0.9, {"score": 0.8}], 0.9, "scores must be numbers from 0 to 1"),
@@ -416,6 +423,8 @@ def test_the_recorded_threshold_drops_entities_unless_a_min_score_says_otherwise
         every = tagger.tag(TEXTS, min_score=0.0)
         assert tagger.threshold == 0.5 and min(scores_of(every)) < 0.5
         assert tagger.tag(TEXTS) == [[e for e in found if e["score"] >= 0.5] for found in every]
+        assert tagger.tag(TEXTS, min_score=np.float32(0.5)) == tagger.tag(TEXTS)  # numpy's numbers too
+        assert tagger.tag(TEXTS, min_score=np.int64(0)) == every
 
 
 def test_infer_says_when_the_recorded_threshold_leaves_entities_out(exported, tmp_path, capsys):
@@ -433,6 +442,33 @@ def test_infer_says_when_the_recorded_threshold_leaves_entities_out(exported, tm
         "note: entities scored below 0.5000 are left out (the threshold recorded with the model for precision 0.9 on validation)"
     )
     assert notes[0] == [said + "; --min-score 0 keeps them"] and notes[1] == notes[2] == []  # asked for: nothing to say
+    write_record(model, dataclasses.replace(read_record(model), calibration=dataclasses.replace(CALIBRATION, threshold=None)))
+    assert infer.main(["--model", str(model), TEXTS[0]]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: {model} was calibrated for precision 0.9, but no score reached it on validation, so it holds no threshold "
+        "and every entity is kept"
+    ]
+
+
+@pytest.mark.parametrize(
+    "calibration, min_score, said, floor",
+    [
+        (CALIBRATION, [], "entities scored below 0.5000 are left out (the threshold recorded with the model", 0.5),
+        (CALIBRATION, ["--min-score", "0"], None, 0.0),
+        (dataclasses.replace(CALIBRATION, threshold=None), [], "no score reached it on validation", 0.0),
+    ],
+)
+def test_serve_says_what_the_recorded_threshold_leaves_out(calibration, min_score, said, floor, tmp_path, caplog):
+    import serve
+
+    model = tmp_path / "model"
+    shutil.copytree(OLD_MODEL, model)
+    write_record(model, dataclasses.replace(read_record(model), calibration=calibration))
+    with caplog.at_level(logging.INFO, logger="bert_ner"):
+        served = serve.load_model(serve.parse_args(["--model", str(model), "--device", "cpu", *min_score]))
+    notes = [record.getMessage() for record in caplog.records if "threshold" in record.getMessage()]
+    assert notes == ([] if said is None else [next(note for note in notes if said in note)])
+    assert served.info["min_score"] == floor
 
 
 def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported, tmp_path, capsys):
@@ -464,12 +500,14 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
         f"the precision to expect on text like the model's validation data, is {mean:.3f}; --min-score {floor:.4f} applies "
         "this threshold elsewhere (serve.py, --ray)"
     ]
-    assert infer.main(["--model", str(model), "--json", "--min-precision", "1", TEXTS[0]]) == 0
+    assert infer.main(["--model", str(model), "--json", "--min-precision", "0.99999", TEXTS[0]]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["entities"] == [] and err.startswith("note: no entity kept: even the best-scored")
-    assert err.strip().endswith("(they stay below 1, so P 1 keeps none)")
     assert infer.main(["--model", str(model), "--json", "--min-precision", "0.01", TEXTS[0]]) == 0
-    assert "note: every entity reaches the precision, so the threshold is only the lowest score here" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert json.loads(out)["entities"] == every[0]
+    assert err.startswith(f"note: kept all {len(every[0])} entities: their mean calibrated score")
+    assert "at least 0.01 without a threshold, so there is none to use elsewhere" in err and "--min-score" not in err
     assert infer.main(["--model", str(model), "--json", "--min-precision", "0.9", "the cat sat"]) == 0
     assert capsys.readouterr().err == "note: no entity found, so none to keep\n"
     (tmp_path / "empty.txt").write_text("")
@@ -543,8 +581,9 @@ def test_min_precision_needs_calibrated_scores(capsys):
 @pytest.mark.parametrize(
     "extra, said",
     [
-        (["--min-precision", "0"], "--min-precision is a probability: above 0, at most 1"),
-        (["--min-precision", "1.2"], "--min-precision is a probability: above 0, at most 1"),
+        (["--min-precision", "0"], "--min-precision 0: give a precision above 0 and below 1"),
+        (["--min-precision", "1.2"], "--min-precision 1.2: give a precision above 0 and below 1"),
+        (["--min-precision", "1"], "calibrated scores never reach 1, so at 1 no entity would be kept"),
         (["--min-precision", "0.9", "--min-score", "0.5"], "takes no --min-score and no --ray"),
         (["--min-precision", "0.9", "--ray", "--file", "x.txt", "--output", "out"], "takes no --min-score and no --ray"),
     ],
@@ -562,8 +601,37 @@ def test_the_model_card_says_what_a_score_is_and_its_threshold():
 
     assert scoring(ModelRecord()) == ""
     said = scoring(ModelRecord(calibration=CALIBRATION))
-    assert "temperature 1.7, then an isotonic map)" in said and "below 0.5000 (precision 0.9 on validation)" in said
+    assert "temperature 1.7, then an isotonic map)" in said and "scored below 0.5000 are dropped unless `min_score`" in said
+    assert "each reach precision 0.9 (what it keeps: Evaluation)" in said
     assert "maps for entities known from training and new ones" in scoring(ModelRecord(calibration=KNOWN_CALIBRATION))
+    unreached = ModelRecord(calibration=dataclasses.replace(CALIBRATION, min_precision=0.99, threshold=None))
+    assert "No score reached precision 0.99 on validation, so no threshold was recorded: every entity is kept." in scoring(
+        unreached
+    )
+    none_dropped = scoring(ModelRecord(calibration=dataclasses.replace(CALIBRATION, threshold=0.0)))
+    assert "reach precision 0.9 without a threshold, so none is dropped" in none_dropped and "below" not in none_dropped
+
+
+@pytest.mark.parametrize(
+    "calibration, said",
+    [
+        (
+            {
+                "validation": {"threshold": {"threshold": 0.5433, "precision": 0.9578, "recall": 0.8632}},
+                "test": {"threshold": {"threshold": 0.5433, "precision": 0.9327, "recall": 0.8074}},
+            },
+            "Dropping those scored below the recorded threshold, 0.5433, as inference does, gives precision 95.78 and "
+            "recall 86.32 on validation, precision 93.27 and recall 80.74 on test.",
+        ),
+        ({"test": {"ece": 0.02}}, ""),  # no threshold
+        ({"test": {"threshold": {"threshold": 0.0, "precision": 0.9, "recall": 0.9}}}, ""),  # drops nothing
+    ],
+)
+def test_the_model_card_says_what_the_recorded_threshold_keeps(calibration, said):
+    from bert_ner.card import thresholded
+
+    assert said in thresholded({"calibration": {"temperature": 1.0, "bins": 10, **calibration}})
+    assert bool(thresholded({"calibration": calibration})) == bool(said)
 
 
 @pytest.mark.parametrize("min_score", [1.5, -1, float("nan"), "0.5", True])
@@ -592,12 +660,13 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
     spec = importlib.util.spec_from_file_location("bench_calibration", bench / "calibration.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "WNUT", tmp_path / "none.txt")  # no cross-domain set: tests never read ../shared
     demo = bench.parent / "data" / "demo"
     files = ["--train", demo / "train.txt", "--validation", demo / "valid.txt", "--test", demo / "test.txt"]
     calibrated = tmp_path / "calibrated"
 
     def calibrate(*extra) -> int:
-        argv = ["calibration.py", "--model", OLD_MODEL, *files, "--wnut", tmp_path / "none.txt", *extra]
+        argv = ["calibration.py", "--model", OLD_MODEL, *files, *extra]
         monkeypatch.setattr(sys, "argv", [str(arg) for arg in argv])
         with pytest.raises(SystemExit) as done:
             script.main()
@@ -610,7 +679,9 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
     recorded = read_record(calibrated).calibration
     assert recorded.points is not None and recorded.threshold is None  # none asked: every entity kept
     assert said.rstrip().endswith(f"calibrated copy in {calibrated}")
-    assert calibrate("--write", tmp_path / "with-threshold", "--record-min-precision", "0.5") == 0
+    assert not (tmp_path / "results").exists()  # figures are recorded only with --machine
+    with_threshold = ["--write", tmp_path / "with-threshold", "--record-min-precision", "0.5", "--machine", "a test"]
+    assert calibrate(*with_threshold) == 0
     recorded = read_record(tmp_path / "with-threshold").calibration
     assert recorded.min_precision == 0.5
     last = capsys.readouterr().out.rstrip().splitlines()[-1]
@@ -625,9 +696,11 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
         (["--write", calibrated], f"--write {calibrated}: it exists; name a new directory"),
         (["--min-precision", "0.9", "1.5"], "precision 1.5: --min-precision and --record-min-precision are probabilities"),
         (["--record-min-precision", "0.9"], "give --write DIR too"),
+        (["--wnut", tmp_path / "none.txt"], f"--wnut {tmp_path / 'none.txt'}: no such file"),
     ]:
         assert calibrate(*extra) == 2 and said in capsys.readouterr().err
-    assert json.loads((tmp_path / "results" / f"calibration-{OLD_MODEL.name}.json").read_text())["figures"]["test"]
+    recorded_result = json.loads((tmp_path / "results" / f"calibration-{OLD_MODEL.name}.json").read_text())
+    assert recorded_result["machine"] == "a test" and recorded_result["figures"]["test"]
     capsys.readouterr()
     assert infer.main(["--model", str(calibrated), "--json", "--min-precision", "0.5", TEXTS[0]]) == 0
     assert capsys.readouterr().err.startswith("note: ")
