@@ -22,6 +22,7 @@ from bert_ner.errors import UserError, require_packages, run_cli, setup_logging
 from bert_ner.inference import score_floor, threshold_note
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
 from bert_ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
+from bert_ner.record import ModelRecord
 
 REQUIREMENTS = "requirements-serve.txt"
 log = logging.getLogger("bert_ner")
@@ -89,8 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def model_info(args: argparse.Namespace, tagger) -> dict:
     """What GET /v1/model says: the model's labels, what it was fine-tuned from, its context, the
     backend serving it, whether its entity scores are calibrated, the score below which it leaves
-    entities out (--min-score, else the threshold recorded for a precision, else 0), and its scores
-    (metrics.json)."""
+    entities out (--min-score, else the threshold recorded for a precision, else 0) and that
+    precision when it is the recorded threshold, and its scores (metrics.json)."""
     import yaml
 
     directory = Path(args.model)
@@ -106,8 +107,17 @@ def model_info(args: argparse.Namespace, tagger) -> dict:
         "backend": args.backend,
         "calibrated": tagger.record.calibration is not None,
         "min_score": score_floor(args.min_score, tagger.record),
+        "min_score_for_precision": recorded_precision(args.min_score, tagger.record),
         "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
     }
+
+
+def recorded_precision(min_score: float | None, record: ModelRecord) -> float | None:
+    """The validation precision the recorded threshold was chosen for, when it is the one in use."""
+    calibration = record.calibration
+    if min_score is not None or calibration is None or calibration.threshold is None:
+        return None
+    return calibration.min_precision
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -451,14 +451,14 @@ def test_infer_says_when_the_recorded_threshold_leaves_entities_out(exported, tm
 
 
 @pytest.mark.parametrize(
-    "calibration, min_score, said, floor",
+    "calibration, min_score, said, floor, precision",
     [
-        (CALIBRATION, [], "entities scored below 0.5000 are left out (the threshold recorded with the model", 0.5),
-        (CALIBRATION, ["--min-score", "0"], None, 0.0),
-        (dataclasses.replace(CALIBRATION, threshold=None), [], "no score reached it on validation", 0.0),
+        (CALIBRATION, [], "entities scored below 0.5000 are left out (the threshold recorded with the model", 0.5, 0.9),
+        (CALIBRATION, ["--min-score", "0"], None, 0.0, None),
+        (dataclasses.replace(CALIBRATION, threshold=None), [], "no score reached it on validation", 0.0, None),
     ],
 )
-def test_serve_says_what_the_recorded_threshold_leaves_out(calibration, min_score, said, floor, tmp_path, caplog):
+def test_serve_says_what_the_recorded_threshold_leaves_out(calibration, min_score, said, floor, precision, tmp_path, caplog):
     import serve
 
     model = tmp_path / "model"
@@ -468,7 +468,7 @@ def test_serve_says_what_the_recorded_threshold_leaves_out(calibration, min_scor
         served = serve.load_model(serve.parse_args(["--model", str(model), "--device", "cpu", *min_score]))
     notes = [record.getMessage() for record in caplog.records if "threshold" in record.getMessage()]
     assert notes == ([] if said is None else [next(note for note in notes if said in note)])
-    assert served.info["min_score"] == floor
+    assert served.info["min_score"] == floor and served.info["min_score_for_precision"] == precision
 
 
 def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported, tmp_path, capsys):

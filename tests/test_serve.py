@@ -123,6 +123,7 @@ def test_model_describes_itself(server, demo_run):
     assert status == 200 and info["backend"] == "torch" and info["context_tokens"] == 0
     assert "B-PER" in info["labels"] and info["metrics"] == metrics and info["base_model"] == "(trained from scratch)"
     assert info["calibrated"] is True and info["min_score"] == 0.0  # calibrated, no precision asked: nothing left out
+    assert info["min_score_for_precision"] is None
 
 
 def test_concurrent_requests_are_all_answered_correctly_and_in_order(server, expected):
