@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bert_ner import spans
-from bert_ner.calibration import estimated_threshold
+from bert_ner.calibration import ASKED_PRECISION, estimated_threshold, is_asked_precision
 from bert_ner.data import decoded_lines
 from bert_ner.errors import UserError, require_packages, run_cli
 from bert_ner.inference import kept, require_calibrated, threshold_note
@@ -72,11 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.format = args.format or "table"
     check_model_options(parser, args)
     if args.min_precision is not None:
-        if not 0 < args.min_precision < 1:
-            parser.error(
-                f"--min-precision {args.min_precision:g}: give a precision above 0 and below 1 (calibrated scores "
-                "never reach 1, so at 1 no entity would be kept)"
-            )
+        if not is_asked_precision(args.min_precision):
+            parser.error(f"--min-precision {args.min_precision:g}: give {ASKED_PRECISION}")
         if args.min_score is not None or args.ray:
             parser.error(
                 "--min-precision picks the score threshold from the whole input, so it takes no --min-score and no "
@@ -368,7 +365,7 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
     chosen = [score for score in scores if score >= floor]
     mean = sum(chosen) / len(chosen)
     expected = f"their mean calibrated score, the precision to expect on text like the model's validation data, is {mean:.3f}"
-    if len(chosen) == len(scores):
+    if floor == 0:
         print(
             f"note: kept all {len(scores)} entities: {expected}, at least {min_precision:g} without a threshold, so "
             "there is none to use elsewhere; for one, run --min-precision on more text, or ask a higher precision",

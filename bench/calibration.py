@@ -22,12 +22,14 @@ without it, they are only printed.
 import argparse
 import dataclasses
 import shutil
+import sys
 from pathlib import Path
 
 from results import write_result
 
 from bert_ner import Tagger
 from bert_ner.calibration import (
+    ASKED_PRECISION,
     Calibration,
     EntityTable,
     Sentence,
@@ -36,6 +38,7 @@ from bert_ner.calibration import (
     entity_table,
     estimated_threshold,
     fit,
+    is_asked_precision,
     measure,
     metrics_entry,
     scored,
@@ -51,7 +54,7 @@ from bert_ner.scoring import score
 from bert_ner.tags import DOCUMENT, TAGS, TOKENS
 from bert_ner.words import decode, shown_score
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHARED = Path("../shared/data")  # beside the checkout, where bench/ is run from (its root), as every bench script
 # WNUT-17's types as CoNLL-2003's, as bench/wnut17.sh maps them
 WNUT_TYPES = {"person": "PER", "location": "LOC", "corporation": "ORG", "group": "ORG", "product": "MISC"}
 WNUT_TYPES["creative-work"] = "MISC"
@@ -61,6 +64,7 @@ WNUT = SHARED / "wnut17" / "test.txt"
 def sentences_of(tagger: Tagger, path: Path, label_map: dict[str, str] | None = None) -> list[Sentence]:
     """A CoNLL file's sentences as the model sees them, their gold tags in IOB2 (types mapped by `label_map`)."""
     rows = read_conll(path)
+    progress(f"tagging {path} ({len(rows[TOKENS])} sentences)")
     gold = [to_iob2(map_types(tags, label_map) if label_map else tags) for tags in rows[TAGS]]
     found = tagger.word_probabilities(rows[TOKENS], rows[DOCUMENT])
     return [Sentence(probabilities, seen, tags, words) for (probabilities, seen), tags, words in zip(found, gold, rows[TOKENS])]
@@ -108,16 +112,19 @@ def main() -> None:
     parser.add_argument("--command", default=None, help="the command to record as the figures' source (default: this one)")
     args = parser.parse_args()
     asked = [*args.min_precision, *([] if args.record_min_precision is None else [args.record_min_precision])]
-    wrong = next((p for p in asked if not 0 < p <= 1), None)
-    if wrong is not None:
-        parser.error(f"precision {wrong:g}: --min-precision and --record-min-precision are probabilities, above 0 and at most 1")
+    wrong = [p for p in asked if not is_asked_precision(p)]
+    if wrong:
+        parser.error(f"precision {wrong[0]:g}: --min-precision and --record-min-precision take {ASKED_PRECISION}")
     if args.write and args.write.exists():
         parser.error(f"--write {args.write}: it exists; name a new directory for the calibrated copy")
     if args.record_min_precision is not None and not args.write:
         parser.error("--record-min-precision records a threshold in the copy --write makes; give --write DIR too")
     if args.wnut is not None and not args.wnut.is_file():
         parser.error(f"--wnut {args.wnut}: no such file; give WNUT-17's test set, a CoNLL file, or leave --wnut out")
-    args.wnut = args.wnut or (WNUT if WNUT.is_file() else None)
+    if args.wnut is None and WNUT.is_file():
+        args.wnut = WNUT
+    elif args.wnut is None:
+        print(f"no WNUT-17 test set at {WNUT}: measuring on CoNLL alone (--wnut names one)", file=sys.stderr)
     for split in ("train", "validation", "test"):  # before the model loads
         if not getattr(args, split).is_file():
             parser.error(f"--{split} {getattr(args, split)}: no such file; give the model's {split} data, a CoNLL file")
@@ -130,6 +137,7 @@ def calibrate(args: argparse.Namespace) -> None:
     train = read_conll(args.train)
     known = training_entities(train[TOKENS], [to_iob2(tags) for tags in train[TAGS]])
     validation = sentences_of(tagger, args.validation)
+    progress("fitting the calibration on validation")
     calibration = fit(validation, labels, use_viterbi, known=known)
     test = sentences_of(tagger, args.test)
     figures = {
@@ -158,7 +166,14 @@ def calibrate(args: argparse.Namespace) -> None:
         chosen = dataclasses.replace(calibration, min_precision=recorded, threshold=threshold)
         write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
         describe(args.write, chosen, {"validation": validation, "test": test}, labels, use_viterbi)
+        if recorded is not None and recorded not in args.min_precision:
+            print("\n".join(threshold_lines(thresholds(validation_table, calibration, targets, recorded))))
         print(f"calibrated copy in {args.write}" + recorded_note(recorded, threshold))
+
+
+def progress(step: str) -> None:
+    """A step of the run, on stderr as it starts: tagging a large test set takes minutes."""
+    print(f"{step} ...", file=sys.stderr, flush=True)
 
 
 def recorded_note(precision: float | None, threshold: float | None) -> str:
@@ -184,14 +199,23 @@ def summary(figures: dict) -> str:
                 f"Brier {before['brier']:.3f} -> {after['brier']:.3f}"
             )
     for row in figures["thresholds"]:
-        for name in ("test", "wnut17_test"):
-            for kind, kept in (("validation", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
-                if kept is not None:
-                    lines.append(
-                        f"min precision {row['min_precision']:g}, {kind} threshold {shown_score(kept['threshold'])} on {name}: "
-                        f"precision {100 * kept['precision']:.2f}, recall {100 * kept['recall']:.2f}"
-                    )
+        lines += threshold_lines(row)
     return "\n".join(lines)
+
+
+def threshold_lines(row: dict) -> list[str]:
+    """What one precision's thresholds keep on each test set (a row of `thresholds`), a line each."""
+    if row["threshold"] is None:
+        return [f"min precision {row['min_precision']:g}: no validation threshold reaches it (by the rule of succession)"]
+    lines = []
+    for name in ("test", "wnut17_test"):
+        for kind, kept in (("validation", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
+            if kept is not None:
+                lines.append(
+                    f"min precision {row['min_precision']:g}, {kind} threshold {shown_score(kept['threshold'])} on {name}: "
+                    f"precision {100 * kept['precision']:.2f}, recall {100 * kept['recall']:.2f}"
+                )
+    return lines
 
 
 def thresholds(validation: EntityTable, calibration: Calibration, targets: dict[str, tuple], precision: float) -> dict:

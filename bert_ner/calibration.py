@@ -22,12 +22,13 @@ export shifts raw scores with the texts that share a model call, and so the cali
    One map for known and one for new entities when validation has KNOWN_MIN_ENTITIES of each;
    else one for all.
 5. `Calibration.score`: the calibrated score.
-6. `threshold_for`: the lowest score at which the validation entities kept reach a precision; the
-   recorded threshold reaches it among the known and among the new entities alike, so that it
-   holds for any mix of the two (where the known alone are more precise than asked, the mix is
-   too). Where that keeps every validation entity, it is 0: none is dropped. `estimated_threshold`
-   instead reaches the precision on some text of the user's by the entities' calibrated scores
-   alone (no labels), so it follows that text's mix.
+6. `threshold_for`: the lowest score at which the validation entities kept reach a precision,
+   judged by the rule of succession, (right + 1) / (kept + 2), so that a handful of right
+   entities cannot show a high one. The recorded threshold reaches it among the known and among
+   the new entities alike, so that it holds for any mix of the two (where the known alone are
+   more precise than asked, the mix is too). Where that keeps every validation entity, it is 0:
+   none is dropped. `estimated_threshold` instead reaches the precision on some text of the
+   user's by the entities' calibrated scores alone (no labels), so it follows that text's mix.
 7. `measure`: expected calibration error (ECE, over BINS equal-width bins of the score) and Brier
    score of the predicted entities; gold entities the model missed have no score and are not counted.
 
@@ -227,19 +228,35 @@ def fit_isotonic(scores: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, 
     return tuple(b[2] / b[1] for b in blocks), tuple(b[0] / b[1] for b in blocks)
 
 
-def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float) -> float | None:
+def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float, succession: bool = False) -> float | None:
     """The lowest score t at which the entities scored t or more are right at least `precision`
-    of the time (the most recall that keeps the precision); None when no t reaches it. `correct`
-    is 1 or 0 per entity (shape [entities]), or the probability that it is right."""
+    of the time (the most recall that keeps the precision); 0.0 when that keeps every entity, so
+    none is dropped; None when no t reaches it. `correct` is 1 or 0 per entity (shape
+    [entities]), or the probability that it is right. `succession`: judge the kept entities by
+    the rule of succession, (right + 1) / (kept + 2), as `bounded` does, so that a handful of
+    right entities cannot show a high precision (0.99 takes 98 right in a row)."""
     scores, correct = np.asarray(scores, dtype=np.float64), np.asarray(correct, dtype=np.float64)
     if not len(scores):
         return None
     order = np.argsort(-scores, kind="stable")
     ranked, hits = scores[order], np.cumsum(correct[order])
+    kept = np.arange(1, len(ranked) + 1)
+    achieved = (hits + 1) / (kept + 2) if succession else hits / kept
     last_of_each = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))  # ties are kept or dropped together
     # a hair of slack: a sum of scores such as 0.95 + 0.85 falls short of 1.8 in floating point
-    reached = [i for i in last_of_each if hits[i] / (i + 1) >= precision - PRECISION_SLACK]
-    return float(ranked[max(reached)]) if reached else None
+    reached = [i for i in last_of_each if achieved[i] >= precision - PRECISION_SLACK]
+    if not reached:
+        return None
+    return 0.0 if max(reached) == len(ranked) - 1 else float(ranked[max(reached)])
+
+
+def is_asked_precision(value: object) -> bool:
+    """A precision a threshold can be asked to keep: a real number above 0 and below 1 (at 0
+    every entity is kept; calibrated scores, and the rule of succession, never reach 1)."""
+    return is_probability(value) and 0 < value < 1
+
+
+ASKED_PRECISION = "a precision above 0 and below 1 (at 0 every entity is kept; calibrated scores never reach 1)"
 
 
 def estimated_threshold(scores: Iterable[float], precision: float) -> float | None:
@@ -247,19 +264,20 @@ def estimated_threshold(scores: Iterable[float], precision: float) -> float | No
     right at least `precision` of the time by their own scores: calibrated, an entity is right
     with the probability its score gives, so the kept entities' mean score is their expected
     precision. No gold labels are needed, and the threshold follows the text's own mix of known
-    and new entities. `scores`: calibrated entity scores (0-1); None when even the best-scored
-    entities fall short (or there are none). Scores are taken at SCORE_DECIMALS, as inference
-    reports them, so float32 ones give the threshold a table shows. ValueError for a `precision`
-    outside (0, 1], or `scores` that are not a sequence of probabilities."""
-    if not is_probability(precision) or precision == 0:
-        raise ValueError(f"precision {precision!r} is not a probability above 0 and at most 1")
+    and new entities. `scores`: calibrated entity scores (0-1). 0.0 when every entity together
+    reaches `precision` (none is dropped); None when even the best-scored entities fall short
+    (or there are none). Scores are taken at SCORE_DECIMALS, as inference reports them, so
+    float32 ones give the threshold a table shows. ValueError for a `precision` that is not
+    `is_asked_precision`, or `scores` that are not a sequence of probabilities."""
+    if not is_asked_precision(precision):
+        raise ValueError(f"precision {precision!r}: give {ASKED_PRECISION}")
     unordered = isinstance(scores, str | bytes | Mapping | Set) or not isinstance(scores, Iterable)
     if unordered or getattr(scores, "ndim", 1) != 1:
         raise ValueError(f"scores must be a sequence of the entities' calibrated scores, not {type(scores).__name__}")
     scores = list(scores)
-    wrong = next((score for score in scores if not is_probability(score)), None)
-    if wrong is not None:
-        raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {wrong!r:.80}")
+    wrong = [score for score in scores if not is_probability(score)]
+    if wrong:
+        raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {wrong[0]!r:.80}")
     as_array = np.round(np.array(scores, dtype=np.float64), SCORE_DECIMALS)
     threshold = threshold_for(as_array, as_array, precision)
     return None if threshold is None else round(threshold, SCORE_DECIMALS)
@@ -364,15 +382,14 @@ def fit(
 
 def threshold_of(table: EntityTable, calibration: Calibration, min_precision: float) -> float | None:
     """The lowest calibrated score at which the kept entities of `table` (decoded at the
-    calibration's temperature) reach `min_precision` among the known and among the new alike
-    (`threshold_for` of each, the higher); 0.0 when that keeps every entity; None when either never does."""
+    calibration's temperature) reach `min_precision` among the known and among the new alike,
+    by the rule of succession (`threshold_for` of each, the higher); 0.0 when that keeps every
+    entity; None when either never does."""
     is_known = np.array([calibration.is_known(kind, words) for kind, words in table.entities], dtype=bool)
     scores = calibrated(table, calibration)
     groups = [group for group in (is_known, ~is_known) if group.any()]
-    thresholds = [threshold_for(scores[group], table.correct[group], min_precision) for group in groups]
-    if not thresholds or None in thresholds:
-        return None
-    return 0.0 if max(thresholds) <= scores.min() else max(thresholds)  # 0: every entity kept, none dropped
+    thresholds = [threshold_for(scores[group], table.correct[group], min_precision, succession=True) for group in groups]
+    return None if not thresholds or None in thresholds else max(thresholds)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -132,10 +132,11 @@ def scoring(record: ModelRecord) -> str:
     if calibration.threshold == 0:
         said += f" Validation's entities reach precision {calibration.min_precision:g} without a threshold, so none is dropped."
     elif calibration.threshold is not None:
+        entities = "entities" if calibration.known_points is None else "known and new entities each"
         said += (
             f" Entities scored below {shown_score(calibration.threshold)} are dropped unless `min_score` "
-            f"(`--min-score`) says otherwise: the lowest score at which validation's known and new entities each "
-            f"reach precision {calibration.min_precision:g} (what it keeps: Evaluation)."
+            f"(`--min-score`) says otherwise: the lowest score at which validation's {entities} reach precision "
+            f"{calibration.min_precision:g}, by the rule of succession (what it keeps: Evaluation)."
         )
     return said
 

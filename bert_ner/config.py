@@ -83,6 +83,9 @@ POSITIVE_TRAINING_ARGS = (
 )
 
 
+POSITIVE = "positive"  # a minimum for values that must be above 0, however small
+
+
 def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 
@@ -242,9 +245,9 @@ class InferenceConfig:
         default=None,
         metadata=_help(
             "record the lowest score threshold at which validation entities reach this precision; infer.py and "
-            "serve.py drop entities below it unless --min-score says otherwise; null = no threshold",
-            min=0.0,
-            max=1.0,
+            "serve.py drop entities below it unless --min-score says otherwise; above 0, below 1; null = no threshold",
+            min=POSITIVE,
+            below=1.0,
         ),
     )
 
@@ -500,9 +503,6 @@ def _optional_of(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-POSITIVE = "positive"  # a minimum for values that must be above 0, however small
-
-
 def _check_value(
     key: str,
     value: Any,
@@ -511,6 +511,7 @@ def _check_value(
     problems: list[str],
     maximum: float | None = None,
     choices: tuple = (),
+    below: float | None = None,
 ) -> Any:
     kind, optional = _optional_of(hint)
     if value is None:
@@ -535,6 +536,8 @@ def _check_value(
         problems.append(f"{key}: {value!r} is too small; expected at least {minimum}")
     elif maximum is not None and value > maximum:
         problems.append(f"{key}: {value!r} is too large; expected at most {maximum}")
+    elif below is not None and value >= below:
+        problems.append(f"{key}: {value!r} is too large; expected less than {below}")
     return value
 
 
@@ -561,6 +564,7 @@ def build_section(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
                 problems,
                 spec.metadata.get("max"),
                 spec.metadata.get("choices", ()),
+                spec.metadata.get("below"),
             )
     return cls(**values)
 

@@ -85,13 +85,33 @@ def test_ece_and_brier_on_a_small_table():
 
 
 @pytest.mark.parametrize(
-    "precision, threshold",
-    [(1.0, 0.9), (0.9, 0.9), (0.75, 0.7), (0.7, 0.7), (0.66, 0.7), (0.6, 0.6), (0.1, 0.6)],
+    "precision, succession, threshold",
+    [
+        (1.0, False, 0.9),
+        (0.9, False, 0.9),
+        (0.75, False, 0.7),
+        (0.7, False, 0.7),
+        (0.66, False, 0.7),
+        (0.6, False, 0.0),  # every entity kept: none dropped
+        (0.1, False, 0.0),
+        # by the rule of succession, (right + 1) / (kept + 2): at 0.9, 2/3; at 0.8, 3/5; at 0.7, 4/6; at 0.6, 4/7
+        (0.9, True, None),  # one right entity shows no precision of 0.9
+        (0.66, True, 0.7),
+        (0.57, True, 0.0),
+    ],
 )
-def test_threshold_is_the_lowest_score_that_keeps_the_precision(precision, threshold):
+def test_threshold_is_the_lowest_score_that_keeps_the_precision(precision, succession, threshold):
     """Kept at 0.9: 1/1 right; at 0.8 (a tie, kept together): 2/3; at 0.7: 3/4; at 0.6: 3/5."""
     scores, correct = np.array([0.8, 0.9, 0.6, 0.8, 0.7]), np.array([1, 1, 0, 0, 1])
-    assert threshold_for(scores, correct, precision) == threshold
+    assert threshold_for(scores, correct, precision, succession) == threshold
+
+
+def test_the_rule_of_succession_asks_more_right_entities_for_a_higher_precision():
+    """(k + 1) / (k + 2) >= 0.99 from k = 98 right entities in a row."""
+    scores = np.linspace(0.999, 0.9, 100)
+    correct = np.append(np.ones(98), np.zeros(2))
+    assert threshold_for(scores, correct, 0.99, succession=True) == scores[97]
+    assert threshold_for(scores[:97], correct[:97], 0.99, succession=True) is None
 
 
 def test_no_threshold_when_no_score_keeps_the_precision():
@@ -104,7 +124,7 @@ def test_no_threshold_when_no_score_keeps_the_precision():
     [
         ([0.95, 0.9, 0.8, 0.6, 0.3], 0.9, 0.9),  # kept at 0.9: mean 0.925; at 0.8: 0.883
         ([0.95, 0.9, 0.8, 0.6, 0.3], 0.88, 0.8),
-        ([0.95, 0.9, 0.8, 0.6, 0.3], 0.7, 0.3),  # every entity: mean 0.71
+        ([0.95, 0.9, 0.8, 0.6, 0.3], 0.7, 0.0),  # every entity: mean 0.71, so none is dropped
         ([0.95, 0.9, 0.8, 0.6, 0.3], 0.96, None),  # not even the best entity alone
         ([0.95, 0.85, 0.85, 0.3], 0.89, 0.95),  # a tie is kept or dropped together: 0.883 with both
         ([0.3, 0.95, 0.87], 0.9, 0.87),  # in any order
@@ -112,8 +132,8 @@ def test_no_threshold_when_no_score_keeps_the_precision():
         ((score for score in [0.95, 0.3]), 0.9, 0.95),  # any iterable
         (np.array([0.95, 0.3], dtype=np.float32), np.float32(0.9), 0.95),  # numpy's numbers
         (np.array([0.4746, 0.3], dtype=np.float32), 0.45, 0.4746),  # float32 taken at the 4 decimals shown
-        (np.array([0.9, 0.9], dtype=np.float32), 0.9, 0.9),  # float32's 0.9 is 0.89999998
-        ([0.95, 0.85], 0.9, 0.85),  # 0.95 + 0.85 is 1.7999999999999998 in floating point
+        (np.array([0.9, 0.9, 0.2], dtype=np.float32), 0.9, 0.9),  # float32's 0.9 is 0.89999998
+        ([0.95, 0.85, 0.2], 0.9, 0.85),  # 0.95 + 0.85 is 1.7999999999999998 in floating point
     ],
 )
 def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, precision, threshold):
@@ -123,10 +143,12 @@ def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, prec
 @pytest.mark.parametrize(
     "scores, precision, said",
     [
-        ([0.9], 0, "precision 0 is not a probability above 0 and at most 1"),
-        ([0.9], 1.5, "precision 1.5 is not a probability above 0 and at most 1"),
-        ([0.9], "0.9", "precision '0.9' is not a probability"),
-        ([0.9], True, "precision True is not a probability"),
+        ([0.9], 0, "precision 0: give a precision above 0 and below 1"),
+        ([0.9], 1, "precision 1: give a precision above 0 and below 1"),
+        ([1.0, 1.0], 1.0, "precision 1.0: give a precision above 0 and below 1"),
+        ([0.9], 1.5, "precision 1.5: give a precision above 0 and below 1"),
+        ([0.9], "0.9", "precision '0.9': give a precision"),
+        ([0.9], True, "precision True: give a precision"),
         ("abc", 0.9, "scores must be a sequence of the entities' calibrated scores, not str"),
         (0.7, 0.9, "scores must be a sequence of the entities' calibrated scores, not float"),
         (np.array(0.7), 0.9, "scores must be a sequence of the entities' calibrated scores, not ndarray"),
@@ -137,6 +159,7 @@ def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, prec
         ([0.9, {"score": 0.8}], 0.9, "scores must be numbers from 0 to 1"),
         ([0.9, 1.2], 0.9, "scores must be numbers from 0 to 1"),
         ([0.9, float("nan")], 0.9, "scores must be numbers from 0 to 1"),
+        ([0.9, None], 0.9, "scores must be numbers from 0 to 1, the entities' calibrated scores; got None"),
     ],
 )
 def test_estimated_threshold_refuses_what_is_not_a_probability(scores, precision, said):
@@ -172,17 +195,20 @@ def test_temperature_changes_scores_but_never_tags():
 
 
 def test_fit_maps_scores_to_the_share_right_and_measures_before_and_after():
-    calibration = fit(SENTENCES, LABELS, min_precision=0.9)
+    calibration = fit(SENTENCES, LABELS, min_precision=0.6)
     assert calibration.points[1] == (0.25, 0.75)  # the wrong entity and the right one, bounded for 2 entities
     assert calibration.score(0.0, "PER", ["Paris"]) == 0.25 and calibration.score(1.0, "PER", ["Paris"]) == 0.75
     assert calibration.known_points is None  # no training entities given
-    assert calibration.min_precision == 0.9 and calibration.threshold == 0.75
+    assert calibration.min_precision == 0.6 and calibration.threshold == 0.75  # the right one alone: (1 + 1) / (1 + 2)
+    assert fit(SENTENCES, LABELS, min_precision=0.9).threshold is None  # one right entity cannot show 0.9
     report = measure(SENTENCES, LABELS, calibration)
     assert report["after"]["ece"] == 0.25 < report["before"]["ece"]
-    assert report["threshold"] == {"threshold": 0.75, "kept": 1, "precision": 1.0, "recall": 0.5, "min_precision": 0.9}
-    assert report["estimated"] is None  # by the scores alone (0.75 at best), no entity is 90% sure
+    assert report["threshold"] == {"threshold": 0.75, "kept": 1, "precision": 1.0, "recall": 0.5, "min_precision": 0.6}
+    assert report["estimated"] == {"threshold": 0.75, "kept": 1, "precision": 1.0, "recall": 0.5}
+    sure = measure(SENTENCES, LABELS, dataclasses.replace(calibration, min_precision=0.9))
+    assert sure["estimated"] is None  # by the scores alone (0.75 at best), no entity is 90% sure
     halves = measure(SENTENCES, LABELS, dataclasses.replace(calibration, min_precision=0.5))
-    assert halves["estimated"] == {"threshold": 0.25, "kept": 2, "precision": 0.5, "recall": 0.5}  # mean score 0.5
+    assert halves["estimated"] == {"threshold": 0.0, "kept": 2, "precision": 0.5, "recall": 0.5}  # mean 0.5: none dropped
 
 
 def test_training_entities_are_the_keys_of_their_words_and_type():
@@ -243,15 +269,20 @@ def test_one_map_for_all_without_enough_of_both(known, mixed):
     assert calibration.score(0.9, "LOC", ["Berlin"]) == calibration.score(0.9, "LOC", ["Xanadu"])
 
 
+# The same known entities; new ones right at a raw 0.9 and wrong at 0.5, half and half.
+SPREAD = MIXED[:N] + [one_entity("Xanadu", 0.9, True)] * (N // 2) + [one_entity("Xanadu", 0.5, False)] * (N // 2)
+
+
 @pytest.mark.parametrize(
-    "min_precision, threshold",
+    "validation, min_precision, threshold",
     [
-        (0.5, (N + 1) / (N + 2)),  # the new reach 0.5 at 0.5, the known at their one score: the higher
-        (0.9, None),  # the new never reach 0.9, though the known alone would
+        (MIXED, 0.5, 0.0),  # the known and the new each reach 0.5 with every entity kept: none is dropped
+        (MIXED, 0.9, None),  # the new never reach 0.9, though the known alone would
+        (SPREAD, 0.9, (N + 1) / (N + 2)),  # the known need none, the new drop their wrong (kept: the top of their map)
     ],
 )
-def test_the_threshold_keeps_the_precision_among_known_and_new_alike(min_precision, threshold):
-    calibration = fit(MIXED, LABELS, min_precision=min_precision, known=KNOWN)
+def test_the_threshold_keeps_the_precision_among_known_and_new_alike(validation, min_precision, threshold):
+    calibration = fit(validation, LABELS, min_precision=min_precision, known=KNOWN)
     assert calibration.threshold == (None if threshold is None else round(threshold, 4))
 
 
@@ -583,7 +614,7 @@ def test_min_precision_needs_calibrated_scores(capsys):
     [
         (["--min-precision", "0"], "--min-precision 0: give a precision above 0 and below 1"),
         (["--min-precision", "1.2"], "--min-precision 1.2: give a precision above 0 and below 1"),
-        (["--min-precision", "1"], "calibrated scores never reach 1, so at 1 no entity would be kept"),
+        (["--min-precision", "1"], "--min-precision 1: give a precision above 0 and below 1 (at 0 every entity is kept"),
         (["--min-precision", "0.9", "--min-score", "0.5"], "takes no --min-score and no --ray"),
         (["--min-precision", "0.9", "--ray", "--file", "x.txt", "--output", "out"], "takes no --min-score and no --ray"),
     ],
@@ -602,8 +633,10 @@ def test_the_model_card_says_what_a_score_is_and_its_threshold():
     assert scoring(ModelRecord()) == ""
     said = scoring(ModelRecord(calibration=CALIBRATION))
     assert "temperature 1.7, then an isotonic map)" in said and "scored below 0.5000 are dropped unless `min_score`" in said
-    assert "each reach precision 0.9 (what it keeps: Evaluation)" in said
-    assert "maps for entities known from training and new ones" in scoring(ModelRecord(calibration=KNOWN_CALIBRATION))
+    assert "validation's entities reach precision 0.9, by the rule of succession (what it keeps: Evaluation)" in said
+    known = scoring(ModelRecord(calibration=dataclasses.replace(KNOWN_CALIBRATION, min_precision=0.9, threshold=0.5)))
+    assert "maps for entities known from training and new ones" in known
+    assert "validation's known and new entities each reach precision 0.9" in known
     unreached = ModelRecord(calibration=dataclasses.replace(CALIBRATION, min_precision=0.99, threshold=None))
     assert "No score reached precision 0.99 on validation, so no threshold was recorded: every entity is kept." in scoring(
         unreached
@@ -674,7 +707,9 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
 
     capsys.readouterr()
     assert calibrate("--write", calibrated) == 0
-    said = capsys.readouterr().out
+    said, progress = capsys.readouterr()
+    assert f"no WNUT-17 test set at {tmp_path / 'none.txt'}: measuring on CoNLL alone" in progress
+    assert f"tagging {demo / 'test.txt'} (" in progress  # each step said as it starts
     assert "test: entity ECE " in said and "min precision 0.9, estimated threshold " in said  # figures, not only a path
     recorded = read_record(calibrated).calibration
     assert recorded.points is not None and recorded.threshold is None  # none asked: every entity kept
@@ -684,8 +719,9 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
     assert calibrate(*with_threshold) == 0
     recorded = read_record(tmp_path / "with-threshold").calibration
     assert recorded.min_precision == 0.5
-    last = capsys.readouterr().out.rstrip().splitlines()[-1]
-    assert last == f"calibrated copy in {tmp_path / 'with-threshold'}" + script.recorded_note(0.5, recorded.threshold)
+    said = capsys.readouterr().out.rstrip().splitlines()
+    assert said[-1] == f"calibrated copy in {tmp_path / 'with-threshold'}" + script.recorded_note(0.5, recorded.threshold)
+    assert any(line.startswith("min precision 0.5") for line in said)  # what the recorded precision keeps
     for threshold, said in [
         (0.61234, ", dropping entities scored below 0.6123 (precision 0.5 on validation)"),
         (0.0, ", with threshold 0: the validation entities reach precision 0.5 without one, so none is dropped"),
@@ -694,7 +730,8 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
         assert script.recorded_note(0.5, threshold) == said
     for extra, said in [
         (["--write", calibrated], f"--write {calibrated}: it exists; name a new directory"),
-        (["--min-precision", "0.9", "1.5"], "precision 1.5: --min-precision and --record-min-precision are probabilities"),
+        (["--min-precision", "0.9", "1.5"], "precision 1.5: --min-precision and --record-min-precision take a precision"),
+        (["--write", tmp_path / "sure", "--record-min-precision", "1"], "precision 1: --min-precision and"),
         (["--record-min-precision", "0.9"], "give --write DIR too"),
         (["--wnut", tmp_path / "none.txt"], f"--wnut {tmp_path / 'none.txt'}: no such file"),
     ]:

@@ -90,6 +90,8 @@ def test_overrides_apply_and_are_echoed(caplog):
         # a range of one key is checked with the others, not after they are fixed
         ("data:\n  context_dropout: 2\n  max_length: 1\n", "data.context_dropout: 2.0 is too large; expected at most 1.0"),
         ("training:\n  learning_rate: 0\n", "training.learning_rate: 0.0 is too small; expected more than 0"),
+        ("inference:\n  min_precision: 1\n", "inference.min_precision: 1.0 is too large; expected less than 1.0"),
+        ("inference:\n  min_precision: 0\n", "inference.min_precision: 0.0 is too small; expected more than 0"),
         (
             "model:\n  scratch:\n    hidden_size: 100\n    num_attention_heads: 3\n",
             "model.scratch.num_attention_heads: 3 does not divide model.scratch.hidden_size 100",
