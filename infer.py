@@ -356,10 +356,9 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
         print("note: no entity found, so none to keep", file=sys.stderr)
         return found
     if floor is None:
+        found_ones = "the one entity found falls" if len(scores) == 1 else f"even the best-scored of the {len(scores)} fall"
         print(
-            f"note: no entity kept: even the best-scored of the {len(scores)} fall short of precision {min_precision:g} "
-            "by their calibrated scores",
-            file=sys.stderr,
+            f"note: no entity kept: {found_ones} short of precision {min_precision:g} by their calibrated scores", file=sys.stderr
         )
         return [(text, []) for text, _ in found]
     chosen = [score for score in scores if score >= floor]

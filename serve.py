@@ -113,9 +113,10 @@ def model_info(args: argparse.Namespace, tagger) -> dict:
 
 
 def recorded_precision(min_score: float | None, record: ModelRecord) -> float | None:
-    """The validation precision the recorded threshold was chosen for, when it is the one in use."""
+    """The validation precision the recorded threshold was chosen for, when it is the one in use
+    (no --min-score, or the same score)."""
     calibration = record.calibration
-    if min_score is not None or calibration is None or calibration.threshold is None:
+    if calibration is None or calibration.threshold is None or min_score not in (None, calibration.threshold):
         return None
     return calibration.min_precision
 

@@ -302,6 +302,20 @@ def evaluate(
     return scores, reports, test_predictions, sentences
 
 
+def unrecorded_precision(cfg: Config, splits: dict) -> str | None:
+    """Why the threshold inference.min_precision asks for cannot be recorded with the model; None
+    when it can be, or none is asked."""
+    if cfg.inference.min_precision is None:
+        return None
+    if not cfg.model.fine_tune:
+        return "model.fine_tune is false, so no model is saved to record it with"
+    if not cfg.inference.calibrate:
+        return "it needs calibrated scores; set inference.calibrate: true"
+    if "validation" not in splits:
+        return "it is chosen on validation, and the data has no validation split"
+    return None
+
+
 def calibrate(cfg: Config, sentences: dict, labels: list[str], train_split) -> tuple[Calibration | None, dict]:
     """The calibration fitted on validation (bert_ner.calibration) with the entities of
     `train_split`, and its measures on validation and test for metrics.json; none without
@@ -397,6 +411,8 @@ def fit(cfg: Config, training_args, resume_from: Path | None) -> None:
     log.info(", ".join(f"{split} {len(dataset)} sentences" for split, dataset in splits.items()) + f"; labels {' '.join(labels)}")
     if cfg.model.fine_tune and (problems := best_model_problems(cfg.training, metric_names(entity_types(labels)))):
         raise UserError("\n".join(problems))
+    if reason := unrecorded_precision(cfg, splits):  # said now, not after training
+        log.warning(f"inference.min_precision {cfg.inference.min_precision:g} will not be recorded: {reason}")
 
     banner("model")
     set_seed(training_args.seed)

@@ -121,13 +121,13 @@ def main() -> None:
         parser.error("--record-min-precision records a threshold in the copy --write makes; give --write DIR too")
     if args.wnut is not None and not args.wnut.is_file():
         parser.error(f"--wnut {args.wnut}: no such file; give WNUT-17's test set, a CoNLL file, or leave --wnut out")
+    for split in ("train", "validation", "test"):  # before the model loads
+        if not getattr(args, split).is_file():
+            parser.error(f"--{split} {getattr(args, split)}: no such file; give the model's {split} data, a CoNLL file")
     if args.wnut is None and WNUT.is_file():
         args.wnut = WNUT
     elif args.wnut is None:
         print(f"no WNUT-17 test set at {WNUT}: measuring on CoNLL alone (--wnut names one)", file=sys.stderr)
-    for split in ("train", "validation", "test"):  # before the model loads
-        if not getattr(args, split).is_file():
-            parser.error(f"--{split} {getattr(args, split)}: no such file; give the model's {split} data, a CoNLL file")
     raise SystemExit(run_cli(lambda: calibrate(args), debug=False))
 
 
@@ -205,14 +205,16 @@ def summary(figures: dict) -> str:
 
 def threshold_lines(row: dict) -> list[str]:
     """What one precision's thresholds keep on each test set (a row of `thresholds`), a line each."""
-    if row["threshold"] is None:
-        return [f"min precision {row['min_precision']:g}: no validation threshold reaches it (by the rule of succession)"]
-    lines = []
+    precision = f"min precision {row['min_precision']:g}"
+    lines = (
+        [] if row["threshold"] is not None else [f"{precision}: no validation threshold reaches it (by the rule of succession)"]
+    )
     for name in ("test", "wnut17_test"):
         for kind, kept in (("validation", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
             if kept is not None:
+                threshold = "none needed (every entity kept)" if kept["threshold"] == 0 else shown_score(kept["threshold"])
                 lines.append(
-                    f"min precision {row['min_precision']:g}, {kind} threshold {shown_score(kept['threshold'])} on {name}: "
+                    f"{precision}, {kind} threshold {threshold} on {name}: "
                     f"precision {100 * kept['precision']:.2f}, recall {100 * kept['recall']:.2f}"
                 )
     return lines

@@ -268,13 +268,14 @@ def estimated_threshold(scores: Iterable[float], precision: float) -> float | No
     reaches `precision` (none is dropped); None when even the best-scored entities fall short
     (or there are none). Scores are taken at SCORE_DECIMALS, as inference reports them, so
     float32 ones give the threshold a table shows. ValueError for a `precision` that is not
-    `is_asked_precision`, or `scores` that are not a sequence of probabilities."""
+    `is_asked_precision`, or `scores` that are not a sequence of probabilities (a list, a 1-d
+    numpy array or torch tensor, any iterable)."""
     if not is_asked_precision(precision):
         raise ValueError(f"precision {precision!r}: give {ASKED_PRECISION}")
     unordered = isinstance(scores, str | bytes | Mapping | Set) or not isinstance(scores, Iterable)
     if unordered or getattr(scores, "ndim", 1) != 1:
         raise ValueError(f"scores must be a sequence of the entities' calibrated scores, not {type(scores).__name__}")
-    scores = list(scores)
+    scores = scores.tolist() if hasattr(scores, "tolist") else list(scores)  # numpy and torch: Python numbers
     wrong = [score for score in scores if not is_probability(score)]
     if wrong:
         raise ValueError(f"scores must be numbers from 0 to 1, the entities' calibrated scores; got {wrong[0]!r:.80}")

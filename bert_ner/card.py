@@ -135,8 +135,8 @@ def scoring(record: ModelRecord) -> str:
         entities = "entities" if calibration.known_points is None else "known and new entities each"
         said += (
             f" Entities scored below {shown_score(calibration.threshold)} are dropped unless `min_score` "
-            f"(`--min-score`) says otherwise: the lowest score at which validation's {entities} reach precision "
-            f"{calibration.min_precision:g}, by the rule of succession (what it keeps: Evaluation)."
+            f"(`--min-score`, `--min-precision`) says otherwise: the lowest score at which validation's {entities} "
+            f"reach precision {calibration.min_precision:g}, by the rule of succession (what it keeps: Evaluation)."
         )
     return said
 

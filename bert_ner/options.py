@@ -59,7 +59,7 @@ def check_model_options(parser: argparse.ArgumentParser, args: argparse.Namespac
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     if args.min_score is not None and not 0 <= args.min_score <= 1:
-        parser.error("--min-score is a probability: 0 to 1")
+        parser.error(f"--min-score {args.min_score:g}: give a score from 0 to 1 (0 keeps every entity)")
 
 
 def check_model(args: argparse.Namespace) -> None:

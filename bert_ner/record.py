@@ -33,7 +33,10 @@ from bert_ner.words import DEFAULT_LANGUAGE, SENTENCE_LANGUAGES, TREEBANK, WORD_
 
 RECORD_VERSION = 3  # the newest version this bert-ner reads and writes
 # a calibrated copy of a model directory, fitted on its validation data (CoNLL files)
-CALIBRATE = "python bench/calibration.py --model DIR --train TRAIN --validation VALIDATION --test TEST --write NEW_DIR"
+CALIBRATE = (
+    "python bench/calibration.py --model DIR --train TRAIN --validation VALIDATION --test TEST --write NEW_DIR "
+    "[--record-min-precision P]"
+)
 RECALIBRATE = f"or calibrate it again ({CALIBRATE})"
 RECORD_FORMAT = "bert-ner model record"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from bert_ner.calibration import (
     KNOWN_MIN_ENTITIES,
@@ -131,6 +132,7 @@ def test_no_threshold_when_no_score_keeps_the_precision():
         ([], 0.9, None),
         ((score for score in [0.95, 0.3]), 0.9, 0.95),  # any iterable
         (np.array([0.95, 0.3], dtype=np.float32), np.float32(0.9), 0.95),  # numpy's numbers
+        (torch.tensor([0.95, 0.3]), 0.9, 0.95),  # a tensor's
         (np.array([0.4746, 0.3], dtype=np.float32), 0.45, 0.4746),  # float32 taken at the 4 decimals shown
         (np.array([0.9, 0.9, 0.2], dtype=np.float32), 0.9, 0.9),  # float32's 0.9 is 0.89999998
         ([0.95, 0.85, 0.2], 0.9, 0.85),  # 0.95 + 0.85 is 1.7999999999999998 in floating point
@@ -486,6 +488,7 @@ def test_infer_says_when_the_recorded_threshold_leaves_entities_out(exported, tm
     [
         (CALIBRATION, [], "entities scored below 0.5000 are left out (the threshold recorded with the model", 0.5, 0.9),
         (CALIBRATION, ["--min-score", "0"], None, 0.0, None),
+        (CALIBRATION, ["--min-score", "0.5"], None, 0.5, 0.9),  # the recorded threshold, given again
         (dataclasses.replace(CALIBRATION, threshold=None), [], "no score reached it on validation", 0.0, None),
     ],
 )
@@ -603,7 +606,7 @@ def test_min_precision_needs_calibrated_scores(capsys):
         err.endswith(
             "its entity scores are not calibrated, so they say nothing of precision; calibrate it "
             "(python bench/calibration.py --model DIR --train TRAIN --validation VALIDATION --test TEST "
-            "--write NEW_DIR), or drop --min-precision for --min-score"
+            "--write NEW_DIR [--record-min-precision P]), or drop --min-precision for --min-score"
         )
         and "\n" not in err
     )
@@ -632,7 +635,10 @@ def test_the_model_card_says_what_a_score_is_and_its_threshold():
 
     assert scoring(ModelRecord()) == ""
     said = scoring(ModelRecord(calibration=CALIBRATION))
-    assert "temperature 1.7, then an isotonic map)" in said and "scored below 0.5000 are dropped unless `min_score`" in said
+    assert (
+        "temperature 1.7, then an isotonic map)" in said
+        and "scored below 0.5000 are dropped unless `min_score` (`--min-score`, `--min-precision`)" in said
+    )
     assert "validation's entities reach precision 0.9, by the rule of succession (what it keeps: Evaluation)" in said
     known = scoring(ModelRecord(calibration=dataclasses.replace(KNOWN_CALIBRATION, min_precision=0.9, threshold=0.5)))
     assert "maps for entities known from training and new ones" in known
@@ -728,6 +734,25 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
         (None, ", with no threshold: no score keeps precision 0.5 on validation, so every entity is kept"),
     ]:
         assert script.recorded_note(0.5, threshold) == said
+    kept = {"threshold": 0.0, "precision": 0.9512, "recall": 0.8}
+    for row, said in [
+        (
+            {"min_precision": 0.9, "threshold": 0.5, "test": kept | {"threshold": 0.5}, "test_estimated": kept},
+            [
+                "min precision 0.9, validation threshold 0.5000 on test: precision 95.12, recall 80.00",
+                "min precision 0.9, estimated threshold none needed (every entity kept) on test: precision 95.12, recall 80.00",
+            ],
+        ),
+        (
+            {"min_precision": 0.999, "threshold": None, "test_estimated": None, "wnut17_test_estimated": kept},
+            [
+                "min precision 0.999: no validation threshold reaches it (by the rule of succession)",
+                "min precision 0.999, estimated threshold none needed (every entity kept) on wnut17_test: precision 95.12, "
+                "recall 80.00",
+            ],
+        ),
+    ]:
+        assert script.threshold_lines(row) == said
     for extra, said in [
         (["--write", calibrated], f"--write {calibrated}: it exists; name a new directory"),
         (["--min-precision", "0.9", "1.5"], "precision 1.5: --min-precision and --record-min-precision take a precision"),

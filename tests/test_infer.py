@@ -138,7 +138,7 @@ def test_min_score_keeps_the_entities_scored_at_least_that(demo_run, capsys):
 def test_min_score_is_a_probability(demo_run, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(demo_run), "--min-score", "1.5", SENTENCE])
-    assert "--min-score is a probability: 0 to 1" in capsys.readouterr().err
+    assert "--min-score 1.5: give a score from 0 to 1 (0 keeps every entity)" in capsys.readouterr().err
 
 
 def test_blank_text_gives_no_entities(demo_run, capsys):

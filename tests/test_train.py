@@ -449,3 +449,24 @@ def test_each_evaluation_scores_as_the_final_scores_do(tmp_path, caplog):
     final = json.loads((output_dir / "metrics.json").read_text())["validation"]["f1"]
     assert final > 0.1
     assert max(row["eval_f1"] for row in evaluations) == pytest.approx(final, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "overrides, splits, reason",
+    [
+        ([], ("train", "validation"), None),  # none asked
+        (["inference.min_precision=0.9"], ("train", "validation"), None),
+        (["inference.min_precision=0.9", "inference.calibrate=false"], ("train", "validation"), "set inference.calibrate: true"),
+        (["inference.min_precision=0.9"], ("train",), "the data has no validation split"),
+        (
+            ["inference.min_precision=0.9", "model.fine_tune=false", "model.scratch=null"],
+            ("train", "validation"),
+            "no model is saved",
+        ),
+    ],
+)
+def test_a_precision_that_cannot_be_recorded_is_said_before_training(overrides, splits, reason):
+    from train import unrecorded_precision
+
+    said = unrecorded_precision(load_config(SCRATCH, overrides), dict.fromkeys(splits))
+    assert said == reason if reason is None else reason in said
