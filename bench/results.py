@@ -33,12 +33,15 @@ def this_machine() -> str:
 
 
 def this_commit() -> str:
-    """The short hash of HEAD, with "+changes" when the work tree differs from it; "" outside git."""
+    """The short hash of HEAD, with "+changes" when the tracked files differ from it; "" outside git.
+    Figures already written to bench/results/ are outputs, not the code measured: they do not count."""
     git = ["git", "-C", str(REPO)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     if head.returncode:
         return ""
-    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    outputs = f":(exclude){RESULTS.relative_to(REPO)}"
+    status = [*git, "status", "--porcelain", "--untracked-files=no", "--", ".", outputs]
+    dirty = subprocess.run(status, capture_output=True, text=True)
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 

@@ -4,6 +4,7 @@ the committed tables are exactly what their JSON renders, and a changed figure s
 import importlib.util
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,3 +46,23 @@ def test_check_mode_fails_on_a_stale_page(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(render, "REPO", tmp_path)
     assert render.main(["--check"]) == 1
     assert "docs/results.md: out of date" in capsys.readouterr().err
+
+
+def test_a_commit_with_changed_code_is_marked_but_not_one_with_new_figures(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import results
+
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "train.py").write_text("code\n")
+    (tmp_path / "bench" / "results" / "a.json").write_text("{}\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    monkeypatch.setattr(results, "REPO", tmp_path)
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "bench" / "results")
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "bench" / "results" / "a.json").write_text('{"f1": 1}\n')  # a previous run's figures
+    assert results.this_commit() == head
+    (tmp_path / "train.py").write_text("changed code\n")
+    assert results.this_commit() == head + "+changes"
