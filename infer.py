@@ -356,18 +356,24 @@ def kept_for_precision(found: list[tuple[str, list[dict]]], min_precision: float
         print("note: no entity found, so none to keep", file=sys.stderr)
         return found
     if floor is None:
-        found_ones = "the one entity found falls" if len(scores) == 1 else f"even the best-scored of the {len(scores)} fall"
-        print(
-            f"note: no entity kept: {found_ones} short of precision {min_precision:g} by their calibrated scores", file=sys.stderr
+        short = f"short of precision {min_precision:g} by"
+        found_ones = (
+            f"the one entity found falls {short} its"
+            if len(scores) == 1
+            else f"even the best-scored of the {len(scores)} fall {short} their"
         )
+        print(f"note: no entity kept: {found_ones} calibrated scores", file=sys.stderr)
         return [(text, []) for text, _ in found]
     chosen = [score for score in scores if score >= floor]
     mean = sum(chosen) / len(chosen)
-    expected = f"their mean calibrated score, the precision to expect on text like the model's validation data, is {mean:.3f}"
+    expected = (
+        f"their mean calibrated score, the precision to expect on text like the model's validation data, is {shown_score(mean)}"
+    )
     if floor == 0:
+        every = "the one entity" if len(scores) == 1 else f"all {len(scores)} entities"
         print(
-            f"note: kept all {len(scores)} entities: {expected}, at least {min_precision:g} without a threshold, so "
-            "there is none to use elsewhere; for one, run --min-precision on more text, or ask a higher precision",
+            f"note: kept {every}: {expected}, at least {min_precision:g} without a threshold; --min-score 0 keeps "
+            "every entity elsewhere (serve.py, --ray), or run --min-precision on more text for a threshold",
             file=sys.stderr,
         )
         return found

@@ -119,11 +119,13 @@ def main() -> None:
         parser.error(f"--write {args.write}: it exists; name a new directory for the calibrated copy")
     if args.record_min_precision is not None and not args.write:
         parser.error("--record-min-precision records a threshold in the copy --write makes; give --write DIR too")
-    if args.wnut is not None and not args.wnut.is_file():
-        parser.error(f"--wnut {args.wnut}: no such file; give WNUT-17's test set, a CoNLL file, or leave --wnut out")
+    if not args.model.is_dir():
+        parser.error(f"--model {args.model}: no such directory; give a directory train.py wrote")
     for split in ("train", "validation", "test"):  # before the model loads
         if not getattr(args, split).is_file():
             parser.error(f"--{split} {getattr(args, split)}: no such file; give the model's {split} data, a CoNLL file")
+    if args.wnut is not None and not args.wnut.is_file():
+        parser.error(f"--wnut {args.wnut}: no such file; give WNUT-17's test set, a CoNLL file, or leave --wnut out")
     if args.wnut is None and WNUT.is_file():
         args.wnut = WNUT
     elif args.wnut is None:
@@ -212,9 +214,9 @@ def threshold_lines(row: dict) -> list[str]:
     for name in ("test", "wnut17_test"):
         for kind, kept in (("validation", row.get(name)), ("estimated", row.get(f"{name}_estimated"))):
             if kept is not None:
-                threshold = "none needed (every entity kept)" if kept["threshold"] == 0 else shown_score(kept["threshold"])
+                threshold = "no threshold needed" if kept["threshold"] == 0 else f"threshold {shown_score(kept['threshold'])}"
                 lines.append(
-                    f"{precision}, {kind} threshold {threshold} on {name}: "
+                    f"{precision}, {kind} {threshold} on {name}: "
                     f"precision {100 * kept['precision']:.2f}, recall {100 * kept['recall']:.2f}"
                 )
     return lines

@@ -251,12 +251,12 @@ def threshold_for(scores: np.ndarray, correct: np.ndarray, precision: float, suc
 
 
 def is_asked_precision(value: object) -> bool:
-    """A precision a threshold can be asked to keep: a real number above 0 and below 1 (at 0
-    every entity is kept; calibrated scores, and the rule of succession, never reach 1)."""
+    """A precision a threshold can be asked to keep: a real number above 0 and below 1 (any
+    threshold keeps precision 0; calibrated scores, and the rule of succession, never reach 1)."""
     return is_probability(value) and 0 < value < 1
 
 
-ASKED_PRECISION = "a precision above 0 and below 1 (at 0 every entity is kept; calibrated scores never reach 1)"
+ASKED_PRECISION = "a precision above 0 and below 1 (any threshold keeps precision 0, and calibrated scores never reach 1)"
 
 
 def estimated_threshold(scores: Iterable[float], precision: float) -> float | None:
@@ -274,7 +274,8 @@ def estimated_threshold(scores: Iterable[float], precision: float) -> float | No
         raise ValueError(f"precision {precision!r}: give {ASKED_PRECISION}")
     unordered = isinstance(scores, str | bytes | Mapping | Set) or not isinstance(scores, Iterable)
     if unordered or getattr(scores, "ndim", 1) != 1:
-        raise ValueError(f"scores must be a sequence of the entities' calibrated scores, not {type(scores).__name__}")
+        shape = f"a {scores.ndim}-d {type(scores).__name__}" if hasattr(scores, "ndim") else type(scores).__name__
+        raise ValueError(f"scores must be a 1-d sequence of the entities' calibrated scores, not {shape}")
     scores = scores.tolist() if hasattr(scores, "tolist") else list(scores)  # numpy and torch: Python numbers
     wrong = [score for score in scores if not is_probability(score)]
     if wrong:
@@ -489,6 +490,7 @@ def measure(sentences: list[Sentence], labels: list[str], calibration: Calibrati
     if calibration.min_precision is not None:
         estimated = estimated_threshold(after[0], calibration.min_precision)
         report["estimated"] = None if estimated is None else at_threshold(*after, estimated)
+        report["min_precision"] = calibration.min_precision  # what `threshold` and `estimated` were asked to keep
     return report
 
 

@@ -145,17 +145,18 @@ def test_estimated_threshold_keeps_the_precision_the_scores_promise(scores, prec
 @pytest.mark.parametrize(
     "scores, precision, said",
     [
-        ([0.9], 0, "precision 0: give a precision above 0 and below 1"),
+        ([0.9], 0, "precision 0: give a precision above 0 and below 1 (any threshold keeps precision 0"),
         ([0.9], 1, "precision 1: give a precision above 0 and below 1"),
         ([1.0, 1.0], 1.0, "precision 1.0: give a precision above 0 and below 1"),
         ([0.9], 1.5, "precision 1.5: give a precision above 0 and below 1"),
         ([0.9], "0.9", "precision '0.9': give a precision"),
         ([0.9], True, "precision True: give a precision"),
-        ("abc", 0.9, "scores must be a sequence of the entities' calibrated scores, not str"),
-        (0.7, 0.9, "scores must be a sequence of the entities' calibrated scores, not float"),
-        (np.array(0.7), 0.9, "scores must be a sequence of the entities' calibrated scores, not ndarray"),
-        ({0.5: 1}, 0.9, "scores must be a sequence of the entities' calibrated scores, not dict"),
-        ({0.5, 0.7}, 0.9, "scores must be a sequence of the entities' calibrated scores, not set"),
+        ("abc", 0.9, "scores must be a 1-d sequence of the entities' calibrated scores, not str"),
+        (0.7, 0.9, "scores must be a 1-d sequence of the entities' calibrated scores, not float"),
+        (np.array(0.7), 0.9, "scores must be a 1-d sequence of the entities' calibrated scores, not a 0-d ndarray"),
+        (torch.ones(2, 2), 0.9, "scores must be a 1-d sequence of the entities' calibrated scores, not a 2-d Tensor"),
+        ({0.5: 1}, 0.9, "scores must be a 1-d sequence of the entities' calibrated scores, not dict"),
+        ({0.5, 0.7}, 0.9, "scores must be a 1-d sequence of the entities' calibrated scores, not set"),
         (["0.9"], 0.9, "scores must be numbers from 0 to 1, the entities' calibrated scores; got '0.9'"),
         ([[0.5, 0.6]], 0.9, "scores must be numbers from 0 to 1"),
         ([0.9, {"score": 0.8}], 0.9, "scores must be numbers from 0 to 1"),
@@ -531,7 +532,7 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     mean = sum(chosen) / len(chosen)
     assert err.splitlines() == [
         f"note: kept {len(chosen)} of {len(scores)} entities, those scored {floor:.4f} or more: their mean calibrated score, "
-        f"the precision to expect on text like the model's validation data, is {mean:.3f}; --min-score {floor:.4f} applies "
+        f"the precision to expect on text like the model's validation data, is {mean:.4f}; --min-score {floor:.4f} applies "
         "this threshold elsewhere (serve.py, --ray)"
     ]
     assert infer.main(["--model", str(model), "--json", "--min-precision", "0.99999", TEXTS[0]]) == 0
@@ -541,7 +542,7 @@ def test_infer_min_precision_keeps_the_entities_whose_scores_promise_it(exported
     out, err = capsys.readouterr()
     assert json.loads(out)["entities"] == every[0]
     assert err.startswith(f"note: kept all {len(every[0])} entities: their mean calibrated score")
-    assert "at least 0.01 without a threshold, so there is none to use elsewhere" in err and "--min-score" not in err
+    assert "at least 0.01 without a threshold; --min-score 0 keeps every entity elsewhere (serve.py, --ray)" in err
     assert infer.main(["--model", str(model), "--json", "--min-precision", "0.9", "the cat sat"]) == 0
     assert capsys.readouterr().err == "note: no entity found, so none to keep\n"
     (tmp_path / "empty.txt").write_text("")
@@ -617,7 +618,7 @@ def test_min_precision_needs_calibrated_scores(capsys):
     [
         (["--min-precision", "0"], "--min-precision 0: give a precision above 0 and below 1"),
         (["--min-precision", "1.2"], "--min-precision 1.2: give a precision above 0 and below 1"),
-        (["--min-precision", "1"], "--min-precision 1: give a precision above 0 and below 1 (at 0 every entity is kept"),
+        (["--min-precision", "1"], "--min-precision 1: give a precision above 0 and below 1 (any threshold keeps precision 0"),
         (["--min-precision", "0.9", "--min-score", "0.5"], "takes no --min-score and no --ray"),
         (["--min-precision", "0.9", "--ray", "--file", "x.txt", "--output", "out"], "takes no --min-score and no --ray"),
     ],
@@ -740,15 +741,14 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
             {"min_precision": 0.9, "threshold": 0.5, "test": kept | {"threshold": 0.5}, "test_estimated": kept},
             [
                 "min precision 0.9, validation threshold 0.5000 on test: precision 95.12, recall 80.00",
-                "min precision 0.9, estimated threshold none needed (every entity kept) on test: precision 95.12, recall 80.00",
+                "min precision 0.9, estimated no threshold needed on test: precision 95.12, recall 80.00",
             ],
         ),
         (
             {"min_precision": 0.999, "threshold": None, "test_estimated": None, "wnut17_test_estimated": kept},
             [
                 "min precision 0.999: no validation threshold reaches it (by the rule of succession)",
-                "min precision 0.999, estimated threshold none needed (every entity kept) on wnut17_test: precision 95.12, "
-                "recall 80.00",
+                "min precision 0.999, estimated no threshold needed on wnut17_test: precision 95.12, recall 80.00",
             ],
         ),
     ]:
@@ -759,6 +759,7 @@ def test_the_calibrate_hint_makes_a_calibrated_copy_that_min_precision_reads(tmp
         (["--write", tmp_path / "sure", "--record-min-precision", "1"], "precision 1: --min-precision and"),
         (["--record-min-precision", "0.9"], "give --write DIR too"),
         (["--wnut", tmp_path / "none.txt"], f"--wnut {tmp_path / 'none.txt'}: no such file"),
+        (["--model", tmp_path / "absent"], f"--model {tmp_path / 'absent'}: no such directory"),
     ]:
         assert calibrate(*extra) == 2 and said in capsys.readouterr().err
     recorded_result = json.loads((tmp_path / "results" / f"calibration-{OLD_MODEL.name}.json").read_text())
