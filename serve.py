@@ -19,10 +19,9 @@ import logging
 from pathlib import Path
 
 from bert_ner.errors import UserError, require_packages, run_cli, setup_logging
-from bert_ner.inference import score_floor, threshold_note
+from bert_ner.inference import floor_precision, score_floor, threshold_note
 from bert_ner.options import add_model_options, check_model, check_model_options, load_tagger
 from bert_ner.outputs import METRICS_FILE, RESOLVED_CONFIG_FILE
-from bert_ner.record import ModelRecord
 
 REQUIREMENTS = "requirements-serve.txt"
 log = logging.getLogger("bert_ner")
@@ -107,18 +106,9 @@ def model_info(args: argparse.Namespace, tagger) -> dict:
         "backend": args.backend,
         "calibrated": tagger.record.calibration is not None,
         "min_score": score_floor(args.min_score, tagger.record),
-        "min_score_for_precision": recorded_precision(args.min_score, tagger.record),
+        "min_score_for_precision": floor_precision(args.min_score, tagger.record),
         "metrics": json.loads(metrics.read_text()) if metrics.is_file() else None,
     }
-
-
-def recorded_precision(min_score: float | None, record: ModelRecord) -> float | None:
-    """The validation precision the recorded threshold was chosen for, when it is the one in use
-    (no --min-score, or the same score)."""
-    calibration = record.calibration
-    if calibration is None or calibration.threshold is None or min_score not in (None, calibration.threshold):
-        return None
-    return calibration.min_precision
 
 
 def check_port_free(host: str, port: int) -> None:

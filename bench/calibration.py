@@ -164,12 +164,13 @@ def calibrate(args: argparse.Namespace) -> None:
     if args.write:
         shutil.copytree(args.model, args.write)
         recorded = args.record_min_precision
-        threshold = None if recorded is None else threshold_of(validation_table, calibration, recorded)
+        row = None if recorded is None else thresholds(validation_table, calibration, targets, recorded)
+        threshold = None if row is None else row["threshold"]
         chosen = dataclasses.replace(calibration, min_precision=recorded, threshold=threshold)
         write_record(args.write, dataclasses.replace(read_record(args.model), calibration=chosen))
         describe(args.write, chosen, {"validation": validation, "test": test}, labels, use_viterbi)
-        if recorded is not None and recorded not in args.min_precision:
-            print("\n".join(threshold_lines(thresholds(validation_table, calibration, targets, recorded))))
+        if row is not None and recorded not in args.min_precision:  # not among the summary's lines already
+            print("\n".join(threshold_lines(row)))
         print(f"calibrated copy in {args.write}" + recorded_note(recorded, threshold))
 
 

@@ -283,6 +283,15 @@ def score_floor(asked: float | None, record: ModelRecord) -> float:
     return float(asked)
 
 
+def floor_precision(asked: float | None, record: ModelRecord) -> float | None:
+    """The validation precision the score floor (`score_floor`) was recorded for, when the floor is
+    the recorded threshold (`asked` None, or the same score); else None."""
+    calibration = record.calibration
+    if calibration is None or calibration.threshold is None or asked not in (None, calibration.threshold):
+        return None
+    return calibration.min_precision
+
+
 def recorded_threshold(record: ModelRecord) -> float:
     """The score threshold recorded with a model for a precision (bert_ner.calibration), else 0."""
     calibration = record.calibration
